@@ -1,0 +1,370 @@
+// Generates the LicenseServerPair CustomResourceDefinition (apiextensions.k8s.io/v1) and the API
+// reference from the zod schemas in pair.ts. The OpenAPI schema must be *structural*
+// (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema):
+// every node has a type (or x-kubernetes-int-or-string / x-kubernetes-preserve-unknown-fields),
+// no $ref, no additionalProperties:false, no type/description/default inside anyOf.
+import { z } from 'zod';
+import { stringify } from 'yaml';
+import {
+  CRD_NAME,
+  GROUP,
+  KIND,
+  LIST_KIND,
+  PairSpecSchema,
+  PairStatusSchema,
+  PLURAL,
+  SHORT_NAMES,
+  SINGULAR,
+  VERSION,
+} from './pair.ts';
+
+export type JsonSchema = { [key: string]: unknown };
+
+const SAFE_MAX = Number.MAX_SAFE_INTEGER;
+const SAFE_MIN = Number.MIN_SAFE_INTEGER;
+
+function isObject(v: unknown): v is JsonSchema {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function resolveRef(ref: string, root: JsonSchema): JsonSchema {
+  const prefix = '#/$defs/';
+  if (!ref.startsWith(prefix)) throw new Error(`unsupported $ref ${ref}`);
+  const defs = root['$defs'];
+  const target = isObject(defs) ? defs[ref.slice(prefix.length)] : undefined;
+  if (!isObject(target)) throw new Error(`unresolved $ref ${ref}`);
+  return target;
+}
+
+/** Turn one node of zod's JSON Schema (draft 2020-12) into a structural OpenAPI v3 schema node. */
+export function toStructural(node: JsonSchema, root: JsonSchema = node, depth = 0): JsonSchema {
+  if (depth > 64) throw new Error('schema too deep (recursive schemas are not supported by CRDs)');
+  let n: JsonSchema = { ...node };
+  if (typeof n['$ref'] === 'string') {
+    const { $ref, ...rest } = n;
+    n = { ...resolveRef($ref as string, root), ...rest };
+  }
+  const out: JsonSchema = {};
+  // Stable key order for readable YAML: description first, then type, then the rest.
+  if (typeof n['description'] === 'string') out['description'] = n['description'];
+
+  if (n['x-kubernetes-int-or-string'] === true) {
+    out['x-kubernetes-int-or-string'] = true;
+    out['anyOf'] = [{ type: 'integer' }, { type: 'string' }];
+    if (n['default'] !== undefined) out['default'] = n['default'];
+    copyExtensions(n, out);
+    return out;
+  }
+
+  if (Array.isArray(n['anyOf']) || Array.isArray(n['oneOf']) || Array.isArray(n['allOf'])) {
+    throw new Error(
+      `anyOf/oneOf/allOf are not structural; mark int-or-string or restructure: ${JSON.stringify(n)}`,
+    );
+  }
+  if (n['type'] === undefined && n['x-kubernetes-preserve-unknown-fields'] !== true) {
+    throw new Error(`schema node without type: ${JSON.stringify(n)}`);
+  }
+  if (n['type'] !== undefined) out['type'] = n['type'];
+  for (const key of [
+    'format',
+    'enum',
+    'default',
+    'pattern',
+    'minLength',
+    'maxLength',
+    'minItems',
+    'maxItems',
+  ]) {
+    if (n[key] !== undefined) out[key] = n[key];
+  }
+  if (n['format'] === 'date-time') delete out['pattern']; // zod adds a regex; the API server checks the format
+  if (typeof n['minimum'] === 'number' && n['minimum'] !== SAFE_MIN) out['minimum'] = n['minimum'];
+  if (typeof n['maximum'] === 'number' && n['maximum'] !== SAFE_MAX) out['maximum'] = n['maximum'];
+  if (n['const'] !== undefined) out['enum'] = [n['const']];
+
+  if (n['type'] === 'object') {
+    const props = n['properties'];
+    if (isObject(props)) {
+      const p: JsonSchema = {};
+      for (const [k, v] of Object.entries(props)) p[k] = toStructural(v as JsonSchema, root, depth + 1);
+      out['properties'] = p;
+      if (Array.isArray(n['required']) && n['required'].length > 0) out['required'] = n['required'];
+    }
+    const ap = n['additionalProperties'];
+    if (isObject(ap) && !isObject(props)) {
+      if (Object.keys(ap).length === 0) out['x-kubernetes-preserve-unknown-fields'] = true;
+      else out['additionalProperties'] = toStructural(ap, root, depth + 1);
+    }
+  }
+  if (n['type'] === 'array' && isObject(n['items'])) {
+    out['items'] = toStructural(n['items'], root, depth + 1);
+  }
+  copyExtensions(n, out);
+  return out;
+}
+
+function copyExtensions(from: JsonSchema, to: JsonSchema): void {
+  for (const [k, v] of Object.entries(from)) {
+    if (k.startsWith('x-kubernetes-') && k !== 'x-kubernetes-int-or-string') to[k] = v;
+  }
+}
+
+function schemaOf(s: z.ZodType): JsonSchema {
+  // io 'input': fields with defaults are optional (the API server fills them in).
+  return toStructural(z.toJSONSchema(s, { io: 'input', unrepresentable: 'throw' }) as JsonSchema);
+}
+
+export function specSchema(): JsonSchema {
+  return schemaOf(PairSpecSchema);
+}
+
+export function statusSchema(): JsonSchema {
+  return schemaOf(PairStatusSchema);
+}
+
+export function openApiSchema(): JsonSchema {
+  return {
+    description:
+      'A LicenseServerPair keeps a licence service available: a primary and a redundant licence server behind one Service that the operator points at the live member.',
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      apiVersion: {
+        description: 'APIVersion defines the versioned schema of this representation of an object.',
+        type: 'string',
+      },
+      kind: {
+        description: 'Kind is a string value representing the REST resource this object represents.',
+        type: 'string',
+      },
+      metadata: { type: 'object' },
+      spec: specSchema(),
+      status: statusSchema(),
+    },
+  };
+}
+
+export const PRINTER_COLUMNS = [
+  {
+    name: 'Live',
+    type: 'string',
+    jsonPath: '.status.liveMember',
+    description: 'The member the Service points at.',
+  },
+  {
+    name: 'Primary',
+    type: 'string',
+    jsonPath: '.status.members.primary.health',
+    description: 'Health of the primary member.',
+  },
+  {
+    name: 'Redundant',
+    type: 'string',
+    jsonPath: '.status.members.redundant.health',
+    description: 'Health of the redundant member.',
+  },
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Phase of the pair.' },
+  {
+    name: 'Failovers',
+    type: 'integer',
+    jsonPath: '.status.failoverCount',
+    description: 'How often the Service was moved.',
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+] as const;
+
+export function crd(): JsonSchema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: CRD_NAME,
+      labels: {
+        'app.kubernetes.io/name': 'license-pair-operator',
+        'app.kubernetes.io/part-of': 'license-pair-operator',
+      },
+    },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: KIND,
+        listKind: LIST_KIND,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: [...SHORT_NAMES],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: PRINTER_COLUMNS.map((c) => ({ ...c })),
+          schema: { openAPIV3Schema: openApiSchema() },
+        },
+      ],
+    },
+  };
+}
+
+export const CRD_HEADER =
+  '# Generated by `node src/api/generate-crds.ts` from src/api/pair.ts. Do not edit by hand.\n';
+
+export function crdYaml(): string {
+  return CRD_HEADER + stringify(crd(), { lineWidth: 0 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// API reference (docs/api.md)
+
+type Row = {
+  path: string;
+  type: string;
+  def: string;
+  required: boolean;
+  description: string;
+  rules: string[];
+};
+
+function typeLabel(s: JsonSchema): string {
+  if (s['x-kubernetes-int-or-string'] === true) return 'int or string';
+  if (s['x-kubernetes-preserve-unknown-fields'] === true && s['type'] === 'object')
+    return 'object (free-form)';
+  if (Array.isArray(s['enum']))
+    return (s['enum'] as unknown[]).map((e) => `\`${JSON.stringify(e)}\``).join(' \\| ');
+  if (s['type'] === 'array') {
+    const items = s['items'];
+    return `[]${isObject(items) ? typeLabel(items) : 'unknown'}`;
+  }
+  if (s['type'] === 'object' && isObject(s['additionalProperties'])) {
+    return `map[string]${typeLabel(s['additionalProperties'])}`;
+  }
+  const t = String(s['type']);
+  const bounds: string[] = [];
+  if (typeof s['minimum'] === 'number') bounds.push(`≥ ${s['minimum']}`);
+  if (typeof s['maximum'] === 'number') bounds.push(`≤ ${s['maximum']}`);
+  if (s['format'] === 'date-time') return 'string (date-time)';
+  return bounds.length > 0 ? `${t} (${bounds.join(', ')})` : t;
+}
+
+function rows(s: JsonSchema, path: string, required: boolean, out: Row[]): void {
+  const rules = Array.isArray(s['x-kubernetes-validations'])
+    ? (s['x-kubernetes-validations'] as { rule: string; message?: string }[]).map(
+        (v) => `\`${v.rule}\`${v.message ? ` — ${v.message}` : ''}`,
+      )
+    : [];
+  out.push({
+    path,
+    type: typeLabel(s),
+    def: s['default'] === undefined ? '' : `\`${JSON.stringify(s['default'])}\``,
+    required,
+    description: typeof s['description'] === 'string' ? s['description'] : '',
+    rules,
+  });
+  const req = Array.isArray(s['required']) ? (s['required'] as string[]) : [];
+  if (isObject(s['properties'])) {
+    for (const [k, v] of Object.entries(s['properties']))
+      rows(v as JsonSchema, `${path}.${k}`, req.includes(k), out);
+  }
+  const items = s['items'];
+  if (s['type'] === 'array' && isObject(items) && isObject(items['properties'])) {
+    const itemReq = Array.isArray(items['required']) ? (items['required'] as string[]) : [];
+    for (const [k, v] of Object.entries(items['properties'])) {
+      rows(v as JsonSchema, `${path}[].${k}`, itemReq.includes(k), out);
+    }
+  }
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function table(schema: JsonSchema, root: string): string {
+  const r: Row[] = [];
+  rows(schema, root, true, r);
+  const lines = ['| field | type | default | description |', '| --- | --- | --- | --- |'];
+  for (const row of r) {
+    const desc = [row.required && row.path !== root ? '**Required.** ' : '', row.description];
+    for (const rule of row.rules) desc.push(`<br>Rule: ${rule}`);
+    lines.push(`| \`${row.path}\` | ${cell(row.type)} | ${row.def} | ${cell(desc.join(''))} |`);
+  }
+  return lines.join('\n');
+}
+
+export function apiDocs(): string {
+  const cols = PRINTER_COLUMNS.map((c) => `| ${c.name} | \`${c.jsonPath}\` |`).join('\n');
+  return `<!-- Generated by \`node src/api/generate-crds.ts --docs\` from src/api/pair.ts. Do not edit by hand. -->
+
+# LicenseServerPair API reference
+
+\`${GROUP}/${VERSION}\`, kind \`${KIND}\`, plural \`${PLURAL}\`, short name \`${SHORT_NAMES.join(', ')}\`, namespaced,
+with a \`status\` subresource. The CRD is \`crds/${GROUP}_${PLURAL}.yaml\`; \`kubectl explain lsp.spec\` shows the
+same descriptions.
+
+A minimal pair (every other field has a default):
+
+\`\`\`yaml
+apiVersion: ${GROUP}/${VERSION}
+kind: ${KIND}
+metadata:
+  name: eda-tools
+  namespace: licensing
+spec:
+  server:
+    license:
+      secretName: eda-tools-license
+\`\`\`
+
+The operator also expects a Secret \`<pair>-admin-token\` with key \`token\` (the bearer token for the
+admin and replication API of the reference server).
+
+## Operations with plain kubectl
+
+\`\`\`sh
+# which member is live, both members' health, phase, failovers
+kubectl get lsp -n licensing
+
+# planned switchover (for example before maintenance of the primary's node):
+# make the redundant member the preferred one; the operator switches over as soon as it is
+# healthy and in sync, fencing (demoting) the primary first
+kubectl patch lsp eda-tools -n licensing --type merge -p '{"spec":{"preferredMember":"redundant"}}'
+
+# switch back afterwards
+kubectl patch lsp eda-tools -n licensing --type merge -p '{"spec":{"preferredMember":"primary"}}'
+
+# with failback: Manual, return to the preferred member after a failover (any new value works)
+kubectl annotate lsp eda-tools -n licensing --overwrite lpo.dev/switchover-request="$(date +%s)"
+
+# wait for the switchover
+kubectl wait lsp/eda-tools -n licensing --for=jsonpath='{.status.liveMember}'=redundant --timeout=60s
+\`\`\`
+
+A switchover (planned, or an automatic failback) is graceful: the live member is taken out of the
+Service and demoted with a new fencing epoch before the other member is promoted and the Service
+points at it. It only happens when the target member is healthy and in sync; until then
+\`status.preferredMember\` keeps the old value and the switchover stays pending.
+
+## Printer columns
+
+| column | JSONPath |
+| --- | --- |
+${cols}
+
+## Conditions
+
+| type | True when |
+| --- | --- |
+| \`Ready\` | a live member serves behind the client Service |
+| \`Degraded\` | the pair has lost redundancy: a member is unhealthy or not in sync, or the pair runs on the non-preferred member |
+| \`StandbyReady\` | the standby is healthy and in sync: a failover could happen now |
+
+## Spec
+
+${table(specSchema(), 'spec')}
+
+## Status
+
+${table(statusSchema(), 'status')}
+`;
+}
