@@ -107,7 +107,7 @@ describe('the schema is structural', () => {
       for (const k of ['$ref', '$schema', '$defs', 'propertyNames', 'oneOf', 'allOf', 'not', 'nullable']) {
         expect(n[k], `${path} ${k}`).toBeUndefined();
       }
-      expect(n.additionalProperties === false, path).toBe(false);
+      expect((n.additionalProperties as unknown) === false, path).toBe(false);
       if (n.properties) expect(n.additionalProperties, path).toBeUndefined();
       if (n.anyOf) {
         expect(n['x-kubernetes-int-or-string'], path).toBe(true);
