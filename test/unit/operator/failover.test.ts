@@ -1,0 +1,756 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decide,
+  type Decision,
+  type MemberObservation,
+  type Observation,
+  type Policy,
+  type StatusObservation,
+} from '../../../src/operator/failover.ts';
+
+const T0 = 1_800_000_000_000;
+const S = 1000;
+
+const POLICY: Policy = {
+  enabled: true,
+  delaySeconds: 0,
+  failback: 'Automatic',
+  failbackStableSeconds: 30,
+  minSecondsBetweenFailovers: 10,
+  preferredMember: 'primary',
+  failureThreshold: 3,
+  successThreshold: 2,
+  protocol: 'reference',
+};
+
+type Patch = {
+  pod?: Partial<NonNullable<MemberObservation['pod']>> | null;
+  node?: MemberObservation['node'] | null;
+  probe?: Partial<MemberObservation['probe']>;
+  server?: Partial<NonNullable<MemberObservation['server']>> | null;
+};
+
+/** A member that has been healthy and in sync for 10 minutes, reporting `role`. */
+function member(role: 'active' | 'standby', patch: Patch = {}, epoch = 1): MemberObservation {
+  const m: MemberObservation = {
+    pod: {
+      phase: 'Running',
+      deleting: false,
+      ready: true,
+      readyTransitionAt: T0 - 900 * S,
+      containerTerminated: false,
+    },
+    node: { ready: 'True', transitionAt: T0 - 3600 * S },
+    probe: {
+      consecutiveSuccesses: 300,
+      consecutiveFailures: 0,
+      lastSuccessAt: T0 - 1 * S,
+      successSince: T0 - 600 * S,
+    },
+    server: { role, epoch, replication: 'in-sync', lagEntries: 0, inSyncSince: T0 - 600 * S },
+  };
+  if (patch.pod === null) delete m.pod;
+  else if (patch.pod) m.pod = { ...m.pod!, ...patch.pod };
+  if (patch.node === null) delete m.node;
+  else if (patch.node) m.node = patch.node;
+  if (patch.probe) m.probe = { ...m.probe, ...patch.probe };
+  if (patch.server === null) delete m.server;
+  else if (patch.server) m.server = { ...m.server!, ...patch.server };
+  return m;
+}
+
+const probeFailed = (n = 3, since = T0 - 6 * S): Patch => ({
+  probe: { consecutiveSuccesses: 0, consecutiveFailures: n, firstFailureAt: since, lastFailureAt: T0 },
+});
+const notProbed: Patch = {
+  probe: { consecutiveSuccesses: 0, consecutiveFailures: 0, successSince: undefined },
+};
+const pending: Patch = { pod: { phase: 'Pending', ready: false }, ...notProbed };
+
+function status(patch: Partial<StatusObservation> = {}): StatusObservation {
+  return {
+    liveMember: 'primary',
+    epoch: 1,
+    failoverCount: 0,
+    liveSince: T0 - 800 * S,
+    lastFailoverAt: T0 - 3600 * S,
+    preferredMember: 'primary',
+    ...patch,
+  };
+}
+
+const steady = (
+  p: MemberObservation,
+  r: MemberObservation,
+  st: Partial<StatusObservation> = {},
+): Observation => ({
+  members: { primary: p, redundant: r },
+  status: status(st),
+});
+
+interface Scenario {
+  name: string;
+  obs: Observation;
+  policy?: Partial<Policy>;
+  now?: number;
+  expect: Partial<Omit<Decision, 'conditions'>> & { conditions?: Record<string, string> };
+}
+
+const fresh = {
+  liveMember: '' as const,
+  epoch: 0,
+  liveSince: undefined,
+  lastFailoverAt: undefined,
+  preferredMember: undefined,
+};
+const afterFailover = {
+  liveMember: 'redundant' as const,
+  epoch: 2,
+  liveSince: T0 - 100 * S,
+  lastFailoverAt: T0 - 100 * S,
+};
+
+const scenarios: Scenario[] = [
+  // --- start-up
+  {
+    name: 'new pair, both healthy: promote the preferred member',
+    obs: steady(member('standby', {}, 0), member('standby', {}, 0), fresh),
+    expect: {
+      action: 'initial-promote',
+      reason: 'InitialPromotion',
+      live: 'primary',
+      promote: 'primary',
+      epoch: 1,
+      moved: true,
+      countsAsFailover: false,
+      phase: 'Running',
+      acknowledgedPreferredMember: 'primary',
+      conditions: { Ready: 'True', Degraded: 'False', StandbyReady: 'True' },
+    },
+  },
+  {
+    name: 'new pair, preferred redundant',
+    obs: steady(member('standby', {}, 0), member('standby', {}, 0), fresh),
+    policy: { preferredMember: 'redundant' },
+    expect: {
+      action: 'initial-promote',
+      live: 'redundant',
+      promote: 'redundant',
+      epoch: 1,
+      phase: 'Running',
+    },
+  },
+  {
+    name: 'new pair, only the redundant member is up: serve it',
+    obs: steady(member('standby', pending, 0), member('standby', {}, 0), fresh),
+    expect: { action: 'initial-promote', live: 'redundant', promote: 'redundant', phase: 'FailedOver' },
+  },
+  {
+    name: 'new pair, pods pending',
+    obs: steady(member('standby', pending, 0), member('standby', pending, 0), fresh),
+    expect: {
+      action: 'none',
+      reason: 'WaitingForMembers',
+      live: '',
+      epoch: 0,
+      phase: 'Pending',
+      moved: false,
+      conditions: { Ready: 'False', Degraded: 'Unknown', StandbyReady: 'False' },
+    },
+  },
+  {
+    name: 'new pair, one health check short of the success threshold',
+    obs: steady(
+      member('standby', { probe: { consecutiveSuccesses: 1 } }, 0),
+      member('standby', { probe: { consecutiveSuccesses: 1 } }, 0),
+      fresh,
+    ),
+    expect: { action: 'none', reason: 'WaitingForMembers', live: '' },
+  },
+  {
+    name: 'new pair, a member reporting active is fenced while the preferred one is promoted',
+    obs: steady(member('standby', {}, 0), member('active', {}, 4), fresh),
+    expect: { action: 'initial-promote', live: 'primary', promote: 'primary', fence: 'redundant', epoch: 5 },
+  },
+  // --- steady state
+  {
+    name: 'steady: nothing to do',
+    obs: steady(member('active'), member('standby')),
+    expect: {
+      action: 'none',
+      reason: 'Healthy',
+      live: 'primary',
+      epoch: 1,
+      phase: 'Running',
+      moved: false,
+      requeueAfterMs: undefined,
+      fence: undefined,
+      promote: undefined,
+      conditions: { Ready: 'True', Degraded: 'False', StandbyReady: 'True' },
+    },
+  },
+  {
+    name: 'operator restarted: no probe history yet, no flip',
+    obs: steady(
+      member('active', { ...notProbed, server: null }),
+      member('standby', { ...notProbed, server: null }),
+    ),
+    expect: { action: 'none', live: 'primary', phase: 'Degraded', conditions: { Ready: 'True' } },
+  },
+  {
+    name: 'two failed checks (threshold 3): no failover yet',
+    obs: steady(member('active', probeFailed(2)), member('standby')),
+    expect: { action: 'none', live: 'primary', phase: 'Running', conditions: { Ready: 'True' } },
+  },
+  {
+    name: 'standby failed: degraded, no action',
+    obs: steady(member('active'), member('standby', probeFailed())),
+    expect: {
+      action: 'none',
+      live: 'primary',
+      phase: 'Degraded',
+      conditions: { Ready: 'True', Degraded: 'True', StandbyReady: 'False' },
+    },
+  },
+  {
+    name: 'standby catching up: degraded, StandbyReady False',
+    obs: steady(
+      member('active'),
+      member('standby', { server: { replication: 'catching-up', lagEntries: 40 } }),
+    ),
+    expect: { action: 'none', phase: 'Degraded', conditions: { StandbyReady: 'False', Degraded: 'True' } },
+  },
+  {
+    name: 'standby pod not ready does not matter while it is standby',
+    obs: steady(
+      member('active'),
+      member('standby', { pod: { ready: false, readyTransitionAt: T0 - 5 * S } }),
+    ),
+    expect: { action: 'none', live: 'primary', phase: 'Running' },
+  },
+  // --- failover signals
+  {
+    name: 'probe failed: failover',
+    obs: steady(member('active', probeFailed()), member('standby')),
+    expect: {
+      action: 'failover',
+      reason: 'ProbeFailed',
+      live: 'redundant',
+      fence: 'primary',
+      promote: 'redundant',
+      epoch: 2,
+      moved: true,
+      countsAsFailover: true,
+      phase: 'FailedOver',
+      lastFailover: {
+        from: 'primary',
+        to: 'redundant',
+        action: 'failover',
+        reason: 'ProbeFailed',
+        detectionSeconds: 6,
+      },
+      conditions: { Ready: 'True', Degraded: 'True', StandbyReady: 'False' },
+    },
+  },
+  {
+    name: 'pod being deleted: failover at once, ignoring good checks',
+    obs: steady(
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 0.5 * S } }),
+      member('standby'),
+    ),
+    expect: {
+      action: 'failover',
+      reason: 'PodDeleted',
+      live: 'redundant',
+      fence: 'primary',
+      lastFailover: {
+        from: 'primary',
+        to: 'redundant',
+        action: 'failover',
+        reason: 'PodDeleted',
+        detectionSeconds: 0.5,
+      },
+    },
+  },
+  {
+    name: 'pod gone: failover',
+    obs: steady(member('active', { pod: null, server: null }), member('standby')),
+    expect: { action: 'failover', reason: 'PodMissing', live: 'redundant' },
+  },
+  {
+    name: 'node NotReady: failover',
+    obs: steady(member('active', { node: { ready: 'False', transitionAt: T0 - S } }), member('standby')),
+    expect: { action: 'failover', reason: 'NodeNotReady', live: 'redundant' },
+  },
+  {
+    name: 'node unreachable (Ready Unknown): failover',
+    obs: steady(member('active', { node: { ready: 'Unknown' } }), member('standby')),
+    expect: {
+      action: 'failover',
+      reason: 'NodeNotReady',
+      live: 'redundant',
+      lastFailover: { from: 'primary', to: 'redundant', action: 'failover', reason: 'NodeNotReady' },
+    },
+  },
+  {
+    name: 'container terminated: failover',
+    obs: steady(
+      member('active', { pod: { containerTerminated: true, terminatedAt: T0 - 2 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'failover', reason: 'ContainerTerminated', live: 'redundant' },
+  },
+  {
+    name: 'pod phase Failed: failover',
+    obs: steady(member('active', { pod: { phase: 'Failed' } }), member('standby')),
+    expect: { action: 'failover', reason: 'ContainerTerminated', live: 'redundant' },
+  },
+  {
+    name: 'live pod recreated and pending: failover',
+    obs: steady(member('active', pending), member('standby')),
+    expect: { action: 'failover', reason: 'PodPending', live: 'redundant' },
+  },
+  {
+    name: 'live pod became NotReady while live: failover',
+    obs: steady(member('active', { pod: { ready: false, readyTransitionAt: T0 - S } }), member('standby')),
+    expect: { action: 'failover', reason: 'PodNotReady', live: 'redundant' },
+  },
+  {
+    name: 'live pod NotReady since before it became live (starting up): no failover',
+    obs: steady(
+      member('active', { pod: { ready: false, readyTransitionAt: T0 - 900 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
+    name: 'standby reports disconnected (its peer died): still a failover target',
+    obs: steady(
+      member('active', probeFailed()),
+      member('standby', { server: { replication: 'disconnected' } }),
+    ),
+    expect: { action: 'failover', live: 'redundant', promote: 'redundant' },
+  },
+  {
+    name: 'standby not ready as a pod (its readyz follows the dead active): still a failover target',
+    obs: steady(member('active', { pod: { deleting: true } }), member('standby', { pod: { ready: false } })),
+    expect: { action: 'failover', live: 'redundant' },
+  },
+  {
+    name: 'standby reports active too while the live one failed: plain failover',
+    obs: steady(member('active', probeFailed()), member('active', {}, 1)),
+    expect: { action: 'failover', live: 'redundant', fence: 'primary', promote: 'redundant', epoch: 2 },
+  },
+  {
+    name: 'next epoch is above every reported epoch',
+    obs: steady(member('active', probeFailed(), 3), member('standby', {}, 7), { epoch: 3 }),
+    expect: { action: 'failover', epoch: 8 },
+  },
+  // --- no failover possible
+  {
+    name: 'both down: fence the live member, no member serves',
+    obs: steady(member('active', probeFailed()), member('standby', { node: { ready: 'False' } })),
+    expect: {
+      action: 'fence-only',
+      reason: 'BothDown',
+      live: '',
+      fence: 'primary',
+      promote: undefined,
+      epoch: 1,
+      moved: true,
+      countsAsFailover: false,
+      phase: 'Unavailable',
+      conditions: { Ready: 'False', Degraded: 'True', StandbyReady: 'False' },
+    },
+  },
+  {
+    name: 'standby still starting: fence, no member serves',
+    obs: steady(member('active', probeFailed()), member('standby', notProbed)),
+    expect: { action: 'fence-only', reason: 'NoHealthyStandby', live: '', phase: 'Unavailable' },
+  },
+  {
+    name: 'standby healthy but catching up: never promoted',
+    obs: steady(
+      member('active', probeFailed()),
+      member('standby', { server: { replication: 'catching-up' } }),
+    ),
+    expect: { action: 'fence-only', reason: 'StandbyNotInSync', live: '', promote: undefined },
+  },
+  {
+    name: 'failover disabled: only report',
+    obs: steady(member('active', probeFailed()), member('standby')),
+    policy: { enabled: false },
+    expect: {
+      action: 'none',
+      reason: 'FailoverDisabled',
+      live: 'primary',
+      fence: undefined,
+      phase: 'Unavailable',
+      conditions: { Ready: 'False', Degraded: 'True' },
+    },
+  },
+  {
+    name: 'failover delay pending: wait and requeue',
+    obs: steady(member('active', probeFailed(3, T0 - 2 * S)), member('standby')),
+    policy: { delaySeconds: 5 },
+    expect: {
+      action: 'none',
+      reason: 'FailoverDelayed',
+      live: 'primary',
+      requeueAfterMs: 3000,
+      phase: 'Unavailable',
+    },
+  },
+  {
+    name: 'failover delay elapsed',
+    obs: steady(member('active', probeFailed(3, T0 - 5 * S)), member('standby')),
+    policy: { delaySeconds: 5 },
+    expect: { action: 'failover', live: 'redundant' },
+  },
+  {
+    name: 'failover delay counts from the pod event',
+    obs: steady(
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 1 * S } }),
+      member('standby'),
+    ),
+    policy: { delaySeconds: 3 },
+    expect: { action: 'none', reason: 'FailoverDelayed', requeueAfterMs: 2000 },
+  },
+  {
+    name: 'too soon after the last failover: wait and requeue',
+    obs: steady(member('active', probeFailed()), member('standby'), { lastFailoverAt: T0 - 3 * S }),
+    expect: { action: 'none', reason: 'MinIntervalNotElapsed', live: 'primary', requeueAfterMs: 7000 },
+  },
+  {
+    name: 'min interval elapsed',
+    obs: steady(member('active', probeFailed()), member('standby'), { lastFailoverAt: T0 - 10 * S }),
+    expect: { action: 'failover', live: 'redundant' },
+  },
+  // --- both down, recovery
+  {
+    name: 'no live member after an outage, nobody healthy',
+    obs: steady(member('standby', probeFailed()), member('standby', { pod: null, server: null }), {
+      liveMember: '',
+      epoch: 3,
+    }),
+    expect: {
+      action: 'none',
+      reason: 'BothDown',
+      live: '',
+      phase: 'Unavailable',
+      conditions: { Ready: 'False' },
+    },
+  },
+  {
+    name: 'no live member after an outage: serve the first to recover (the non-preferred one)',
+    obs: steady(
+      member('standby', probeFailed(), 3),
+      member('standby', { server: { replication: 'disconnected' } }, 3),
+      {
+        liveMember: '',
+        epoch: 3,
+      },
+    ),
+    expect: {
+      action: 'serve-first-recovered',
+      reason: 'MemberRecovered',
+      live: 'redundant',
+      promote: 'redundant',
+      epoch: 4,
+      moved: true,
+      countsAsFailover: false,
+      lastFailover: { from: '', to: 'redundant', action: 'serve-first-recovered', reason: 'MemberRecovered' },
+    },
+  },
+  {
+    name: 'serving the first to recover ignores the minimum interval',
+    obs: steady(member('standby', {}, 3), member('standby', probeFailed(), 3), {
+      liveMember: '',
+      epoch: 3,
+      lastFailoverAt: T0 - S,
+    }),
+    expect: { action: 'serve-first-recovered', live: 'primary', epoch: 4 },
+  },
+  // --- after a failover
+  {
+    name: 'the failed member comes back as standby; failback waits for the stable period',
+    obs: steady(
+      member('standby', { probe: { successSince: T0 - 10 * S } }),
+      member('active', {}, 2),
+      afterFailover,
+    ),
+    expect: {
+      action: 'none',
+      reason: 'FailbackPending',
+      live: 'redundant',
+      requeueAfterMs: 20_000,
+      phase: 'FailedOver',
+      conditions: { Ready: 'True', Degraded: 'True', StandbyReady: 'True' },
+    },
+  },
+  {
+    name: 'stable period counts from in-sync, not just healthy',
+    obs: steady(
+      member('standby', { server: { inSyncSince: T0 - 5 * S } }),
+      member('active', {}, 2),
+      afterFailover,
+    ),
+    expect: { action: 'none', reason: 'FailbackPending', requeueAfterMs: 25_000 },
+  },
+  {
+    name: 'the returning member is catching up: failback pending, untimed',
+    obs: steady(
+      member('standby', { server: { replication: 'catching-up' } }),
+      member('active', {}, 2),
+      afterFailover,
+    ),
+    expect: { action: 'none', reason: 'FailbackPending', requeueAfterMs: undefined },
+  },
+  {
+    name: 'automatic failback after the stable period, as a graceful switchover',
+    obs: steady(member('standby', {}, 2), member('active', {}, 2), afterFailover),
+    expect: {
+      action: 'failback',
+      reason: 'FailbackStable',
+      live: 'primary',
+      fence: 'redundant',
+      promote: 'primary',
+      epoch: 3,
+      countsAsFailover: true,
+      phase: 'Running',
+    },
+  },
+  {
+    name: 'failback waits for the minimum interval too',
+    obs: steady(member('standby', {}, 2), member('active', {}, 2), {
+      ...afterFailover,
+      lastFailoverAt: T0 - 4 * S,
+    }),
+    policy: { failbackStableSeconds: 0 },
+    expect: { action: 'none', reason: 'FailbackPending', requeueAfterMs: 6000 },
+  },
+  {
+    name: 'manual failback: stay on the redundant member',
+    obs: steady(member('standby', {}, 2), member('active', {}, 2), afterFailover),
+    policy: { failback: 'Manual' },
+    expect: {
+      action: 'none',
+      reason: 'FailbackManual',
+      live: 'redundant',
+      phase: 'FailedOver',
+      requeueAfterMs: undefined,
+    },
+  },
+  {
+    name: 'manual failback requested with the annotation',
+    obs: {
+      ...steady(member('standby', {}, 2), member('active', {}, 2), afterFailover),
+      switchoverRequested: true,
+    },
+    policy: { failback: 'Manual' },
+    expect: {
+      action: 'switchover',
+      reason: 'SwitchoverRequested',
+      live: 'primary',
+      fence: 'redundant',
+      promote: 'primary',
+      requestHandled: true,
+    },
+  },
+  {
+    name: 'a switchover request when already on the preferred member is handled at once',
+    obs: { ...steady(member('active'), member('standby')), switchoverRequested: true },
+    expect: { action: 'none', live: 'primary', requestHandled: true },
+  },
+  // --- planned switchover
+  {
+    name: 'preferredMember changed: planned switchover',
+    obs: steady(member('active'), member('standby')),
+    policy: { preferredMember: 'redundant' },
+    expect: {
+      action: 'switchover',
+      reason: 'PreferredMemberChanged',
+      live: 'redundant',
+      fence: 'primary',
+      promote: 'redundant',
+      epoch: 2,
+      acknowledgedPreferredMember: 'redundant',
+      requestHandled: false,
+      countsAsFailover: true,
+      phase: 'Running',
+    },
+  },
+  {
+    name: 'planned switchover ignores the minimum interval and the stable period',
+    obs: steady(member('active'), member('standby', { probe: { successSince: T0 - 2 * S } }), {
+      lastFailoverAt: T0 - S,
+    }),
+    policy: { preferredMember: 'redundant', failback: 'Manual' },
+    expect: { action: 'switchover', live: 'redundant' },
+  },
+  {
+    name: 'planned switchover to an unhealthy member stays pending',
+    obs: steady(member('active'), member('standby', probeFailed())),
+    policy: { preferredMember: 'redundant' },
+    expect: {
+      action: 'none',
+      reason: 'SwitchoverPending',
+      live: 'primary',
+      acknowledgedPreferredMember: 'primary',
+    },
+  },
+  {
+    name: 'planned switchover to a member catching up stays pending',
+    obs: steady(member('active'), member('standby', { server: { replication: 'catching-up' } })),
+    policy: { preferredMember: 'redundant' },
+    expect: { action: 'none', reason: 'SwitchoverPending', live: 'primary' },
+  },
+  {
+    name: 'preferredMember changed to the member that is already live: acknowledged',
+    obs: steady(member('standby'), member('active', {}, 2), afterFailover),
+    policy: { preferredMember: 'redundant' },
+    expect: { action: 'none', live: 'redundant', acknowledgedPreferredMember: 'redundant', phase: 'Running' },
+  },
+  {
+    name: 'a failure beats a pending switchover',
+    obs: steady(member('active', probeFailed()), member('standby', probeFailed())),
+    policy: { preferredMember: 'redundant' },
+    expect: { action: 'fence-only', reason: 'BothDown', live: '' },
+  },
+  // --- fencing and repair
+  {
+    name: 'two actives: demote the standby',
+    obs: steady(member('active'), member('active', {}, 1)),
+    expect: {
+      action: 'fence-only',
+      reason: 'StrayActive',
+      live: 'primary',
+      fence: 'redundant',
+      promote: undefined,
+      moved: false,
+    },
+  },
+  {
+    name: 'the live member restarted and reports standby: promote it again',
+    obs: steady(member('standby'), member('standby')),
+    expect: {
+      action: 'repromote',
+      reason: 'LiveMemberNotActive',
+      live: 'primary',
+      promote: 'primary',
+      epoch: 2,
+      moved: false,
+    },
+  },
+  {
+    name: 'repromote waits for the success threshold',
+    obs: steady(member('standby', { probe: { consecutiveSuccesses: 1 } }), member('standby')),
+    expect: { action: 'none', live: 'primary' },
+  },
+  // --- protocol none
+  {
+    name: 'protocol none: server reports are ignored (no repromote, no replication gate)',
+    obs: steady(member('standby'), member('standby', { server: { replication: 'catching-up' } })),
+    policy: { protocol: 'none' },
+    expect: { action: 'none', live: 'primary', phase: 'Running' },
+  },
+  {
+    name: 'protocol none: failover on health only',
+    obs: steady(
+      member('active', probeFailed(), 9),
+      member('standby', { server: { replication: 'catching-up' } }, 9),
+    ),
+    policy: { protocol: 'none' },
+    expect: { action: 'failover', live: 'redundant', epoch: 2 },
+  },
+];
+
+function check(d: Decision, e: Scenario['expect']): void {
+  const { conditions, ...rest } = e;
+  for (const [k, v] of Object.entries(rest)) {
+    expect(d[k as keyof Decision], k).toEqual(v);
+  }
+  if (conditions) {
+    for (const [type, st] of Object.entries(conditions)) {
+      expect(d.conditions.find((c) => c.type === type)?.status, type).toBe(st);
+    }
+  }
+}
+
+describe('decide: scenario table', () => {
+  it.each(scenarios.map((s) => [s.name, s] as const))('%s', (_name, s) => {
+    const d = decide(s.obs, { ...POLICY, ...s.policy }, s.now ?? T0);
+    check(d, s.expect);
+    expect(d.conditions.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'StandbyReady']);
+  });
+});
+
+describe('decide: sequences', () => {
+  it('delay → failover → member returns → stable → failback', () => {
+    const p: Policy = { ...POLICY, delaySeconds: 2 };
+    let st = status();
+    // t=0: first failed check; t=4: threshold reached, delay from first failure (t=0) elapsed at t=2
+    const failing = () => member('active', probeFailed(3, T0));
+    let d = decide(steady(failing(), member('standby')), p, T0 + 1 * S);
+    expect(d.reason).toBe('FailoverDelayed');
+    expect(d.requeueAfterMs).toBe(1000);
+    d = decide(steady(failing(), member('standby')), p, T0 + 2 * S);
+    expect(d.action).toBe('failover');
+    expect(d.lastFailover?.detectionSeconds).toBe(2);
+    st = {
+      ...st,
+      liveMember: d.live,
+      epoch: d.epoch,
+      lastFailoverAt: T0 + 2 * S,
+      liveSince: T0 + 2 * S,
+      failoverCount: 1,
+    };
+    // primary pod recreated, starts
+    d = decide(steady(member('standby', pending, 0), member('active', {}, 2), st), p, T0 + 10 * S);
+    expect(d).toMatchObject({ action: 'none', live: 'redundant', phase: 'FailedOver' });
+    // healthy again since t=20, in sync since t=22
+    const back = member(
+      'standby',
+      { probe: { successSince: T0 + 20 * S }, server: { inSyncSince: T0 + 22 * S } },
+      2,
+    );
+    d = decide(steady(back, member('active', {}, 2), st), p, T0 + 30 * S);
+    expect(d).toMatchObject({ action: 'none', reason: 'FailbackPending', requeueAfterMs: 22_000 });
+    d = decide(steady(back, member('active', {}, 2), st), p, T0 + 52 * S);
+    expect(d).toMatchObject({
+      action: 'failback',
+      live: 'primary',
+      fence: 'redundant',
+      promote: 'primary',
+      epoch: 3,
+    });
+  });
+
+  it('both down → first recovered is served → the other returns as standby', () => {
+    let d = decide(steady(member('active', probeFailed()), member('standby', probeFailed())), POLICY, T0);
+    expect(d).toMatchObject({ action: 'fence-only', live: '', phase: 'Unavailable' });
+    const st = status({ liveMember: '', epoch: d.epoch, lastFailoverAt: T0 });
+    d = decide(
+      steady(
+        member('standby', probeFailed()),
+        member('standby', { server: { replication: 'disconnected' } }),
+        st,
+      ),
+      POLICY,
+      T0 + 5 * S,
+    );
+    expect(d).toMatchObject({ action: 'serve-first-recovered', live: 'redundant', epoch: 2 });
+    const st2 = status({
+      liveMember: 'redundant',
+      epoch: 2,
+      lastFailoverAt: T0 + 5 * S,
+      liveSince: T0 + 5 * S,
+    });
+    d = decide(
+      steady(member('standby', { probe: { successSince: T0 + 6 * S } }), member('active', {}, 2), st2),
+      POLICY,
+      T0 + 7 * S,
+    );
+    expect(d).toMatchObject({ action: 'none', live: 'redundant', reason: 'FailbackPending' });
+  });
+});
