@@ -1,0 +1,97 @@
+// Configuration from the environment (see docs/server-contract.md and docs/license-server.md).
+import os from 'node:os';
+
+export type ServerConfig = {
+  pairId: string;
+  member: string;
+  peerUrl: string | undefined;
+  /** this member's client URL, given to clients in NOT_ACTIVE answers by the standby */
+  advertiseUrl: string | null;
+  licenseFile: string | undefined;
+  publicKeyFile: string | undefined;
+  adminTokenFile: string | undefined;
+  clientTokenFile: string | undefined;
+  allowNoToken: boolean;
+  tokenGraceMs: number;
+  stateDir: string;
+  bind: string;
+  port: number;
+  adminPort: number;
+  metricsPort: number;
+  replicationMode: 'sync' | 'async';
+  syncTimeoutMs: number;
+  leaseTtlMs: number;
+  sweepIntervalMs: number;
+  fsync: 'batch' | 'always';
+  compactEvery: number;
+  /** 'stdout' (default), 'off', or a file path */
+  usageLog: string;
+  logLevel: string;
+  bodyLimit: string;
+  requestTimeoutMs: number;
+  licenceCheckMs: number;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, key: string, def: number, min = 0): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`${key} must be an integer ≥ ${min}, got "${raw}"`);
+  return n;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, key: string, values: readonly T[], def: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (!(values as readonly string[]).includes(raw))
+    throw new ConfigError(`${key} must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+const opt = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const port = int(env, 'LS_PORT', 7070);
+  const pairId = opt(env.LS_PAIR_ID);
+  if (!pairId) throw new ConfigError('LS_PAIR_ID is required (the pair identity, namespace/name)');
+  const cfg: ServerConfig = {
+    pairId,
+    member: opt(env.LS_MEMBER) ?? 'primary',
+    peerUrl: opt(env.LS_PEER_URL)?.replace(/\/+$/, ''),
+    advertiseUrl: opt(env.LS_ADVERTISE_URL) ?? `http://${os.hostname()}:${port}`,
+    licenseFile: opt(env.LS_LICENSE_FILE),
+    publicKeyFile: opt(env.LS_PUBLIC_KEY_FILE),
+    adminTokenFile: opt(env.LS_ADMIN_TOKEN_FILE),
+    clientTokenFile: opt(env.LS_CLIENT_TOKEN_FILE),
+    allowNoToken: env.LS_ALLOW_NO_TOKEN === 'true',
+    tokenGraceMs: int(env, 'LS_TOKEN_GRACE_SECONDS', 300) * 1000,
+    stateDir: opt(env.LS_STATE_DIR) ?? '/var/lib/license-server',
+    bind: opt(env.LS_BIND) ?? '0.0.0.0',
+    port,
+    adminPort: int(env, 'LS_ADMIN_PORT', 7071),
+    metricsPort: int(env, 'LS_METRICS_PORT', 9464),
+    replicationMode: oneOf(env, 'LS_REPLICATION_MODE', ['sync', 'async'] as const, 'sync'),
+    syncTimeoutMs: int(env, 'LS_SYNC_TIMEOUT_MS', 500, 1),
+    leaseTtlMs: int(env, 'LS_LEASE_TTL_SECONDS', 120, 1) * 1000,
+    sweepIntervalMs: int(env, 'LS_SWEEP_INTERVAL_MS', 1000, 10),
+    fsync: oneOf(env, 'LS_FSYNC', ['batch', 'always'] as const, 'batch'),
+    compactEvery: int(env, 'LS_COMPACT_EVERY', 100_000, 10),
+    usageLog: opt(env.LS_USAGE_LOG) ?? 'stdout',
+    logLevel: opt(env.LS_LOG_LEVEL) ?? 'info',
+    bodyLimit: opt(env.LS_BODY_LIMIT) ?? '16kb',
+    requestTimeoutMs: int(env, 'LS_REQUEST_TIMEOUT_MS', 10_000, 100),
+    licenceCheckMs: int(env, 'LS_LICENSE_CHECK_MS', 1000, 50),
+  };
+  if (!cfg.adminTokenFile && !cfg.allowNoToken)
+    throw new ConfigError(
+      'LS_ADMIN_TOKEN_FILE is required (set LS_ALLOW_NO_TOKEN=true only for local experiments)',
+    );
+  if (!cfg.licenseFile || !cfg.publicKeyFile)
+    throw new ConfigError('LS_LICENSE_FILE and LS_PUBLIC_KEY_FILE are required');
+  return cfg;
+}

@@ -1,0 +1,139 @@
+// Entry point of the reference licence server: `node src/license-server/main.ts`.
+// Configuration comes from the environment (docs/server-contract.md, docs/license-server.md).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { TokenSource } from './auth.ts';
+import { ConfigError, configFromEnv } from './config.ts';
+import type { ServerConfig } from './config.ts';
+import { adminApp, clientApp, metricsApp } from './http.ts';
+import { Member } from './server.ts';
+
+export type RunningServer = {
+  member: Member;
+  ports: { licences: number; admin: number; metrics: number };
+  close(): Promise<void>;
+};
+
+function usageLogger(cfg: ServerConfig, logger: Logger): Logger | undefined {
+  if (cfg.usageLog === 'off') return undefined;
+  if (cfg.usageLog === 'stdout') return logger.child({ log: 'usage' });
+  return pino(
+    { base: { log: 'usage' }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: cfg.usageLog, sync: false, mkdir: true }),
+  );
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Start a member with its three listeners (ports may be 0 in tests). */
+export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<RunningServer> {
+  const log =
+    logger ??
+    pino({ level: cfg.logLevel, base: { member: cfg.member }, timestamp: pino.stdTimeFunctions.isoTime });
+  const adminTokens = cfg.adminTokenFile
+    ? new TokenSource({
+        file: cfg.adminTokenFile,
+        graceMs: cfg.tokenGraceMs,
+        onChange: (i) =>
+          i.error
+            ? log.warn(i.error)
+            : i.rotated && log.info('admin token rotated; previous one still accepted'),
+      })
+    : undefined;
+  const clientTokens = cfg.clientTokenFile
+    ? new TokenSource({ file: cfg.clientTokenFile, graceMs: cfg.tokenGraceMs })
+    : undefined;
+  if (!adminTokens) log.warn('no admin token configured: admin and replication endpoints are open');
+  const member = new Member({
+    config: cfg,
+    logger: log,
+    usageLogger: usageLogger(cfg, log),
+    peerToken: () => adminTokens?.token ?? '',
+  });
+  member.start();
+  const opts = {
+    bodyLimit: cfg.bodyLimit,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    adminTokens,
+    clientTokens,
+  };
+  const servers = [
+    http.createServer(clientApp(member, opts)),
+    http.createServer(adminApp(member, opts)),
+    http.createServer(metricsApp(member)),
+  ];
+  for (const s of servers) {
+    s.requestTimeout = cfg.requestTimeoutMs;
+    s.headersTimeout = Math.min(cfg.requestTimeoutMs, 10_000);
+    s.keepAliveTimeout = 30_000;
+  }
+  const [c, a, m] = servers as [http.Server, http.Server, http.Server];
+  const ports = {
+    licences: await listen(c, cfg.port, cfg.bind),
+    admin: await listen(a, cfg.adminPort, cfg.bind),
+    metrics: await listen(m, cfg.metricsPort, cfg.bind),
+  };
+  log.info({ ports, pairId: cfg.pairId, peer: cfg.peerUrl ?? null, mode: cfg.replicationMode }, 'listening');
+  let closing: Promise<void> | undefined;
+  return {
+    member,
+    ports,
+    close() {
+      closing ??= (async () => {
+        await Promise.all(
+          servers.map(
+            (s) =>
+              new Promise<void>((r) => {
+                s.close(() => r());
+                s.closeAllConnections();
+              }),
+          ),
+        );
+        await member.close();
+        adminTokens?.close();
+        clientTokens?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let cfg: ServerConfig;
+  try {
+    cfg = configFromEnv();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`license-server: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const running = await startServer(cfg);
+  const log = running.member.log;
+  process.on('SIGHUP', () => running.member.reloadLicence('SIGHUP'));
+  const stop = (sig: string): void => {
+    log.info({ signal: sig }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    void running.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+}
+
+if (import.meta.main) await main();

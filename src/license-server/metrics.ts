@@ -1,0 +1,123 @@
+// Prometheus metrics of a member, in its own registry (served on the metrics port).
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type MetricsSource = {
+  usage(): { name: string; seats: number; inUse: number }[];
+  activeLeases(): number;
+  role(): 'active' | 'standby';
+  epoch(): number;
+  lag(): { entries: number; seconds: number };
+  peerLastSeenSeconds(): number | null;
+  licenceValid(): boolean;
+};
+
+export type Metrics = {
+  registry: Registry;
+  checkouts: Counter<'feature' | 'result'>;
+  denials: Counter<'feature' | 'reason'>;
+  licenceReloads: Counter<'result'>;
+};
+
+export function createMetrics(src: MetricsSource): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const p = 'license_server_';
+  new Gauge({
+    name: `${p}seats_licensed`,
+    help: 'Seats licensed per feature',
+    labelNames: ['feature'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of src.usage()) this.set({ feature: f.name }, f.seats);
+    },
+  });
+  new Gauge({
+    name: `${p}seats_in_use`,
+    help: 'Seats held by leases per feature',
+    labelNames: ['feature'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of src.usage()) this.set({ feature: f.name }, f.inUse);
+    },
+  });
+  const checkouts = new Counter({
+    name: `${p}checkouts_total`,
+    help: 'Checkout requests by feature and result (granted, existing, denied)',
+    labelNames: ['feature', 'result'],
+    registers: [registry],
+  });
+  const denials = new Counter({
+    name: `${p}denials_total`,
+    help: 'Denied requests by feature and reason (denial code)',
+    labelNames: ['feature', 'reason'],
+    registers: [registry],
+  });
+  const licenceReloads = new Counter({
+    name: `${p}license_reloads_total`,
+    help: 'Licence file loads by result (ok, refused)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${p}active_leases`,
+    help: 'Leases currently held',
+    registers: [registry],
+    collect() {
+      this.set(src.activeLeases());
+    },
+  });
+  new Gauge({
+    name: `${p}role`,
+    help: 'Role of this member (1 for the current role)',
+    labelNames: ['role'],
+    registers: [registry],
+    collect() {
+      const r = src.role();
+      this.set({ role: 'active' }, r === 'active' ? 1 : 0);
+      this.set({ role: 'standby' }, r === 'standby' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${p}replication_lag_entries`,
+    help: 'Log entries the standby has not acknowledged (active) or not received (standby)',
+    registers: [registry],
+    collect() {
+      this.set(src.lag().entries);
+    },
+  });
+  new Gauge({
+    name: `${p}replication_lag_seconds`,
+    help: 'Age of the oldest entry the standby does not have',
+    registers: [registry],
+    collect() {
+      this.set(src.lag().seconds);
+    },
+  });
+  new Gauge({
+    name: `${p}peer_last_seen_seconds`,
+    help: 'Seconds since the peer member was last heard from (-1: never)',
+    registers: [registry],
+    collect() {
+      this.set(src.peerLastSeenSeconds() ?? -1);
+    },
+  });
+  new Gauge({
+    name: `${p}epoch`,
+    help: 'Highest epoch this member has seen',
+    registers: [registry],
+    collect() {
+      this.set(src.epoch());
+    },
+  });
+  new Gauge({
+    name: `${p}license_valid`,
+    help: '1 when a valid licence is in force',
+    registers: [registry],
+    collect() {
+      this.set(src.licenceValid() ? 1 : 0);
+    },
+  });
+  return { registry, checkouts, denials, licenceReloads };
+}

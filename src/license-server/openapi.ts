@@ -1,0 +1,315 @@
+// OpenAPI 3 description of the licence server, served at /v1/openapi.json on the licences and
+// admin ports. `x-port` names the port a path is served on; a unit test checks that the paths
+// and methods here are exactly the routes registered on each express app.
+
+const err = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+const json = (description: string, schema: object) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const body = (ref: string) => ({
+  required: true,
+  content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
+});
+const bearer = [{ bearer: [] }];
+const common = {
+  '400': err('BAD_REQUEST: the body or query does not validate'),
+  '401': err('UNAUTHORIZED: missing or wrong bearer token'),
+  '413': err('PAYLOAD_TOO_LARGE'),
+};
+
+export const openApiDocument = {
+  openapi: '3.0.3',
+  info: {
+    title: 'license-pair-operator reference licence server',
+    version: '1.0.0',
+    description:
+      'Floating licences with leases, replicated from the active member to the standby. ' +
+      'See docs/server-contract.md and docs/license-server.md.',
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: {
+            type: 'string',
+            enum: [
+              'UNKNOWN_FEATURE',
+              'NO_SEATS',
+              'LICENSE_EXPIRED',
+              'USER_LIMIT',
+              'HOST_LIMIT',
+              'EXCLUDED',
+              'LEASE_NOT_FOUND',
+              'LEASE_EXPIRED',
+              'NOT_ACTIVE',
+              'BAD_REQUEST',
+              'UNAUTHORIZED',
+              'PAYLOAD_TOO_LARGE',
+              'NOT_FOUND',
+              'TIMEOUT',
+              'STALE_EPOCH',
+              'PEER_ACTIVE',
+              'NOT_CAUGHT_UP',
+              'SNAPSHOT_REQUIRED',
+              'LICENSE_INVALID',
+              'INTERNAL',
+            ],
+          },
+          message: { type: 'string' },
+          active: {
+            type: 'string',
+            nullable: true,
+            description: 'NOT_ACTIVE: client URL of the live member',
+          },
+        },
+      },
+      CheckoutRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['feature', 'clientId', 'user', 'host'],
+        properties: {
+          feature: { type: 'string', minLength: 1, maxLength: 100 },
+          count: { type: 'integer', minimum: 1, maximum: 100000, default: 1 },
+          clientId: { type: 'string', minLength: 1, maxLength: 253 },
+          user: { type: 'string', minLength: 1, maxLength: 253 },
+          host: { type: 'string', minLength: 1, maxLength: 253 },
+        },
+      },
+      LeaseRef: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['leaseId', 'clientId'],
+        properties: { leaseId: { type: 'string' }, clientId: { type: 'string' } },
+      },
+      Lease: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          feature: { type: 'string' },
+          count: { type: 'integer' },
+          clientId: { type: 'string' },
+          user: { type: 'string' },
+          host: { type: 'string' },
+          expiresInSeconds: { type: 'number' },
+          renewAfterSeconds: { type: 'number' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          existing: { type: 'boolean' },
+        },
+      },
+      LeaseResponse: {
+        type: 'object',
+        properties: { lease: { $ref: '#/components/schemas/Lease' } },
+      },
+      Epoch: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['epoch'],
+        properties: { epoch: { type: 'integer', minimum: 0 }, force: { type: 'boolean', default: false } },
+      },
+      RoleResponse: {
+        type: 'object',
+        properties: { role: { type: 'string', enum: ['active', 'standby'] }, epoch: { type: 'integer' } },
+      },
+      Status: {
+        type: 'object',
+        description: 'see docs/server-contract.md',
+        properties: {
+          member: { type: 'string' },
+          pairId: { type: 'string' },
+          role: { type: 'string', enum: ['active', 'standby'] },
+          epoch: { type: 'integer' },
+          ready: { type: 'boolean' },
+          license: { type: 'object' },
+          replication: { type: 'object' },
+          time: { type: 'string', format: 'date-time' },
+          activeLeases: { type: 'integer' },
+          advertiseUrl: { type: 'string', nullable: true },
+        },
+      },
+    },
+  },
+  paths: {
+    '/v1/openapi.json': {
+      'x-port': ['licences', 'admin'],
+      get: { summary: 'This document', responses: { '200': json('OpenAPI document', { type: 'object' }) } },
+    },
+    '/v1/checkout': {
+      'x-port': ['licences'],
+      post: {
+        summary: 'Check out seats of a feature (idempotent per clientId and feature)',
+        security: bearer,
+        requestBody: body('CheckoutRequest'),
+        responses: {
+          '200': json('The lease (a new one, or the existing lease of this client)', {
+            $ref: '#/components/schemas/LeaseResponse',
+          }),
+          ...common,
+          '403': err('LICENSE_EXPIRED or EXCLUDED'),
+          '404': err('UNKNOWN_FEATURE'),
+          '409': err('NO_SEATS, USER_LIMIT or HOST_LIMIT'),
+          '503': err('NOT_ACTIVE (with the active member in `active`) or TIMEOUT'),
+        },
+      },
+    },
+    '/v1/renew': {
+      'x-port': ['licences'],
+      post: {
+        summary: 'Renew a lease',
+        security: bearer,
+        requestBody: body('LeaseRef'),
+        responses: {
+          '200': json('The renewed lease', { $ref: '#/components/schemas/LeaseResponse' }),
+          ...common,
+          '404': err('LEASE_NOT_FOUND'),
+          '410': err('LEASE_EXPIRED'),
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
+    '/v1/release': {
+      'x-port': ['licences'],
+      post: {
+        summary: 'Release a lease (its seats stay held for the feature linger time, if any)',
+        security: bearer,
+        requestBody: body('LeaseRef'),
+        responses: {
+          '200': json('Released', { type: 'object' }),
+          ...common,
+          '404': err('LEASE_NOT_FOUND'),
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
+    '/v1/features': {
+      'x-port': ['licences'],
+      get: {
+        summary: 'Licensed features with their usage',
+        security: bearer,
+        responses: { '200': json('Features', { type: 'object' }), '401': common['401'] },
+      },
+    },
+    '/healthz': {
+      'x-port': ['admin'],
+      get: { summary: 'Liveness', responses: { '200': json('alive', { type: 'object' }) } },
+    },
+    '/readyz': {
+      'x-port': ['admin'],
+      get: {
+        summary: 'Readiness: able to serve its role',
+        responses: {
+          '200': json('ready', { type: 'object' }),
+          '503': json('not ready, with a reason', { type: 'object' }),
+        },
+      },
+    },
+    '/v1/status': {
+      'x-port': ['admin'],
+      get: {
+        summary: 'Role, epoch, licence and replication state',
+        security: bearer,
+        responses: { '200': json('Status', { $ref: '#/components/schemas/Status' }), '401': common['401'] },
+      },
+    },
+    '/v1/admin/promote': {
+      'x-port': ['admin'],
+      post: {
+        summary: 'Become active with a new epoch',
+        security: bearer,
+        requestBody: body('Epoch'),
+        responses: {
+          '200': json('Promoted', { $ref: '#/components/schemas/RoleResponse' }),
+          ...common,
+          '409': err('STALE_EPOCH, PEER_ACTIVE or NOT_CAUGHT_UP'),
+        },
+      },
+    },
+    '/v1/admin/demote': {
+      'x-port': ['admin'],
+      post: {
+        summary: 'Become standby (idempotent)',
+        security: bearer,
+        requestBody: body('Epoch'),
+        responses: {
+          '200': json('Demoted', { $ref: '#/components/schemas/RoleResponse' }),
+          ...common,
+          '409': err('STALE_EPOCH'),
+        },
+      },
+    },
+    '/v1/admin/reload-license': {
+      'x-port': ['admin'],
+      post: {
+        summary: 'Reload the licence file now',
+        security: bearer,
+        responses: {
+          '200': json('Loaded', { type: 'object' }),
+          '401': common['401'],
+          '422': err('LICENSE_INVALID: refused; the previous licence stays in force'),
+        },
+      },
+    },
+    '/v1/admin/leases': {
+      'x-port': ['admin'],
+      get: {
+        summary: 'List leases',
+        security: bearer,
+        parameters: [{ name: 'feature', in: 'query', required: false, schema: { type: 'string' } }],
+        responses: { '200': json('Leases', { type: 'object' }), '401': common['401'] },
+      },
+    },
+    '/v1/admin/leases/{id}': {
+      'x-port': ['admin'],
+      delete: {
+        summary: 'Revoke a lease',
+        security: bearer,
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': json('Revoked', { type: 'object' }),
+          '401': common['401'],
+          '404': err('LEASE_NOT_FOUND'),
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
+    '/v1/replication/snapshot': {
+      'x-port': ['admin'],
+      get: {
+        summary: 'The whole ledger (for a standby that resyncs)',
+        security: bearer,
+        responses: {
+          '200': json('Snapshot', { type: 'object' }),
+          '401': common['401'],
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
+    '/v1/replication/entries': {
+      'x-port': ['admin'],
+      get: {
+        summary: 'Log entries after (after, afterEpoch); long-poll up to `wait` ms; acknowledges `after`',
+        security: bearer,
+        parameters: [
+          { name: 'after', in: 'query', required: true, schema: { type: 'integer' } },
+          { name: 'afterEpoch', in: 'query', required: true, schema: { type: 'integer' } },
+          { name: 'wait', in: 'query', required: false, schema: { type: 'integer', maximum: 10000 } },
+          { name: 'member', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'epoch', in: 'query', required: false, schema: { type: 'integer' } },
+        ],
+        responses: {
+          '200': json('Entries', { type: 'object' }),
+          '400': common['400'],
+          '401': common['401'],
+          '409': err('SNAPSHOT_REQUIRED'),
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,109 @@
+// Wire format of the licence server's HTTP API, shared by the server, the client and the CLI.
+import { z } from 'zod';
+import { DENIAL_CODES } from './ledger.ts';
+import type { DenialCode } from './ledger.ts';
+
+const ident = z.string().min(1).max(253);
+
+export const checkoutBody = z
+  .object({
+    feature: z.string().min(1).max(100),
+    count: z.number().int().min(1).max(100_000).default(1),
+    clientId: ident,
+    user: ident,
+    host: ident,
+  })
+  .strict();
+export type CheckoutBody = z.input<typeof checkoutBody>;
+
+export const leaseRefBody = z.object({ leaseId: z.string().min(1).max(100), clientId: ident }).strict();
+export type LeaseRefBody = z.infer<typeof leaseRefBody>;
+
+export const promoteBody = z
+  .object({ epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), force: z.boolean().default(false) })
+  .strict();
+export const demoteBody = z.object({ epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();
+
+export const entriesQuery = z.object({
+  after: z.coerce.number().int().min(0),
+  afterEpoch: z.coerce.number().int().min(0),
+  wait: z.coerce.number().int().min(0).max(10_000).default(1000),
+  member: z.string().max(100).optional(),
+  epoch: z.coerce.number().int().min(0).optional(),
+});
+
+export type LeaseJson = {
+  id: string;
+  feature: string;
+  count: number;
+  clientId: string;
+  user: string;
+  host: string;
+  /** seconds until the lease expires unless renewed */
+  expiresInSeconds: number;
+  /** seconds after which the client should renew */
+  renewAfterSeconds: number;
+  /** the same instant as expiresInSeconds, on the server's wall clock */
+  expiresAt: string;
+  /** true when an existing lease of this client was returned (idempotent checkout) */
+  existing: boolean;
+};
+
+export const ERROR_CODES = [
+  ...DENIAL_CODES,
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'PAYLOAD_TOO_LARGE',
+  'NOT_FOUND',
+  'TIMEOUT',
+  'STALE_EPOCH',
+  'PEER_ACTIVE',
+  'NOT_CAUGHT_UP',
+  'SNAPSHOT_REQUIRED',
+  'LICENSE_INVALID',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type ErrorJson = {
+  code: ErrorCode;
+  message: string;
+  /** NOT_ACTIVE: the client address of the live member, when known */
+  active?: string | null;
+};
+
+export const DENIAL_STATUS: Record<DenialCode, number> = {
+  UNKNOWN_FEATURE: 404,
+  NO_SEATS: 409,
+  LICENSE_EXPIRED: 403,
+  USER_LIMIT: 409,
+  HOST_LIMIT: 409,
+  EXCLUDED: 403,
+  LEASE_NOT_FOUND: 404,
+  LEASE_EXPIRED: 410,
+  NOT_ACTIVE: 503,
+};
+
+export type ReplicationState = 'in-sync' | 'catching-up' | 'disconnected' | 'none';
+
+export type StatusJson = {
+  member: string;
+  pairId: string;
+  role: 'active' | 'standby';
+  epoch: number;
+  ready: boolean;
+  license: { state: 'valid' | 'invalid' | 'expired' | 'missing'; message: string; lastError?: string };
+  replication: {
+    state: ReplicationState;
+    mode: 'sync' | 'async';
+    lastSeq: number;
+    lagEntries: number;
+    lagSeconds: number;
+    peerLastSeenSeconds: number | null;
+    clockSkewSeconds: number | null;
+  };
+  /** extensions */
+  time: string;
+  activeLeases: number;
+  advertiseUrl: string | null;
+};
