@@ -343,8 +343,8 @@ export class Ledger {
       epoch: this.epochValue,
       leases: [...this.leases.values()].map(({ expiresAt, renewAfter, ...rest }) => ({
         ...rest,
-        remainingMs: Math.max(0, expiresAt - now),
-        renewInMs: Math.max(0, renewAfter - now),
+        remainingMs: expiresAt - now,
+        renewInMs: renewAfter - now,
       })),
     };
   }
