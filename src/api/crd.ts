@@ -128,6 +128,13 @@ export function openApiSchema(): JsonSchema {
       'A LicenseServerPair keeps a licence service available: a primary and a redundant licence server behind one Service that the operator points at the live member.',
     type: 'object',
     required: ['spec'],
+    'x-kubernetes-validations': [
+      {
+        rule: 'size(self.metadata.name) <= 53',
+        message:
+          'the name of a LicenseServerPair must be at most 53 characters (its Services are named <name>-redundant)',
+      },
+    ],
     properties: {
       apiVersion: {
         description: 'APIVersion defines the versioned schema of this representation of an object.',

@@ -462,7 +462,7 @@ interface Move {
  *    7. otherwise → `fence-only`: no live member (both down) until one recovers (row 1)
  *  live member not failed:
  *    8. standby reports active → `fence-only` (demote the standby)
- *    9. live member healthy but reports standby → `repromote` it with a new epoch
+ *    9. live member healthy (not catching up) but reports standby → `repromote` it with a new epoch
  *   10. live ≠ preferred and a switchover is requested (preferredMember changed or annotation):
  *       preferred eligible for switchover (healthy, in sync) → `switchover`, else pending
  *   11. live ≠ preferred, failback Automatic: preferred in sync and healthy for
@@ -630,7 +630,7 @@ function table(
     };
   }
   // Row 9: the live member restarted (or was never promoted): promote it again.
-  if (p.protocol === 'reference' && L.healthy && obs.members[live].server?.role === 'standby') {
+  if (p.protocol === 'reference' && L.eligibleForFailover && obs.members[live].server?.role === 'standby') {
     return {
       action: 'repromote',
       reason: 'LiveMemberNotActive',
@@ -672,7 +672,16 @@ function table(
           live,
         };
       }
-      const stableEnd = (P.stableSince ?? now) + p.failbackStableSeconds * 1000;
+      if (P.stableSince === undefined) {
+        // Without probe.successSince (use recordProbe) the stable period cannot be measured.
+        return {
+          action: 'none',
+          reason: 'FailbackPending',
+          message: `failback to the ${preferred} member pending: unknown since when it is healthy`,
+          live,
+        };
+      }
+      const stableEnd = P.stableSince + p.failbackStableSeconds * 1000;
       const waitUntil = Math.max(stableEnd, intervalEnd ?? -Infinity);
       if (now < waitUntil) {
         return {

@@ -1,0 +1,415 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { ANNOTATION_SPEC_HASH, type LicenseServerPairInput, parsePair } from '../../../src/api/pair.ts';
+import {
+  childNames,
+  clientSelector,
+  desiredAdminTokenSecret,
+  desiredChildren,
+  desiredClientService,
+  desiredMemberService,
+  desiredPdb,
+  desiredPod,
+  desiredPvc,
+  liveFromSelector,
+  memberAdminUrl,
+  specHash,
+  stableStringify,
+} from '../../../src/operator/children.ts';
+
+function pair(spec: Partial<LicenseServerPairInput['spec']> = {}) {
+  return parsePair({
+    metadata: { name: 'eda', namespace: 'lic', uid: 'uid-1', generation: 1 },
+    spec: { server: { license: { secretName: 'eda-license' } }, ...spec },
+  });
+}
+
+const env = (pod: V1Pod) =>
+  Object.fromEntries((pod.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+
+describe('names', () => {
+  it('follows the design', () => {
+    expect(childNames('eda')).toEqual({
+      pod: { primary: 'eda-primary', redundant: 'eda-redundant' },
+      memberService: { primary: 'eda-primary', redundant: 'eda-redundant' },
+      clientService: 'eda',
+      pdb: 'eda',
+      adminTokenSecret: 'eda-admin-token',
+      pvc: { primary: 'eda-primary-state', redundant: 'eda-redundant-state' },
+    });
+  });
+});
+
+describe('every child', () => {
+  it('has a controller owner reference to the pair, the namespace and the pair label', () => {
+    const p = pair({ server: { license: { secretName: 'l' }, storage: { size: '2Gi' } } });
+    const c = desiredChildren(p, 'primary');
+    const all = [
+      c.pods.primary,
+      c.pods.redundant,
+      c.memberServices.primary,
+      c.memberServices.redundant,
+      c.clientService,
+      c.pdb,
+      c.pvcs!.primary,
+      c.pvcs!.redundant,
+      desiredAdminTokenSecret(p, 'x'),
+    ];
+    for (const o of all) {
+      expect(o.metadata!.namespace).toBe('lic');
+      expect(o.metadata!.labels!['lpo.dev/pair']).toBe('eda');
+      expect(o.metadata!.ownerReferences).toEqual([
+        {
+          apiVersion: 'lpo.dev/v1alpha1',
+          kind: 'LicenseServerPair',
+          name: 'eda',
+          uid: 'uid-1',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+    }
+  });
+  it('refuses a pair without uid (owner references need it)', () => {
+    const p = parsePair({ metadata: { name: 'eda' }, spec: { server: { license: { secretName: 'l' } } } });
+    expect(() => desiredPdb(p)).toThrow(/uid/);
+  });
+});
+
+describe('member pods', () => {
+  const p = pair();
+  const pod = desiredPod(p, 'primary');
+  const c = pod.spec!.containers[0]!;
+
+  it('are named and labelled per member, without the role label', () => {
+    expect(pod.metadata!.name).toBe('eda-primary');
+    expect(pod.metadata!.labels).toMatchObject({ 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'primary' });
+    expect(pod.metadata!.labels!['lpo.dev/role']).toBeUndefined();
+    expect(desiredPod(p, 'redundant').metadata!.labels!['lpo.dev/member']).toBe('redundant');
+  });
+
+  it('get the environment of the server contract', () => {
+    expect(env(pod)).toEqual({
+      LS_PAIR_ID: 'lic/eda',
+      LS_MEMBER: 'primary',
+      LS_PEER_URL: 'http://eda-redundant.lic.svc:7071',
+      LS_LICENSE_FILE: '/etc/license-server/license/license.json',
+      LS_PUBLIC_KEY_FILE: '/etc/license-server/license/public-key.pem',
+      LS_ADMIN_TOKEN_FILE: '/etc/license-server/admin/token',
+      LS_STATE_DIR: '/var/lib/license-server',
+      LS_PORT: '7070',
+      LS_ADMIN_PORT: '7071',
+      LS_METRICS_PORT: '9464',
+    });
+    expect(env(desiredPod(p, 'redundant'))['LS_PEER_URL']).toBe('http://eda-primary.lic.svc:7071');
+    expect(memberAdminUrl(p, 'redundant')).toBe('http://eda-redundant.lic.svc:7071');
+  });
+
+  it('user env is appended, and replaces a contract variable of the same name', () => {
+    const q = pair({
+      server: {
+        license: { secretName: 'l' },
+        env: [
+          { name: 'LOG_LEVEL', value: 'debug' },
+          { name: 'LS_STATE_DIR', value: '/data' },
+        ],
+      },
+    });
+    const e = desiredPod(q, 'primary').spec!.containers[0]!.env!;
+    expect(e.filter((x) => x.name === 'LS_STATE_DIR')).toEqual([{ name: 'LS_STATE_DIR', value: '/data' }]);
+    expect(e.at(-1)).toEqual({ name: 'LOG_LEVEL', value: 'debug' });
+  });
+
+  it('run the configured image with named ports', () => {
+    expect(c.name).toBe('license-server');
+    expect(c.image).toBe('license-pair-operator/license-server:0.1.0');
+    expect(c.imagePullPolicy).toBe('IfNotPresent');
+    expect(c.ports).toEqual([
+      { name: 'licences', containerPort: 7070, protocol: 'TCP' },
+      { name: 'admin', containerPort: 7071, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+    ]);
+    expect(c.args).toBeUndefined();
+    const q = pair({
+      server: {
+        license: { secretName: 'l' },
+        args: ['--verbose'],
+        resources: { requests: { cpu: 1, memory: '64Mi' }, limits: { memory: '128Mi' } },
+      },
+    });
+    const qc = desiredPod(q, 'primary').spec!.containers[0]!;
+    expect(qc.args).toEqual(['--verbose']);
+    expect(qc.resources).toEqual({ requests: { cpu: '1', memory: '64Mi' }, limits: { memory: '128Mi' } });
+  });
+
+  it('meet the restricted Pod Security Standard', () => {
+    expect(pod.spec!.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.spec!.automountServiceAccountToken).toBe(false);
+    for (const v of pod.spec!.volumes!) expect(v.hostPath).toBeUndefined();
+  });
+
+  it('mount the licence Secret, the admin token, state and a writable /tmp', () => {
+    const vols = Object.fromEntries(pod.spec!.volumes!.map((v) => [v.name, v]));
+    expect(vols['license']!.secret).toMatchObject({
+      secretName: 'eda-license',
+      items: [
+        { key: 'license.json', path: 'license.json' },
+        { key: 'public-key.pem', path: 'public-key.pem' },
+      ],
+    });
+    expect(vols['admin-token']!.secret).toMatchObject({ secretName: 'eda-admin-token', optional: false });
+    expect(vols['state']!.emptyDir).toEqual({});
+    expect(vols['tmp']!.emptyDir).toBeDefined();
+    expect(c.volumeMounts!.map((m) => [m.name, m.mountPath, m.readOnly ?? false])).toEqual([
+      ['license', '/etc/license-server/license', true],
+      ['admin-token', '/etc/license-server/admin', true],
+      ['state', '/var/lib/license-server', false],
+      ['tmp', '/tmp', false],
+    ]);
+  });
+
+  it('custom Secret keys are mapped to the contract file names', () => {
+    const q = pair({ server: { license: { secretName: 's', fileKey: 'lic', publicKeyKey: 'pub' } } });
+    const v = desiredPod(q, 'primary').spec!.volumes!.find((x) => x.name === 'license')!;
+    expect(v.secret!.items).toEqual([
+      { key: 'lic', path: 'license.json' },
+      { key: 'pub', path: 'public-key.pem' },
+    ]);
+  });
+
+  it('use a PersistentVolumeClaim per member when storage is set', () => {
+    const q = pair({
+      server: { license: { secretName: 'l' }, storage: { size: '5Gi', storageClassName: 'fast' } },
+    });
+    const v = desiredPod(q, 'redundant').spec!.volumes!.find((x) => x.name === 'state')!;
+    expect(v.persistentVolumeClaim).toEqual({ claimName: 'eda-redundant-state' });
+    expect(desiredPvc(q, 'redundant')!.spec).toEqual({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '5Gi' } },
+      storageClassName: 'fast',
+    });
+    expect(desiredPvc(pair(), 'primary')).toBeUndefined();
+    expect(desiredChildren(pair(), '').pvcs).toBeUndefined();
+  });
+
+  it('reference protocol: readiness on /readyz (admin), liveness on the health check', () => {
+    expect(c.readinessProbe).toEqual({
+      httpGet: { path: '/readyz', port: 'admin', scheme: 'HTTP' },
+      periodSeconds: 2,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+      successThreshold: 1,
+    });
+    expect(c.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'admin', scheme: 'HTTP' });
+    expect(c.livenessProbe!.failureThreshold! * c.livenessProbe!.periodSeconds!).toBeGreaterThanOrEqual(60);
+  });
+
+  it('protocol none: probes follow the health check (TCP too); admin token optional', () => {
+    const q = pair({
+      server: { license: { secretName: 'l' }, protocol: 'none' },
+      healthCheck: { type: 'TCP', port: 7070 },
+    });
+    const qp = desiredPod(q, 'primary');
+    const qc = qp.spec!.containers[0]!;
+    expect(qc.readinessProbe!.tcpSocket).toEqual({ port: 7070 });
+    expect(qc.readinessProbe!.httpGet).toBeUndefined();
+    expect(qc.livenessProbe!.tcpSocket).toEqual({ port: 7070 });
+    expect(qp.spec!.volumes!.find((v) => v.name === 'admin-token')!.secret!.optional).toBe(true);
+    const h = pair({
+      server: { license: { secretName: 'l' }, protocol: 'none' },
+      healthCheck: { path: '/up' },
+    });
+    expect(desiredPod(h, 'primary').spec!.containers[0]!.readinessProbe!.httpGet).toEqual({
+      path: '/up',
+      port: 'admin',
+      scheme: 'HTTP',
+    });
+  });
+
+  it('spread members: preferred anti-affinity to the other member by default', () => {
+    expect(pod.spec!.affinity).toEqual({
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              labelSelector: { matchLabels: { 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'redundant' } },
+              topologyKey: 'kubernetes.io/hostname',
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it('spread members Required, merged with the user affinity', () => {
+    const userTerm = { labelSelector: { matchLabels: { app: 'db' } }, topologyKey: 'zone' };
+    const nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } };
+    const q = pair({
+      placement: {
+        spreadMembers: 'Required',
+        affinity: {
+          nodeAffinity,
+          podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [userTerm] },
+        },
+      },
+    });
+    const a = desiredPod(q, 'redundant').spec!.affinity!;
+    expect(a.nodeAffinity).toEqual(nodeAffinity);
+    expect(a.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      userTerm,
+      {
+        labelSelector: { matchLabels: { 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'primary' } },
+        topologyKey: 'kubernetes.io/hostname',
+      },
+    ]);
+    expect(a.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
+    // the input pair is not modified
+    expect(q.spec.placement.affinity).toEqual({
+      nodeAffinity,
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [userTerm] },
+    });
+  });
+
+  it('spread members None: no affinity at all; node selector and tolerations pass through', () => {
+    const q = pair({
+      placement: {
+        spreadMembers: 'None',
+        nodeSelector: { pool: 'lic' },
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'lic', effect: 'NoSchedule' }],
+      },
+    });
+    const s = desiredPod(q, 'primary').spec!;
+    expect(s.affinity).toBeUndefined();
+    expect(s.nodeSelector).toEqual({ pool: 'lic' });
+    expect(s.tolerations).toEqual([
+      { key: 'dedicated', operator: 'Equal', value: 'lic', effect: 'NoSchedule' },
+    ]);
+  });
+});
+
+describe('spec hash', () => {
+  it('is on every pod and reproducible', () => {
+    const a = desiredPod(pair(), 'primary');
+    const h = a.metadata!.annotations![ANNOTATION_SPEC_HASH]!;
+    expect(h).toMatch(/^[0-9a-f]{16}$/);
+    expect(desiredPod(pair(), 'primary').metadata!.annotations![ANNOTATION_SPEC_HASH]).toBe(h);
+    expect(specHash(a)).toBe(h);
+  });
+  it('differs between members and changes with the spec', () => {
+    const h = (p: ReturnType<typeof pair>, m: 'primary' | 'redundant' = 'primary') =>
+      desiredPod(p, m).metadata!.annotations![ANNOTATION_SPEC_HASH];
+    const base = h(pair());
+    expect(h(pair(), 'redundant')).not.toBe(base);
+    expect(h(pair({ server: { license: { secretName: 'eda-license' }, image: 'x:2' } }))).not.toBe(base);
+    expect(h(pair({ healthCheck: { periodSeconds: 5, timeoutSeconds: 2 } }))).not.toBe(base);
+  });
+  it('ignores fields that do not change the pod (failover policy, service, preferred member)', () => {
+    const h = (p: ReturnType<typeof pair>) =>
+      desiredPod(p, 'primary').metadata!.annotations![ANNOTATION_SPEC_HASH];
+    const base = h(pair());
+    expect(h(pair({ failover: { failback: 'Manual' } }))).toBe(base);
+    expect(h(pair({ service: { type: 'NodePort' } }))).toBe(base);
+    expect(h(pair({ preferredMember: 'redundant' }))).toBe(base);
+  });
+  it('does not depend on key order or on the hash annotation or the role label', () => {
+    expect(stableStringify({ b: 1, a: [{ d: 2, c: undefined }] })).toBe('{"a":[{"d":2}],"b":1}');
+    const pod = desiredPod(pair(), 'primary');
+    const h = specHash(pod);
+    const relabelled = structuredClone(pod);
+    relabelled.metadata!.annotations = { other: 'x' };
+    relabelled.metadata!.labels!['lpo.dev/role'] = 'live';
+    delete relabelled.metadata!.labels!['lpo.dev/role'];
+    expect(specHash(relabelled)).toBe(h);
+  });
+});
+
+describe('client Service', () => {
+  it('selects the live member', () => {
+    const s = desiredClientService(pair(), 'redundant');
+    expect(s.metadata!.name).toBe('eda');
+    expect(s.spec!.selector).toEqual({ 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'redundant' });
+    expect(s.spec!.ports).toEqual([
+      { name: 'licences', port: 7070, targetPort: 'licences', protocol: 'TCP' },
+    ]);
+    expect(s.spec!.type).toBe('ClusterIP');
+    expect(s.spec!.publishNotReadyAddresses).toBe(false);
+  });
+  it('selects no pod when no member is live (empty endpoints, not a selector-less Service)', () => {
+    const s = desiredClientService(pair(), '');
+    expect(s.spec!.selector).toEqual({ 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'none' });
+    expect(liveFromSelector(s.spec!.selector)).toBe('');
+  });
+  it('round-trips the live member through the selector', () => {
+    for (const m of ['primary', 'redundant', ''] as const)
+      expect(liveFromSelector(clientSelector(pair(), m))).toBe(m);
+    expect(liveFromSelector(undefined)).toBe('');
+  });
+  it('takes type, port and annotations from the spec', () => {
+    const s = desiredClientService(
+      pair({
+        service: { type: 'LoadBalancer', port: 27000, annotations: { 'lb.example/internal': 'true' } },
+      }),
+      'primary',
+    );
+    expect(s.spec!.type).toBe('LoadBalancer');
+    expect(s.spec!.ports![0]).toMatchObject({ port: 27000, targetPort: 'licences' });
+    expect(s.metadata!.annotations).toEqual({ 'lb.example/internal': 'true' });
+  });
+});
+
+describe('per-member Services and PDB', () => {
+  it('member Services select one member, publish not-ready addresses, expose admin', () => {
+    const s = desiredMemberService(pair(), 'redundant');
+    expect(s.metadata!.name).toBe('eda-redundant');
+    expect(s.spec!.selector).toEqual({ 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'redundant' });
+    expect(s.spec!.publishNotReadyAddresses).toBe(true);
+    expect(s.spec!.ports!.map((p) => [p.name, p.port])).toEqual([
+      ['admin', 7071],
+      ['licences', 7070],
+      ['metrics', 9464],
+    ]);
+  });
+  it('PDB allows one member down at a time', () => {
+    const b = desiredPdb(pair());
+    expect(b.apiVersion).toBe('policy/v1');
+    expect(b.spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'lpo.dev/pair': 'eda' } },
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
+    });
+  });
+  it('admin token Secret carries the given token', () => {
+    const s = desiredAdminTokenSecret(pair(), 'sekrit');
+    expect(s.metadata!.name).toBe('eda-admin-token');
+    expect(s.stringData).toEqual({ token: 'sekrit' });
+  });
+});
+
+describe('desiredChildren', () => {
+  it('is pure: same input, same output; input not modified', () => {
+    const p = pair({ placement: { affinity: { podAntiAffinity: {} } } });
+    const copy = structuredClone(p);
+    expect(desiredChildren(p, 'primary')).toEqual(desiredChildren(p, 'primary'));
+    expect(p).toEqual(copy);
+  });
+  it('has both members', () => {
+    const c = desiredChildren(pair(), 'primary');
+    expect(Object.keys(c.pods)).toEqual(['primary', 'redundant']);
+    expect(c.pods.redundant.metadata!.name).toBe('eda-redundant');
+    expect(c.clientService.spec!.selector!['lpo.dev/member']).toBe('primary');
+  });
+});
