@@ -239,7 +239,7 @@ function typeLabel(s: JsonSchema): string {
   if (s['x-kubernetes-preserve-unknown-fields'] === true && s['type'] === 'object')
     return 'object (free-form)';
   if (Array.isArray(s['enum']))
-    return (s['enum'] as unknown[]).map((e) => `\`${JSON.stringify(e)}\``).join(' \\| ');
+    return (s['enum'] as unknown[]).map((e) => `\`${JSON.stringify(e)}\``).join(' | ');
   if (s['type'] === 'array') {
     const items = s['items'];
     return `[]${isObject(items) ? typeLabel(items) : 'unknown'}`;
@@ -323,8 +323,32 @@ spec:
       secretName: eda-tools-license
 \`\`\`
 
-The operator also expects a Secret \`<pair>-admin-token\` with key \`token\` (the bearer token for the
-admin and replication API of the reference server).
+The members also mount a Secret \`<pair>-admin-token\` with key \`token\`: the bearer token of the admin and
+replication API of the reference server. The operator creates it with a random token when it does not
+exist; replace its value to rotate the token (the server re-reads the file).
+
+## How the operator decides
+
+The decision is a pure function (\`src/operator/failover.ts\`), evaluated on every reconcile:
+
+- A member **fails** on a pod or node signal (pod deleted or missing, container terminated or
+  crash-looping, pod phase Failed, node NotReady or unreachable; for the live member also its pod
+  turning NotReady) at once, without waiting for health checks, or after
+  \`healthCheck.failureThreshold\` failed checks. It is **healthy** again after
+  \`healthCheck.successThreshold\` successful checks in a row.
+- When the live member fails, the operator waits \`failover.delaySeconds\` (counted from the first sign
+  of failure) and \`failover.minSecondsBetweenFailovers\` since the last move, fences the failed member
+  (out of the Service, demoted when reachable) and promotes the standby with a new epoch: only a
+  healthy standby that is not known to be behind (\`catching-up\`).
+- When no standby can take over, the failed member is fenced and **no** member serves (phase
+  \`Unavailable\`); the first member to recover is served.
+- A member that comes back after a failover is a standby. With \`failover.failback: Automatic\` the
+  operator switches back to \`spec.preferredMember\` once it has been healthy and in sync for
+  \`failover.failbackStableSeconds\`; with \`Manual\` it waits for a switchover request.
+- The operator never moves the Service away from a live member that has not failed, except for a
+  failback or a planned switchover. With \`failover.enabled: false\` it only reports.
+- \`status.liveMember\` and \`status.epoch\` are the source of truth: a restarted or newly elected operator
+  carries on without a flip.
 
 ## Operations with plain kubectl
 
