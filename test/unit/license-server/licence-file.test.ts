@@ -39,7 +39,8 @@ describe('licence file', () => {
     const v = verifyLicence(text, keys.publicKeyPem, { pairId: PAIR_ID, now: NOW });
     expect(v.features[0]).toMatchObject({ name: 'synth', seats: 10, lingerMs: 30_000, maxPerUser: 2 });
     expect(v.summary).toBe('1 feature, expires 2099-12-31');
-    const reordered = JSON.stringify({ signature: signed.signature, features: signed.features, ...signed });
+    const { signature, features, ...rest } = signed;
+    const reordered = JSON.stringify({ signature, features, ...rest });
     expect(parseAndVerify(reordered, keys.publicKeyPem).issuedTo).toBe(PAIR_ID);
   });
 
