@@ -80,8 +80,17 @@ export class ReplicationSource {
       this.baseEpoch = last.entry.epoch;
       this.ring = this.ring.slice(drop);
     }
-    for (const p of [...this.pollers]) this.answer(p);
+    // Answer long-polls once per turn of the event loop, so that the entries of all requests
+    // handled in this turn travel to the standby in one response.
+    if (!this.answerScheduled && this.pollers.size > 0) {
+      this.answerScheduled = true;
+      setImmediate(() => {
+        this.answerScheduled = false;
+        for (const p of [...this.pollers]) if (p.after < this.lastSeq) this.answer(p);
+      });
+    }
   }
+  private answerScheduled = false;
 
   /** Resolves when the client may be told about `seq` (sync: the standby has it, or timeout). */
   waitFor(seq: number): Promise<void> {
