@@ -16,6 +16,21 @@ source "$here/versions.sh"
 log() { printf '%s [build] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+all_present() {
+  local dir="$1"; shift
+  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
+}
+
+if [ "${1:-}" = "--check" ]; then
+  # Exit 0 when every component is already in the cache (used by `cluster up`).
+  all_present "$K8S_BIN_DIR" kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl &&
+    all_present "$LPO_CACHE_DIR/etcd-v${ETCD_VERSION}" etcd &&
+    all_present "$LPO_CACHE_DIR/kwok-v${KWOK_VERSION}" kwok &&
+    all_present "$LPO_CACHE_DIR/helm-v${HELM_VERSION}" helm &&
+    all_present "$LPO_CACHE_DIR/coredns-v${COREDNS_VERSION}" coredns
+  exit
+fi
+
 command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go >= ${GO_MIN_VERSION} (https://go.dev/doc/install) or set LPO_K8S_BIN_DIR to a directory with prebuilt binaries (see README)."
 go_version="$(go env GOVERSION | sed 's/^go//')"
 if [ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$go_version" | sort -V | head -1)" != "$GO_MIN_VERSION" ]; then
@@ -121,10 +136,6 @@ build_simple() {
   finish "$out"
 }
 
-all_present() {
-  local dir="$1"; shift
-  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
-}
 
 # A build is published by renaming its directory, so an interrupted build never looks complete.
 finish() {
@@ -133,6 +144,7 @@ finish() {
   mv "$out.partial" "$out"
   log "installed $(ls "$out" | tr '\n' ' ')in $out"
 }
+
 
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok helm coredns)

@@ -1,0 +1,29 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { repoRoot } from '../cluster/config.ts';
+import { nodeStatus } from '../cluster/node.ts';
+import { controlPlaneHealthy, kubeconfigPath, runClusterTool } from '../support/cluster.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+  }
+}
+
+/**
+ * End-to-end tests need the control plane and a real node with the project's images. A cluster
+ * with a Ready node is reused and left running; otherwise one is started and stopped afterwards.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const nodeRows = await nodeStatus().catch(() => []);
+  const reuse = (await controlPlaneHealthy()) && nodeRows.length === 3 && nodeRows.every((r) => r.healthy);
+  if (!reuse) await runClusterTool(['up', '--node']);
+  const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], { stdio: 'inherit' });
+  if (images.status !== 0) throw new Error('building or importing the images failed');
+  process.env.KUBECONFIG = kubeconfigPath;
+  project.provide('kubeconfig', kubeconfigPath);
+  return async () => {
+    if (!reuse) await runClusterTool(['down']);
+  };
+}
