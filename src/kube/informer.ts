@@ -44,8 +44,18 @@ function metricsFor(registry: Registry) {
   let m = restarts.get(registry);
   if (!m) {
     m = {
-      restarts: new Counter({ name: 'lpo_informer_watch_restarts_total', help: 'Watches restarted, by resource and cause', labelNames: ['resource', 'cause'], registers: [registry] }),
-      lastEvent: new Gauge({ name: 'lpo_informer_last_event_timestamp_seconds', help: 'When the informer last received a watch event or bookmark', labelNames: ['resource'], registers: [registry] }),
+      restarts: new Counter({
+        name: 'lpo_informer_watch_restarts_total',
+        help: 'Watches restarted, by resource and cause',
+        labelNames: ['resource', 'cause'],
+        registers: [registry],
+      }),
+      lastEvent: new Gauge({
+        name: 'lpo_informer_last_event_timestamp_seconds',
+        help: 'When the informer last received a watch event or bookmark',
+        labelNames: ['resource'],
+        registers: [registry],
+      }),
     };
     restarts.set(registry, m);
   }
@@ -142,7 +152,8 @@ export class Informer<T extends Meta> {
         this.consecutiveErrors = 0;
       } catch (err) {
         this.consecutiveErrors++;
-        const code = (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode;
+        const code =
+          (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode;
         if (code === 410) {
           this.needsRelist = true;
           this.metrics?.restarts.inc({ resource: this.resource, cause: 'gone' });
@@ -150,7 +161,10 @@ export class Informer<T extends Meta> {
         }
         this.metrics?.restarts.inc({ resource: this.resource, cause: 'error' });
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.consecutiveErrors - 1, 6));
-        this.opts.log.warn({ resource: this.resource, err: errMessage(err), retryInMs: delay }, 'watch failed; retrying');
+        this.opts.log.warn(
+          { resource: this.resource, err: errMessage(err), retryInMs: delay },
+          'watch failed; retrying',
+        );
         // After repeated failures the cache may have missed deletions: relist when back.
         if (this.consecutiveErrors >= 3) this.needsRelist = true;
         await sleep(jitter(delay));
@@ -189,7 +203,8 @@ export class Informer<T extends Meta> {
       const old = this.cache.get(key);
       this.cache.set(key, obj);
       if (!old) this.emit((h) => h.add?.(obj));
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit((h) => h.update?.(old, obj));
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+        this.emit((h) => h.update?.(old, obj));
     }
     this.resourceVersion = rv;
     this.metrics?.lastEvent.set({ resource: this.resource }, Date.now() / 1000);
@@ -235,7 +250,8 @@ export class Informer<T extends Meta> {
             }
           },
           (err: unknown) => {
-            const isAbort = err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+            const isAbort =
+              err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
             if (failure) reject(failure);
             else if (err && !isAbort) reject(err);
             else resolve();

@@ -50,8 +50,13 @@ export class LeaderElector {
       throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod');
     }
     this.gauge = opts.registry
-      ? (opts.registry.getSingleMetric('leader_election_master_status') as Gauge | undefined) ??
-        new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. \'name\' is the string used to identify the lease.', labelNames: ['name'], registers: [opts.registry] })
+      ? ((opts.registry.getSingleMetric('leader_election_master_status') as Gauge | undefined) ??
+        new Gauge({
+          name: 'leader_election_master_status',
+          help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+          labelNames: ['name'],
+          registers: [opts.registry],
+        }))
       : undefined;
     this.gauge?.set({ name: opts.name }, 0);
   }
@@ -68,7 +73,10 @@ export class LeaderElector {
         this.leading = true;
         this.lastRenew = performance.now();
         this.gauge?.set({ name: this.opts.name }, 1);
-        this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
+        this.opts.log.info(
+          { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity },
+          'became leader',
+        );
         this.opts.onStartedLeading();
         break;
       }
@@ -83,7 +91,10 @@ export class LeaderElector {
       } else if (performance.now() - this.lastRenew >= this.renewDeadlineMs) {
         this.leading = false;
         this.gauge?.set({ name: this.opts.name }, 0);
-        this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'lost leadership: could not renew the lease in time');
+        this.opts.log.error(
+          { lease: `${this.opts.namespace}/${this.opts.name}` },
+          'lost leadership: could not renew the lease in time',
+        );
         this.opts.onStoppedLeading();
       }
     }
@@ -96,13 +107,20 @@ export class LeaderElector {
     this.leading = false;
     this.gauge?.set({ name: this.opts.name }, 0);
     try {
-      const lease = await this.coordination.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      const lease = await this.coordination.readNamespacedLease({
+        name: this.opts.name,
+        namespace: this.opts.namespace,
+      });
       if (lease.spec?.holderIdentity === this.opts.identity) {
         lease.spec.holderIdentity = undefined;
         lease.spec.renewTime = undefined;
         lease.spec.acquireTime = undefined;
         lease.spec.leaseDurationSeconds = 1;
-        await this.coordination.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+        await this.coordination.replaceNamespacedLease({
+          name: this.opts.name,
+          namespace: this.opts.namespace,
+          body: lease,
+        });
       }
     } catch (err) {
       this.opts.log.warn({ err: String(err) }, 'could not release the lease');
@@ -126,7 +144,13 @@ export class LeaderElector {
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
           },
         });
         this.observe(`${identity}|${now.toISOString()}`);
@@ -157,7 +181,8 @@ export class LeaderElector {
       this.observe(`${identity}|${now.toISOString()}`);
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code !== 409) this.opts.log.warn({ err: String(err) }, 'could not update the leader lease');
+      if ((err as { code?: number }).code !== 409)
+        this.opts.log.warn({ err: String(err) }, 'could not update the leader lease');
       return false;
     }
   }

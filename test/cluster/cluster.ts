@@ -21,12 +21,16 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'build': {
-      const r = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh'), ...rest], { stdio: 'inherit' });
+      const r = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh'), ...rest], {
+        stdio: 'inherit',
+      });
       return r.status ?? 1;
     }
     case 'up': {
       const withNode = rest.includes('--node');
-      const missingBuild = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh'), '--check'], { stdio: 'ignore' });
+      const missingBuild = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh'), '--check'], {
+        stdio: 'ignore',
+      });
       if (missingBuild.status !== 0 && !process.env.LPO_K8S_BIN_DIR) {
         log('binaries not built yet; building them now (cold build: tens of minutes, printed as it goes)');
         const r = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh')], { stdio: 'inherit' });
@@ -97,12 +101,16 @@ async function status(): Promise<number> {
   let allHealthy = true;
   for (const r of rows) {
     allHealthy &&= r.healthy;
-    process.stdout.write(`${r.component.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`);
+    process.stdout.write(
+      `${r.component.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`,
+    );
   }
   try {
     const { nodeStatus } = await import('./node.ts');
     for (const r of await nodeStatus()) {
-      process.stdout.write(`${r.component.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`);
+      process.stdout.write(
+        `${r.component.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`,
+      );
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;

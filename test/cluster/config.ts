@@ -65,8 +65,23 @@ export function binaryPath(name: string): string {
   return path.join(dir, name);
 }
 
-export const controlPlaneBinaries = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'];
-export const toolBinaries = ['kubectl', 'helm', 'kwok', 'etcd', 'kube-apiserver', 'kubelet', 'kube-proxy', 'coredns'];
+export const controlPlaneBinaries = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+];
+export const toolBinaries = [
+  'kubectl',
+  'helm',
+  'kwok',
+  'etcd',
+  'kube-apiserver',
+  'kubelet',
+  'kube-proxy',
+  'coredns',
+];
 
 export function missingBinaries(names: string[]): string[] {
   return names.filter((n) => !existsSync(binaryPath(n)));

@@ -17,7 +17,12 @@ import {
 import { ensurePKI, kubeconfigFor, pkiPath } from './pki.ts';
 import { log, portInUse, runningPid, startProcess, stopProcess, waitFor } from './processes.ts';
 
-export const controlPlaneComponents = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+export const controlPlaneComponents = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+] as const;
 
 interface ClusterState {
   hostIP: string;
@@ -50,6 +55,11 @@ function ensureHostLink(): string {
     ip(['addr', 'add', `${net.hostIP}/32`, 'dev', net.hostLink]);
   }
   ip(['link', 'set', net.hostLink, 'up']);
+  // Service and pod addresses must never leave the machine: without a route of their own they
+  // would follow the default route (before kube-proxy's DNAT exists, or for pod IPs of no local
+  // pod). Routed into our own empty bridge they go nowhere; DNAT and the node's CNI bridge (a
+  // more specific route) still take the traffic that has somewhere to go.
+  for (const cidr of [net.serviceCIDR, net.clusterCIDR]) ip(['route', 'replace', cidr, 'dev', net.hostLink]);
   return net.hostIP;
 }
 
@@ -133,7 +143,11 @@ export async function controlPlaneUp(): Promise<ClusterState> {
   }
   const running = controlPlaneComponents.filter((c) => runningPid(c) !== undefined);
   const existing = readState();
-  if (running.length === controlPlaneComponents.length && existing && (await ok(`${existing.apiserverURL}/readyz`).catch(() => false))) {
+  if (
+    running.length === controlPlaneComponents.length &&
+    existing &&
+    (await ok(`${existing.apiserverURL}/readyz`).catch(() => false))
+  ) {
     log(`control plane already running at ${existing.apiserverURL}`);
     linkTools();
     return existing;
@@ -158,7 +172,9 @@ export async function controlPlaneUp(): Promise<ClusterState> {
     ['kubelet', 'kubelet', 'kubelet'],
     ['kube-proxy', 'kube-proxy', 'kube-proxy'],
   ] as const) {
-    writeFileSync(path.join(clusterDir, `${name}.kubeconfig`), kubeconfigFor(cert, apiserverURL, user), { mode: 0o600 });
+    writeFileSync(path.join(clusterDir, `${name}.kubeconfig`), kubeconfigFor(cert, apiserverURL, user), {
+      mode: 0o600,
+    });
   }
   writeFileSync(kubeconfigPath, kubeconfigFor('admin', apiserverURL, 'lpo-admin'), { mode: 0o600 });
   linkTools();
@@ -242,16 +258,29 @@ export async function controlPlaneUp(): Promise<ClusterState> {
     '--profiling=false',
     '--v=1',
   ]);
-  await waitFor('kube-controller-manager /healthz', () => ok(`https://127.0.0.1:${net.controllerManagerPort}/healthz`), 60_000, 'kube-controller-manager');
-  await waitFor('kube-scheduler /healthz', () => ok(`https://127.0.0.1:${net.schedulerPort}/healthz`), 60_000, 'kube-scheduler');
-  // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
   await waitFor(
-    'the default ServiceAccount',
-    async () => (await httpsGet(`${apiserverURL}/api/v1/namespaces/default/serviceaccounts/default`)).status === 200,
+    'kube-controller-manager /healthz',
+    () => ok(`https://127.0.0.1:${net.controllerManagerPort}/healthz`),
     60_000,
     'kube-controller-manager',
   );
-  log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${kubeconfigPath}`);
+  await waitFor(
+    'kube-scheduler /healthz',
+    () => ok(`https://127.0.0.1:${net.schedulerPort}/healthz`),
+    60_000,
+    'kube-scheduler',
+  );
+  // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
+  await waitFor(
+    'the default ServiceAccount',
+    async () =>
+      (await httpsGet(`${apiserverURL}/api/v1/namespaces/default/serviceaccounts/default`)).status === 200,
+    60_000,
+    'kube-controller-manager',
+  );
+  log(
+    `control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${kubeconfigPath}`,
+  );
   return state;
 }
 

@@ -37,7 +37,12 @@ export async function corednsUp(): Promise<void> {
   );
   log('starting CoreDNS');
   startProcess('coredns', binaryPath('coredns'), ['-conf', corefile]);
-  await waitFor('CoreDNS health', async () => (await fetch(`http://127.0.0.1:${healthPort}/health`)).ok, 30_000, 'coredns');
+  await waitFor(
+    'CoreDNS health',
+    async () => (await fetch(`http://127.0.0.1:${healthPort}/health`)).ok,
+    30_000,
+    'coredns',
+  );
   const manifest = `apiVersion: v1
 kind: Service
 metadata:
@@ -66,7 +71,11 @@ ports:
 - {name: dns, port: 53, protocol: UDP}
 - {name: dns-tcp, port: 53, protocol: TCP}
 `;
-  const r = spawnSync(path.join(binLinkDir, 'kubectl'), ['--kubeconfig', kubeconfigPath, 'apply', '-f', '-'], { input: manifest, encoding: 'utf8' });
+  const r = spawnSync(
+    path.join(binLinkDir, 'kubectl'),
+    ['--kubeconfig', kubeconfigPath, 'apply', '-f', '-'],
+    { input: manifest, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`could not create the kube-dns Service: ${r.stderr}`);
   log(`cluster DNS at ${net.dnsServiceIP} (CoreDNS on ${state.hostIP}:53)`);
 }

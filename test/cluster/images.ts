@@ -1,6 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cacheDir, k8sVersion, repoRoot } from './config.ts';
@@ -33,7 +42,18 @@ export function writeDockerArchive(spec: ImageSpec, outFile: string): void {
   try {
     const layer = path.join(work, 'layer.tar');
     // Reproducible: sorted names, fixed owner and mtime.
-    execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', layer, '-C', spec.rootfs, '.']);
+    execFileSync('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-cf',
+      layer,
+      '-C',
+      spec.rootfs,
+      '.',
+    ]);
     const diffId = sha256(readFileSync(layer));
     const config = {
       architecture: 'amd64',
@@ -53,9 +73,23 @@ export function writeDockerArchive(spec: ImageSpec, outFile: string): void {
     writeFileSync(path.join(work, configName), configJson);
     mkdirSync(path.join(work, diffId));
     execFileSync('mv', [layer, path.join(work, diffId, 'layer.tar')]);
-    writeFileSync(path.join(work, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [spec.ref], Layers: [`${diffId}/layer.tar`] }]));
+    writeFileSync(
+      path.join(work, 'manifest.json'),
+      JSON.stringify([{ Config: configName, RepoTags: [spec.ref], Layers: [`${diffId}/layer.tar`] }]),
+    );
     mkdirSync(path.dirname(outFile), { recursive: true });
-    execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', outFile, '-C', work, '.']);
+    execFileSync('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-cf',
+      outFile,
+      '-C',
+      work,
+      '.',
+    ]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -83,11 +117,23 @@ export async function ensurePauseImage(): Promise<void> {
   const archive = path.join(cacheDir, 'images', `pause-${k8sVersion}.tar`);
   if (!existsSync(archive)) {
     log('building the pause image from the Kubernetes source');
-    const dir = execFileSync('go', ['mod', 'download', '-json', `k8s.io/kubernetes@v${k8sVersion}`], { encoding: 'utf8', cwd: os.tmpdir(), env: { ...process.env, GOFLAGS: '' } });
+    const dir = execFileSync('go', ['mod', 'download', '-json', `k8s.io/kubernetes@v${k8sVersion}`], {
+      encoding: 'utf8',
+      cwd: os.tmpdir(),
+      env: { ...process.env, GOFLAGS: '' },
+    });
     const modDir = (JSON.parse(dir) as { Dir: string }).Dir;
     const rootfs = mkdtempSync(path.join(os.tmpdir(), 'lpo-pause-'));
     try {
-      execFileSync('gcc', ['-Os', '-static', '-Wall', '-Werror', '-o', path.join(rootfs, 'pause'), path.join(modDir, 'build/pause/linux/pause.c')]);
+      execFileSync('gcc', [
+        '-Os',
+        '-static',
+        '-Wall',
+        '-Werror',
+        '-o',
+        path.join(rootfs, 'pause'),
+        path.join(modDir, 'build/pause/linux/pause.c'),
+      ]);
       execFileSync('strip', [path.join(rootfs, 'pause')]);
       writeDockerArchive({ ref: pauseImage, rootfs, entrypoint: ['/pause'] }, archive);
     } finally {
@@ -125,7 +171,10 @@ export function assembleNodeRootfs(bundleFile: string, bundleName: string): stri
   }
   execFileSync('strip', ['--strip-debug', path.join(rootfs, 'usr/local/bin/node')]);
   mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
-  writeFileSync(path.join(rootfs, 'etc/passwd'), `root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:${nonRootUid}:${nonRootUid}:nonroot:/home/nonroot:/sbin/nologin\n`);
+  writeFileSync(
+    path.join(rootfs, 'etc/passwd'),
+    `root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:${nonRootUid}:${nonRootUid}:nonroot:/home/nonroot:/sbin/nologin\n`,
+  );
   writeFileSync(path.join(rootfs, 'etc/group'), `root:x:0:\nnonroot:x:${nonRootUid}:\n`);
   mkdirSync(path.join(rootfs, 'tmp'), { recursive: true, mode: 0o1777 });
   mkdirSync(path.join(rootfs, 'home/nonroot'), { recursive: true });
@@ -168,7 +217,15 @@ export function buildNodeImage(image: NodeImage, outDir: string): string {
     const rootfs = assembleNodeRootfs(bundleFile, 'main.mjs');
     try {
       const file = path.join(outDir, `${image.ref.replace(/[/:]/g, '_')}.tar`);
-      writeDockerArchive({ ref: image.ref, rootfs, entrypoint: ['/usr/local/bin/node', '/app/main.mjs'], env: ['PATH=/usr/local/bin', 'NODE_ENV=production'] }, file);
+      writeDockerArchive(
+        {
+          ref: image.ref,
+          rootfs,
+          entrypoint: ['/usr/local/bin/node', '/app/main.mjs'],
+          env: ['PATH=/usr/local/bin', 'NODE_ENV=production'],
+        },
+        file,
+      );
       return file;
     } finally {
       rmSync(rootfs, { recursive: true, force: true });

@@ -14,18 +14,28 @@ export async function kwokUp(): Promise<void> {
     return;
   }
   log('starting kwok (manages nodes annotated kwok.x-k8s.io/node=fake)');
-  startProcess('kwok', binaryPath('kwok'), [
-    `--kubeconfig=${kubeconfigPath}`,
-    '--manage-all-nodes=false',
-    '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    '--manage-nodes-with-label-selector=',
-    '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
-    '--disregard-status-with-label-selector=',
-    `--server-address=127.0.0.1:${kwokHealthPort}`,
-    '--cidr=10.240.0.1/16',
-    '--node-ip=10.250.0.1',
-  ], { KWOK_WORKDIR: path.join(clusterDir, 'kwok') });
-  await waitFor('kwok healthz', async () => (await fetch(`http://127.0.0.1:${kwokHealthPort}/healthz`)).ok, 30_000, 'kwok');
+  startProcess(
+    'kwok',
+    binaryPath('kwok'),
+    [
+      `--kubeconfig=${kubeconfigPath}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--manage-nodes-with-label-selector=',
+      '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
+      '--disregard-status-with-label-selector=',
+      `--server-address=127.0.0.1:${kwokHealthPort}`,
+      '--cidr=10.240.0.1/16',
+      '--node-ip=10.250.0.1',
+    ],
+    { KWOK_WORKDIR: path.join(clusterDir, 'kwok') },
+  );
+  await waitFor(
+    'kwok healthz',
+    async () => (await fetch(`http://127.0.0.1:${kwokHealthPort}/healthz`)).ok,
+    30_000,
+    'kwok',
+  );
 }
 
 export async function kwokDown(): Promise<void> {

@@ -28,7 +28,9 @@ export const pauseImage = 'lpo.local/pause:3.10';
 function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input });
   if (r.status !== 0 && !opts.allowFail) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`,
+    );
   }
   return r.stdout ?? '';
 }
@@ -41,7 +43,10 @@ function ensurePackages(): void {
   const wanted: [string, () => boolean][] = [
     ['containerd', () => has('containerd') && has('ctr')],
     ['runc', () => has('runc')],
-    ['containernetworking-plugins', () => ['bridge', 'host-local', 'loopback', 'portmap'].every((p) => existsSync(path.join(cniBinDir, p)))],
+    [
+      'containernetworking-plugins',
+      () => ['bridge', 'host-local', 'loopback', 'portmap'].every((p) => existsSync(path.join(cniBinDir, p))),
+    ],
     ['conntrack', () => has('conntrack')],
     ['iptables', () => has('iptables')],
   ];
@@ -49,22 +54,33 @@ function ensurePackages(): void {
   if (!missing.length) return;
   log(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
   if (r.status !== 0) {
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+      stdio: 'inherit',
+      env,
+    });
   }
-  if (r.status !== 0) throw new Error(`could not install ${missing.join(' ')} with apt-get; install them by hand and retry`);
+  if (r.status !== 0)
+    throw new Error(`could not install ${missing.join(' ')} with apt-get; install them by hand and retry`);
 }
 
 function prepareHost(): void {
-  if (process.getuid?.() !== 0) throw new Error('a real node needs root (containerd, iptables, network namespaces)');
+  if (process.getuid?.() !== 0)
+    throw new Error('a real node needs root (containerd, iptables, network namespaces)');
   ensurePackages();
   spawnSync('modprobe', ['br_netfilter'], { stdio: 'ignore' });
   spawnSync('modprobe', ['overlay'], { stdio: 'ignore' });
   writeFileSync('/proc/sys/net/ipv4/ip_forward', '1\n');
   const brnf = '/proc/sys/net/bridge/bridge-nf-call-iptables';
-  if (!existsSync(brnf)) throw new Error('bridge netfilter is not available (modprobe br_netfilter failed); kube-proxy cannot route pod traffic to Services');
+  if (!existsSync(brnf))
+    throw new Error(
+      'bridge netfilter is not available (modprobe br_netfilter failed); kube-proxy cannot route pod traffic to Services',
+    );
   writeFileSync(brnf, '1\n');
   // kube-proxy's iptables mode needs route_localnet for NodePorts on loopback.
   writeFileSync('/proc/sys/net/ipv4/conf/all/route_localnet', '1\n');
@@ -252,7 +268,8 @@ async function nodeReady(): Promise<boolean> {
 export async function nodeUp(): Promise<void> {
   const state = readState();
   if (!state) throw new Error('the control plane is not up; run `npm run cluster -- up --node`');
-  if (state.hostIP === '127.0.0.1') throw new Error('a real node needs root; the control plane was started without it');
+  if (state.hostIP === '127.0.0.1')
+    throw new Error('a real node needs root; the control plane was started without it');
   const started = Date.now();
   prepareHost();
   if (runningPid('containerd') === undefined) {
@@ -260,7 +277,13 @@ export async function nodeUp(): Promise<void> {
     mkdirSync(containerdRoot, { recursive: true });
     log('starting containerd');
     startProcess('containerd', 'containerd', ['--config', config, '--log-level', 'warn']);
-    await waitFor('containerd', async () => sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'), 30_000, 'containerd');
+    await waitFor(
+      'containerd',
+      async () =>
+        sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'),
+      30_000,
+      'containerd',
+    );
   }
   const { ensurePauseImage } = await import('./images.ts');
   await ensurePauseImage();
@@ -283,7 +306,12 @@ export async function nodeUp(): Promise<void> {
     startProcess('kube-proxy', binaryPath('kube-proxy'), [`--config=${writeKubeProxyConfig()}`, '--v=1']);
   }
   await waitFor(`node ${nodeName} Ready`, nodeReady, 120_000, 'kubelet');
-  await waitFor('kube-proxy healthz', async () => (await fetch(`http://127.0.0.1:${net.kubeProxyHealthzPort}/healthz`)).ok, 60_000, 'kube-proxy');
+  await waitFor(
+    'kube-proxy healthz',
+    async () => (await fetch(`http://127.0.0.1:${net.kubeProxyHealthzPort}/healthz`)).ok,
+    60_000,
+    'kube-proxy',
+  );
   log(`node ${nodeName} Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const { corednsUp } = await import('./dns.ts');
   await corednsUp();
@@ -322,7 +350,8 @@ function killOrphanShims(): void {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(containerdSocket)) process.kill(Number(entry), 'SIGKILL');
+      if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(containerdSocket))
+        process.kill(Number(entry), 'SIGKILL');
     } catch {
       // Gone already.
     }
@@ -365,14 +394,16 @@ export function iptablesLeftovers(): string[] {
   const left: string[] = [];
   for (const save of ['iptables-save', 'ip6tables-save']) {
     if (!has(save)) continue;
-    for (const line of sh(save, [], { allowFail: true }).split('\n')) if (/KUBE-|CNI-/.test(line)) left.push(line);
+    for (const line of sh(save, [], { allowFail: true }).split('\n'))
+      if (/KUBE-|CNI-/.test(line)) left.push(line);
   }
   return left;
 }
 
 export async function nodeStatus(): Promise<{ component: string; pid?: number; healthy: boolean }[]> {
   const checks: Record<string, () => Promise<boolean>> = {
-    containerd: async () => sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'),
+    containerd: async () =>
+      sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'),
     kubelet: () => nodeReady(),
     'kube-proxy': async () => (await fetch(`http://127.0.0.1:${net.kubeProxyHealthzPort}/healthz`)).ok,
   };

@@ -29,10 +29,22 @@ function ensureCA(): void {
   if (existsSync(pkiPath('ca.crt'))) return;
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', pkiPath('ca.key')]);
   openssl([
-    'req', '-x509', '-new', '-key', pkiPath('ca.key'), '-sha256', '-days', '3650',
-    '-subj', '/CN=lpo-local-ca', '-out', pkiPath('ca.crt'),
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    pkiPath('ca.key'),
+    '-sha256',
+    '-days',
+    '3650',
+    '-subj',
+    '/CN=lpo-local-ca',
+    '-out',
+    pkiPath('ca.crt'),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
   ]);
 }
 
@@ -46,12 +58,30 @@ function ensureCert(spec: CertSpec): void {
   const subject = `/CN=${spec.cn}` + (spec.org ? `/O=${spec.org}` : '');
   openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
   const eku = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' }[spec.usage];
-  const lines = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', `extendedKeyUsage=${eku}`];
+  const lines = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${eku}`,
+  ];
   if (spec.sans?.length) lines.push(`subjectAltName=${spec.sans.join(',')}`);
   writeFileSync(ext, lines.join('\n') + '\n');
   openssl([
-    'x509', '-req', '-in', csr, '-CA', pkiPath('ca.crt'), '-CAkey', pkiPath('ca.key'), '-CAcreateserial',
-    '-days', '825', '-sha256', '-extfile', ext, '-out', crt,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pkiPath('ca.crt'),
+    '-CAkey',
+    pkiPath('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '825',
+    '-sha256',
+    '-extfile',
+    ext,
+    '-out',
+    crt,
   ]);
 }
 
@@ -59,18 +89,34 @@ export function ensurePKI(): void {
   mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
   ensureCA();
   const apiserverSANs = [
-    'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc',
-    `DNS:kubernetes.default.svc.${net.clusterDomain}`, 'IP:127.0.0.1', `IP:${net.hostIP}`,
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    `DNS:kubernetes.default.svc.${net.clusterDomain}`,
+    'IP:127.0.0.1',
+    `IP:${net.hostIP}`,
     `IP:${net.kubernetesServiceIP}`,
   ];
   const certs: CertSpec[] = [
     { name: 'apiserver', cn: 'kube-apiserver', sans: apiserverSANs, usage: 'server' },
-    { name: 'apiserver-kubelet-client', cn: 'kube-apiserver-kubelet-client', org: 'system:masters', usage: 'client' },
+    {
+      name: 'apiserver-kubelet-client',
+      cn: 'kube-apiserver-kubelet-client',
+      org: 'system:masters',
+      usage: 'client',
+    },
     { name: 'admin', cn: 'lpo-admin', org: 'system:masters', usage: 'client' },
     { name: 'controller-manager', cn: 'system:kube-controller-manager', usage: 'client' },
     { name: 'scheduler', cn: 'system:kube-scheduler', usage: 'client' },
     { name: 'kubelet', cn: `system:node:${nodeName}`, org: 'system:nodes', usage: 'client' },
-    { name: 'kubelet-serving', cn: `system:node:${nodeName}`, org: 'system:nodes', sans: [`DNS:${nodeName}`, `IP:${net.hostIP}`, 'IP:127.0.0.1'], usage: 'server' },
+    {
+      name: 'kubelet-serving',
+      cn: `system:node:${nodeName}`,
+      org: 'system:nodes',
+      sans: [`DNS:${nodeName}`, `IP:${net.hostIP}`, 'IP:127.0.0.1'],
+      usage: 'server',
+    },
     { name: 'kube-proxy', cn: 'system:kube-proxy', usage: 'client' },
     { name: 'local-serving', cn: 'localhost', sans: ['DNS:localhost', 'IP:127.0.0.1'], usage: 'server' },
   ];

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { clusterDir, logDir, runDir } from './config.ts';
@@ -116,21 +125,35 @@ export function portInUse(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logName?: string): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  logName?: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     if (logName && runningPid(logName) === undefined) {
-      throw new Error(`${logName} exited while waiting for ${what}; last lines of ${path.join(logDir, logName + '.log')}:\n${tail(logName)}`);
+      throw new Error(
+        `${logName} exited while waiting for ${what}; last lines of ${path.join(logDir, logName + '.log')}:\n${tail(logName)}`,
+      );
     }
     await sleep(250);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}` + (logName ? `; last lines of its log:\n${tail(logName)}` : ''));
+  throw new Error(
+    `timed out after ${timeoutMs / 1000}s waiting for ${what}` +
+      (logName ? `; last lines of its log:\n${tail(logName)}` : ''),
+  );
 }
 
 export function tail(name: string, lines = 15): string {
   try {
-    return readFileSync(path.join(logDir, `${name}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return readFileSync(path.join(logDir, `${name}.log`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
   } catch {
     return '(no log)';
   }

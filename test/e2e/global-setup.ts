@@ -19,7 +19,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const nodeRows = await nodeStatus().catch(() => []);
   const reuse = (await controlPlaneHealthy()) && nodeRows.length === 3 && nodeRows.every((r) => r.healthy);
   if (!reuse) await runClusterTool(['up', '--node']);
-  const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], { stdio: 'inherit' });
+  const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], {
+    stdio: 'inherit',
+  });
   if (images.status !== 0) throw new Error('building or importing the images failed');
   process.env.KUBECONFIG = kubeconfigPath;
   project.provide('kubeconfig', kubeconfigPath);

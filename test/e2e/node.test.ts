@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binLinkDir, kubeconfigPath } from '../cluster/config.ts';
@@ -55,23 +56,43 @@ async function ready(name: string): Promise<k8s.V1Pod> {
   );
 }
 
-async function getFromHost(url: string): Promise<{ name: string } | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    return (await res.json()) as { name: string };
-  } catch {
-    return undefined;
-  }
+/**
+ * One request on a NEW connection: an established connection keeps its conntrack entry (and so
+ * its backend pod) after the Service changes, which is not what these tests measure.
+ */
+function getFromHost(url: string): Promise<{ name: string } | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body) as { name: string });
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
 }
 
 function kubectl(args: string[]): string {
-  return execFileSync(path.join(binLinkDir, 'kubectl'), ['--kubeconfig', kubeconfigPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return execFileSync(path.join(binLinkDir, 'kubectl'), ['--kubeconfig', kubeconfigPath, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 beforeAll(async () => {
   k = kube();
   ns = await createNamespace(k, 'node-smoke');
-  await eventually('the default ServiceAccount', async () => !!(await k.core.readNamespacedServiceAccount({ namespace: ns, name: 'default' })), 30_000);
+  await eventually(
+    'the default ServiceAccount',
+    async () => !!(await k.core.readNamespacedServiceAccount({ namespace: ns, name: 'default' })),
+    30_000,
+  );
 });
 
 afterAll(async () => {
@@ -80,7 +101,10 @@ afterAll(async () => {
 
 describe('a real node', () => {
   it('runs a pod from a locally built image to Running and Ready through its readiness probe', async () => {
-    await k.core.createNamespacedPod({ namespace: ns, body: echoPod('echo-a', { app: 'echo', member: 'a' }) });
+    await k.core.createNamespacedPod({
+      namespace: ns,
+      body: echoPod('echo-a', { app: 'echo', member: 'a' }),
+    });
     const pod = await ready('echo-a');
     expect(pod.status?.phase).toBe('Running');
     expect(pod.status?.podIP).toMatch(/^10\.244\.0\.\d+$/);
@@ -90,10 +114,17 @@ describe('a real node', () => {
   it('routes a ClusterIP Service from the host and from another pod, by name through cluster DNS', async () => {
     const svc = await k.core.createNamespacedService({
       namespace: ns,
-      body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo', member: 'a' }, ports: [{ port: 80, targetPort: 8080 }] } },
+      body: {
+        metadata: { name: 'echo' },
+        spec: { selector: { app: 'echo', member: 'a' }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
     });
     const ip = svc.spec!.clusterIP!;
-    const fromHost = await eventually('the Service to answer from the host', () => getFromHost(`http://${ip}/`), 30_000);
+    const fromHost = await eventually(
+      'the Service to answer from the host',
+      () => getFromHost(`http://${ip}/`),
+      30_000,
+    );
     expect(fromHost.name).toBe('echo-a');
 
     await k.core.createNamespacedPod({ namespace: ns, body: echoPod('client', { app: 'client' }) });
@@ -102,7 +133,17 @@ describe('a real node', () => {
       'the Service to answer another pod',
       async () => {
         try {
-          return kubectl(['-n', ns, 'exec', 'client', '--', '/usr/local/bin/node', '/app/main.mjs', 'get', `http://echo.${ns}.svc.cluster.local/`]);
+          return kubectl([
+            '-n',
+            ns,
+            'exec',
+            'client',
+            '--',
+            '/usr/local/bin/node',
+            '/app/main.mjs',
+            'get',
+            `http://echo.${ns}.svc.cluster.local/`,
+          ]);
         } catch {
           return undefined;
         }
@@ -114,7 +155,10 @@ describe('a real node', () => {
   });
 
   it('moves traffic to another pod when the Service selector changes, and says how fast', async () => {
-    await k.core.createNamespacedPod({ namespace: ns, body: echoPod('echo-b', { app: 'echo', member: 'b' }) });
+    await k.core.createNamespacedPod({
+      namespace: ns,
+      body: echoPod('echo-b', { app: 'echo', member: 'b' }),
+    });
     await ready('echo-b');
     const svc = await k.core.readNamespacedService({ namespace: ns, name: 'echo' });
     const url = `http://${svc.spec!.clusterIP}/`;
@@ -125,7 +169,12 @@ describe('a real node', () => {
       { namespace: ns, name: 'echo', body: { spec: { selector: { app: 'echo', member: 'b' } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually('traffic on echo-b', async () => (await getFromHost(url))?.name === 'echo-b', 30_000, 20);
+    await eventually(
+      'traffic on echo-b',
+      async () => (await getFromHost(url))?.name === 'echo-b',
+      30_000,
+      20,
+    );
     const ms = performance.now() - started;
     console.log(`kube-proxy followed the selector change in ${ms.toFixed(0)} ms`);
     // Once moved, every request goes to the new pod.
@@ -165,9 +214,18 @@ describe('a real node', () => {
     });
     const readyPods = async () => {
       const pods = await k.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=echo-deploy' });
-      return pods.items.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return pods.items.filter(
+        (p) =>
+          !p.metadata?.deletionTimestamp &&
+          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
     };
-    const [first] = await eventually('the Deployment pod Ready', async () => ((await readyPods()).length === 1 ? readyPods() : undefined), 90_000, 250);
+    const [first] = await eventually(
+      'the Deployment pod Ready',
+      async () => ((await readyPods()).length === 1 ? readyPods() : undefined),
+      90_000,
+      250,
+    );
     await k.core.deleteNamespacedPod({ namespace: ns, name: first!.metadata!.name! });
     const [second] = await eventually(
       'a replacement pod Ready',

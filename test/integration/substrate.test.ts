@@ -1,6 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, eventually, isNotFound, kube, type Kube } from '../support/kube.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  isNotFound,
+  kube,
+  type Kube,
+} from '../support/kube.ts';
 
 // Proves the local control plane is the real thing: watches deliver events, the garbage collector
 // of kube-controller-manager removes owned objects, and the EndpointSlice controller follows a
@@ -40,7 +47,10 @@ describe('the local control plane', () => {
       () => undefined,
     );
     try {
-      await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'watched' }, data: { v: '1' } } });
+      await k.core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name: 'watched' }, data: { v: '1' } },
+      });
       await k.core.patchNamespacedConfigMap(
         { namespace: ns, name: 'watched', body: { data: { v: '2' } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
@@ -54,13 +64,24 @@ describe('the local control plane', () => {
   });
 
   it('garbage-collects children whose owner is deleted', async () => {
-    const owner = await k.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'owner' } } });
+    const owner = await k.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'owner' } },
+    });
     await k.core.createNamespacedConfigMap({
       namespace: ns,
       body: {
         metadata: {
           name: 'child',
-          ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata!.uid!, controller: true }],
+          ownerReferences: [
+            {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              name: 'owner',
+              uid: owner.metadata!.uid!,
+              controller: true,
+            },
+          ],
         },
       },
     });
@@ -109,28 +130,50 @@ describe('the local control plane', () => {
     }
     await k.core.createNamespacedService({
       namespace: ns,
-      body: { metadata: { name: 'live' }, spec: { selector: { app: 'substrate', member: 'primary' }, ports: [{ port: 7070 }] } },
+      body: {
+        metadata: { name: 'live' },
+        spec: { selector: { app: 'substrate', member: 'primary' }, ports: [{ port: 7070 }] },
+      },
     });
     const readyAddresses = async () => {
-      const slices = await k.discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=live' });
+      const slices = await k.discovery.listNamespacedEndpointSlice({
+        namespace: ns,
+        labelSelector: 'kubernetes.io/service-name=live',
+      });
       return slices.items
         .flatMap((s) => s.endpoints ?? [])
         .filter((e) => e.conditions?.ready)
         .flatMap((e) => e.addresses)
         .sort();
     };
-    await eventually('the primary in the EndpointSlice', async () => JSON.stringify(await readyAddresses()) === '["10.244.7.10"]');
+    await eventually(
+      'the primary in the EndpointSlice',
+      async () => JSON.stringify(await readyAddresses()) === '["10.244.7.10"]',
+    );
 
     // The selector moves to the other member: the slice follows.
     await k.core.patchNamespacedService(
-      { namespace: ns, name: 'live', body: { spec: { selector: { app: 'substrate', member: 'redundant' } } } },
+      {
+        namespace: ns,
+        name: 'live',
+        body: { spec: { selector: { app: 'substrate', member: 'redundant' } } },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually('the redundant member in the EndpointSlice', async () => JSON.stringify(await readyAddresses()) === '["10.244.7.11"]');
+    await eventually(
+      'the redundant member in the EndpointSlice',
+      async () => JSON.stringify(await readyAddresses()) === '["10.244.7.11"]',
+    );
 
     // The pod stops being Ready: it leaves the ready endpoints.
     await k.core.patchNamespacedPodStatus(
-      { namespace: ns, name: 'member-b', body: { status: { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: new Date() }] } } },
+      {
+        namespace: ns,
+        name: 'member-b',
+        body: {
+          status: { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: new Date() }] },
+        },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
     );
     await eventually('no ready endpoint', async () => (await readyAddresses()).length === 0);
@@ -140,6 +183,9 @@ describe('the local control plane', () => {
       { namespace: ns, name: 'member-a', body: { metadata: { labels: { member: 'redundant' } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually('the relabelled pod in the EndpointSlice', async () => JSON.stringify(await readyAddresses()) === '["10.244.7.10"]');
+    await eventually(
+      'the relabelled pod in the EndpointSlice',
+      async () => JSON.stringify(await readyAddresses()) === '["10.244.7.10"]',
+    );
   });
 });

@@ -7,9 +7,13 @@ import { controlPlaneStatus } from '../cluster/control-plane.ts';
 
 export function runClusterTool(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`cluster ${args.join(' ')} exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`cluster ${args.join(' ')} exited with ${code}`)),
+    );
   });
 }
 
