@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // lspctl: the command-line tool of license-pair-operator (also usable as a kubectl plugin).
 // Command modules register themselves with registerCommands() when imported; import them here.
-// (pair status / pair switchover will live in ./pair-commands.ts.)
 import { CommanderError } from 'commander';
+import './pair-commands.ts';
 import { CliExit, EXIT, buildProgram } from './program.ts';
 
 export async function run(argv: string[]): Promise<number> {

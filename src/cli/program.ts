@@ -26,7 +26,7 @@ export const EXIT = {
   UNAVAILABLE: 3,
 } as const;
 
-export type Registration = (program: Command) => void;
+export type Registration = (program: Command, io: Io) => void;
 const registrations: Registration[] = [];
 
 /** Add commands to lspctl (called at import time by command modules). */
@@ -309,6 +309,6 @@ export function buildProgram(io: Io = defaultIo): Command {
       if (!body.ready) throw new CliExit(EXIT.REFUSED, 'not ready');
     });
 
-  for (const register of registrations) register(program);
+  for (const register of registrations) register(program, io);
   return program;
 }
