@@ -87,7 +87,8 @@ export const PortsSchema = z
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: 'self.licences != self.admin && self.licences != self.metrics && self.admin != self.metrics',
+        // has() guards: the API server checks the rules against the schema default `{}` too.
+        rule: '!has(self.licences) || !has(self.admin) || !has(self.metrics) || (self.licences != self.admin && self.licences != self.metrics && self.admin != self.metrics)',
         message: 'ports.licences, ports.admin and ports.metrics must be different',
       },
     ],
@@ -245,7 +246,7 @@ export const HealthCheckSchema = z
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: 'self.timeoutSeconds <= self.periodSeconds',
+        rule: '!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds',
         message: 'healthCheck.timeoutSeconds must not exceed healthCheck.periodSeconds',
       },
       {
@@ -253,7 +254,7 @@ export const HealthCheckSchema = z
         message: 'healthCheck.path is only allowed with healthCheck.type HTTP',
       },
       {
-        rule: "type(self.port) == string ? self.port in ['licences', 'admin', 'metrics'] : (self.port >= 1 && self.port <= 65535)",
+        rule: "!has(self.port) || (type(self.port) == string ? self.port in ['licences', 'admin', 'metrics'] : (self.port >= 1 && self.port <= 65535))",
         message: 'healthCheck.port must be 1-65535 or one of licences, admin, metrics',
       },
     ],

@@ -100,12 +100,20 @@ export function memberAdminUrl(pair: LicenseServerPair, member: Member): string 
   return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.admin}`;
 }
 
+/** The member's licence endpoint, through its per-member Service. */
+export function memberLicencesUrl(pair: LicenseServerPair, member: Member): string {
+  const { namespace } = pair.metadata;
+  return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.licences}`;
+}
+
 function contractEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
   const ports = pair.spec.server.ports;
   return [
     { name: 'LS_PAIR_ID', value: `${pair.metadata.namespace}/${pair.metadata.name}` },
     { name: 'LS_MEMBER', value: member },
     { name: 'LS_PEER_URL', value: memberAdminUrl(pair, other(member)) },
+    // Where clients that reach the wrong member are sent (a NOT_ACTIVE answer names the active's).
+    { name: 'LS_ADVERTISE_URL', value: memberLicencesUrl(pair, member) },
     { name: 'LS_LICENSE_FILE', value: `${MOUNT_LICENSE}/license.json` },
     { name: 'LS_PUBLIC_KEY_FILE', value: `${MOUNT_LICENSE}/public-key.pem` },
     { name: 'LS_ADMIN_TOKEN_FILE', value: `${MOUNT_ADMIN}/${ADMIN_TOKEN_KEY}` },

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/** The operator's settings, from the environment (the Helm chart sets them). */
+const boolish = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const EnvSchema = z.object({
+  WATCH_NAMESPACE: z.string().default(''),
+  OPERATOR_NAMESPACE: z.string().default('default'),
+  POD_NAME: z.string().optional(),
+  LEADER_ELECT: boolish.default(true),
+  LEASE_NAME: z.string().default('license-pair-operator-leader'),
+  LEASE_DURATION_SECONDS: z.coerce.number().positive().default(15),
+  RENEW_DEADLINE_SECONDS: z.coerce.number().positive().default(10),
+  RETRY_PERIOD_SECONDS: z.coerce.number().positive().default(2),
+  METRICS_ADDR: z.string().default(':8080'),
+  HEALTH_ADDR: z.string().default(':8081'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(64).default(4),
+  PROBE_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(128),
+  RESYNC_SECONDS: z.coerce.number().positive().default(300),
+});
+
+export interface OperatorConfig {
+  watchNamespaces: string[];
+  operatorNamespace: string;
+  identity: string;
+  leaderElect: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  metricsAddr: { host: string; port: number };
+  healthAddr: { host: string; port: number };
+  logLevel: string;
+  maxConcurrentReconciles: number;
+  probeConcurrency: number;
+  resyncMs: number;
+}
+
+function addr(v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  const host = v.slice(0, i);
+  const port = Number(v.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${v}" (want host:port or :port)`);
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): OperatorConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid operator settings: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    watchNamespaces: e.WATCH_NAMESPACE.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    operatorNamespace: e.OPERATOR_NAMESPACE,
+    identity: e.POD_NAME ?? `${hostname}-${process.pid}`,
+    leaderElect: e.LEADER_ELECT,
+    leaseName: e.LEASE_NAME,
+    leaseDurationMs: e.LEASE_DURATION_SECONDS * 1000,
+    renewDeadlineMs: e.RENEW_DEADLINE_SECONDS * 1000,
+    retryPeriodMs: e.RETRY_PERIOD_SECONDS * 1000,
+    metricsAddr: addr(e.METRICS_ADDR),
+    healthAddr: addr(e.HEALTH_ADDR),
+    logLevel: e.LOG_LEVEL,
+    maxConcurrentReconciles: e.MAX_CONCURRENT_RECONCILES,
+    probeConcurrency: e.PROBE_CONCURRENCY,
+    resyncMs: e.RESYNC_SECONDS * 1000,
+  };
+}

@@ -1,0 +1,173 @@
+import type { Logger } from 'pino';
+import { EMPTY_PROBE_HISTORY, recordProbe, recordServerReport, type ProbeHistory, type ServerReport } from './failover.ts';
+import { httpCheck, readStatus, tcpCheck, type ProbeResult } from './member-client.ts';
+import type { Metrics } from './metrics.ts';
+
+/**
+ * The operator's own periodic health check of every member (the "redundant server querying the
+ * primary"). One scheduler for all members: each member is due every periodSeconds, first at a
+ * random offset so thousands of members spread over the period; at most `concurrency` checks run
+ * at once. Results that matter to the failover decision (a streak reaching a threshold, a flip, a
+ * role or replication change) wake the pair's reconcile; failures wake it as urgent work.
+ */
+export interface ProbeTarget {
+  pairKey: string;
+  member: 'primary' | 'redundant';
+  podUID: string;
+  podIP: string;
+  type: 'HTTP' | 'TCP';
+  port: number;
+  path: string;
+  periodMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+  /** Reference protocol: the admin base URL (http://podIP:adminPort) and its token. */
+  statusUrl?: string;
+  token?: string;
+}
+
+export interface MemberProbeState {
+  history: ProbeHistory;
+  server?: ServerReport;
+  lastProbeAt?: number;
+  lastResult?: ProbeResult;
+}
+
+interface Entry {
+  target: ProbeTarget;
+  state: MemberProbeState;
+  nextDue: number;
+  inFlight: boolean;
+}
+
+export class Prober {
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private readonly opts: {
+    concurrency: number;
+    log: Logger;
+    metrics: Metrics;
+    onChange: (pairKey: string, urgent: boolean) => void;
+    now?: () => number;
+  };
+
+  constructor(opts: Prober['opts']) {
+    this.opts = opts;
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), 50);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The targets of one pair (0–2). A new pod UID or IP starts a fresh history. */
+  setTargets(pairKey: string, targets: ProbeTarget[]): void {
+    for (const member of ['primary', 'redundant'] as const) {
+      const key = `${pairKey}/${member}`;
+      const target = targets.find((t) => t.member === member);
+      const existing = this.entries.get(key);
+      if (!target) {
+        this.entries.delete(key);
+        continue;
+      }
+      if (existing && existing.target.podUID === target.podUID && existing.target.podIP === target.podIP) {
+        existing.target = target;
+        continue;
+      }
+      this.entries.set(key, {
+        target,
+        state: { history: EMPTY_PROBE_HISTORY },
+        // Spread first checks over the period so a thousand new members do not probe in one burst.
+        nextDue: this.now() + Math.random() * Math.min(target.periodMs, 1000),
+        inFlight: false,
+      });
+    }
+  }
+
+  removePair(pairKey: string): void {
+    this.entries.delete(`${pairKey}/primary`);
+    this.entries.delete(`${pairKey}/redundant`);
+  }
+
+  state(pairKey: string, member: 'primary' | 'redundant', podUID: string | undefined): MemberProbeState {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    if (!e || e.target.podUID !== podUID) return { history: EMPTY_PROBE_HISTORY };
+    return e.state;
+  }
+
+  /** After a promote or demote the last server report is stale: forget it until the next check. */
+  forgetServerReport(pairKey: string, member: 'primary' | 'redundant'): void {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    if (e) {
+      delete e.state.server;
+      e.nextDue = this.now();
+    }
+  }
+
+  private tick(): void {
+    const now = this.now();
+    for (const e of this.entries.values()) {
+      if (this.inFlight >= this.opts.concurrency) return;
+      if (e.inFlight || e.nextDue > now) continue;
+      e.inFlight = true;
+      this.inFlight++;
+      // Schedule from the due time, not from completion: a slow member does not drift.
+      e.nextDue = Math.max(e.nextDue + e.target.periodMs, now);
+      void this.probe(e).finally(() => {
+        e.inFlight = false;
+        this.inFlight--;
+      });
+    }
+  }
+
+  private async probe(e: Entry): Promise<void> {
+    const t = e.target;
+    const [result, status] = await Promise.all([
+      t.type === 'HTTP' ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs) : tcpCheck(t.podIP, t.port, t.timeoutMs),
+      t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
+    ]);
+    // The entry may have been replaced (new pod) while the check ran.
+    if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
+    const now = this.now();
+    const prev = e.state;
+    const history = recordProbe(prev.history, result.ok, now);
+    const server = t.statusUrl ? recordServerReport(prev.server, status, now) : undefined;
+    e.state = { history, ...(server ? { server } : {}), lastProbeAt: now, lastResult: result };
+    const [ns, pair] = t.pairKey.split('/') as [string, string];
+    this.opts.metrics.probeDuration.observe({ result: result.ok ? 'success' : 'failure' }, result.latencyMs / 1000);
+    this.opts.metrics.memberProbeSeconds.set({ namespace: ns, pair, member: t.member }, result.latencyMs / 1000);
+    if (server?.lagSeconds !== undefined) this.opts.metrics.memberReplicationLag.set({ namespace: ns, pair, member: t.member }, server.lagSeconds);
+
+    const flipped = prev.lastResult !== undefined && prev.lastResult.ok !== result.ok;
+    const first = prev.lastResult === undefined;
+    const reachedFailure = history.consecutiveFailures === t.failureThreshold;
+    const reachedSuccess = history.consecutiveSuccesses === t.successThreshold;
+    const serverChanged =
+      (prev.server === undefined) !== (server === undefined) ||
+      prev.server?.role !== server?.role ||
+      prev.server?.epoch !== server?.epoch ||
+      prev.server?.replication !== server?.replication;
+    if (flipped || first || reachedFailure || reachedSuccess || serverChanged) {
+      this.opts.onChange(t.pairKey, !result.ok || reachedFailure);
+    }
+  }
+}
+
+function hostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}

@@ -1,0 +1,438 @@
+import type * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  ANNOTATION_SPEC_HASH,
+  ANNOTATION_SWITCHOVER_REQUEST,
+  GROUP,
+  MEMBERS,
+  PLURAL,
+  VERSION,
+  safeParsePair,
+  type LicenseServerPair,
+  type Member,
+  type MemberStatus,
+  type PairStatus,
+} from '../api/pair.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { KubeWriter } from '../kube/writer.ts';
+import {
+  ADMIN_TOKEN_KEY,
+  childNames,
+  desiredAdminTokenSecret,
+  desiredClientService,
+  desiredMemberService,
+  desiredPdb,
+  desiredPod,
+  desiredPvc,
+  stableStringify,
+} from './children.ts';
+import { setConditions } from './conditions.ts';
+import { decide, observeNode, observePod, policyFromSpec, type Decision, type Observation } from './failover.ts';
+import { changeRole } from './member-client.ts';
+import type { Metrics, PairSeries } from './metrics.ts';
+import type { Prober, ProbeTarget } from './prober.ts';
+
+/**
+ * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
+ * pure decision what to do, carry it out in a safe order, and write status only when it changed.
+ * Level-triggered: it depends on nothing but what it reads now and what status says.
+ */
+export interface ReconcilerDeps {
+  pairs: Informer<k8s.KubernetesObject>;
+  pods: Informer<k8s.V1Pod>;
+  services: Informer<k8s.V1Service>;
+  pdbs: Informer<k8s.V1PodDisruptionBudget>;
+  pvcs: Informer<k8s.V1PersistentVolumeClaim>;
+  nodes?: Informer<k8s.V1Node>;
+  writer: KubeWriter;
+  events: EventRecorder;
+  prober: Prober;
+  metrics: Metrics;
+  series: PairSeries;
+  log: Logger;
+  now?: () => number;
+  roleChangeTimeoutMs?: number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string }> = {
+  'initial-promote': { type: 'Normal', reason: 'Promoted' },
+  failover: { type: 'Warning', reason: 'FailedOver' },
+  failback: { type: 'Normal', reason: 'FailedBack' },
+  switchover: { type: 'Normal', reason: 'SwitchedOver' },
+  'serve-first-recovered': { type: 'Normal', reason: 'Recovered' },
+  'fence-only': { type: 'Warning', reason: 'Fenced' },
+  repromote: { type: 'Normal', reason: 'Repromoted' },
+};
+
+export class Reconciler {
+  private readonly d: ReconcilerDeps;
+  private readonly tokens = new Map<string, string>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.d = deps;
+  }
+
+  private now(): number {
+    return this.d.now ? this.d.now() : Date.now();
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const raw = this.d.pairs.get(key);
+    const [namespace, name] = key.split('/') as [string, string];
+    const log = this.d.log.child({ pair: key, namespace, name });
+    if (!raw) {
+      // Deleted: its children go with it (owner references); forget what we kept in memory.
+      this.d.prober.removePair(key);
+      this.d.series.forget(namespace, name);
+      this.tokens.delete(key);
+      return {};
+    }
+    if (raw.metadata?.deletionTimestamp) return {};
+    const parsed = safeParsePair(raw);
+    if (!parsed.success) {
+      await this.reportInvalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
+      return {};
+    }
+    const pair = parsed.data;
+    const status: PairStatus = pair.status ?? {};
+    const names = childNames(name);
+
+    const token = pair.spec.server.protocol === 'reference' ? await this.ensureAdminToken(pair) : undefined;
+    await this.ensureSupportingObjects(pair);
+
+    const pods = Object.fromEntries(MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)])) as Record<Member, k8s.V1Pod | undefined>;
+    this.updateProbeTargets(key, pair, pods, token);
+
+    // Observe, then decide.
+    const now = this.now();
+    const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
+    const obs = this.observe(key, pair, pods, status, switchoverRequest);
+    const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], desiredPod(pair, m)));
+    const policy = policyFromSpec(pair.spec);
+    // A spec change reaches the live member last: when it is outdated and the standby already runs
+    // the new spec, switch over to the standby first (a graceful, fenced move).
+    const live = status.liveMember ?? '';
+    if (live !== '' && outdated.includes(live) && !outdated.includes(other(live)) && pods[other(live)]) {
+      policy.preferredMember = other(live);
+      obs.switchoverRequested = true;
+    }
+    const decision = decide(obs, policy, now);
+
+    const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
+    const statusChanged = stableStringify(stripVolatile(status)) !== stableStringify(stripVolatile(newStatus));
+    if (statusChanged) {
+      await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, newStatus);
+    }
+
+    // Carry out the decision: fence first, then promote, then point the Service.
+    const moveStarted = performance.now();
+    if (decision.fence) {
+      await this.d.writer.applyIfChanged(desiredClientService(pair, ''), this.d.services.get(`${namespace}/${names.clientService}`));
+      await this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
+    }
+    if (decision.promote) {
+      const ok = await this.roleChange(pair, decision.promote, 'promote', decision.epoch, decision.fence !== undefined || decision.previousLive !== '', token, log);
+      if (!ok) return { requeueAfterMs: 1000 };
+    }
+    await this.d.writer.applyIfChanged(desiredClientService(pair, decision.live), this.d.services.get(`${namespace}/${names.clientService}`));
+
+    if (decision.action !== 'none') {
+      const ev = ACTION_EVENTS[decision.action] ?? { type: 'Normal' as const, reason: decision.action };
+      log.info({ action: decision.action, reason: decision.reason, from: decision.previousLive, to: decision.live, epoch: decision.epoch }, decision.message);
+      await this.d.events.record(raw, ev.type, ev.reason, decision.message);
+      if (decision.moved && decision.previousLive !== '' && decision.live !== '') {
+        this.d.series.failover(namespace, name, decision.reason);
+        const detection = decision.lastFailover?.detectionSeconds ?? 0;
+        this.d.metrics.detectionToSwitch.observe({ action: decision.action }, detection + (performance.now() - moveStarted) / 1000);
+      }
+    }
+    if (statusChanged && status.phase !== newStatus.phase && newStatus.phase) {
+      const warn = newStatus.phase === 'Unavailable' || newStatus.phase === 'Degraded';
+      await this.d.events.record(raw, warn ? 'Warning' : 'Normal', `Phase${newStatus.phase}`, decision.message);
+    }
+
+    await this.rollPods(pair, pods, outdated, decision, log);
+    this.exportMetrics(namespace, name, pair, decision, newStatus);
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  private async reportInvalid(raw: k8s.KubernetesObject, message: string, log: Logger): Promise<void> {
+    log.warn({ problem: message }, 'invalid LicenseServerPair');
+    const status = ((raw as { status?: PairStatus }).status ?? {}) as PairStatus;
+    const conditions = setConditions(
+      status.conditions,
+      [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: message.slice(0, 1000) }],
+      new Date(this.now()),
+      raw.metadata?.generation,
+    );
+    if (stableStringify(conditions) === stableStringify(status.conditions ?? [])) return;
+    await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, raw.metadata!.namespace!, raw.metadata!.name!, { conditions });
+    await this.d.events.record(raw, 'Warning', 'InvalidSpec', message.slice(0, 1000));
+  }
+
+  /** The per-pair admin token: created once with a random value, read back (and cached) after. */
+  private async ensureAdminToken(pair: LicenseServerPair): Promise<string | undefined> {
+    const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
+    const cached = this.tokens.get(key);
+    if (cached) return cached;
+    const name = childNames(pair.metadata.name).adminTokenSecret;
+    let secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
+    if (!secret) {
+      try {
+        await this.d.writer.create(desiredAdminTokenSecret(pair, randomBytes(32).toString('base64url')));
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409) throw err;
+      }
+      secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
+    }
+    const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
+    const token = b64 ? Buffer.from(b64, 'base64').toString('utf8').trim() : undefined;
+    if (token) this.tokens.set(key, token);
+    return token;
+  }
+
+  /** Forget a cached token (rotation): the next reconcile reads the Secret again. */
+  forgetToken(key: string): void {
+    this.tokens.delete(key);
+  }
+
+  private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
+    const ns = pair.metadata.namespace;
+    const names = childNames(pair.metadata.name);
+    for (const m of MEMBERS) {
+      await this.d.writer.applyIfChanged(desiredMemberService(pair, m), this.d.services.get(`${ns}/${names.memberService[m]}`));
+      const pvc = desiredPvc(pair, m);
+      if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) {
+        try {
+          await this.d.writer.create(pvc);
+        } catch (err) {
+          if ((err as { code?: number }).code !== 409) throw err;
+        }
+      }
+    }
+    await this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`));
+    // The client Service is created pointing at the live member from status (or none).
+    const svcKey = `${ns}/${names.clientService}`;
+    if (!this.d.services.get(svcKey)) {
+      await this.d.writer.applyIfChanged(desiredClientService(pair, pair.status?.liveMember ?? ''), undefined);
+    }
+  }
+
+  private updateProbeTargets(key: string, pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, token: string | undefined): void {
+    const hc = pair.spec.healthCheck;
+    const ports = pair.spec.server.ports;
+    const port = typeof hc.port === 'number' ? hc.port : ports[hc.port as keyof typeof ports];
+    const targets: ProbeTarget[] = [];
+    for (const m of MEMBERS) {
+      const pod = pods[m];
+      const ip = pod?.status?.podIP;
+      if (!pod?.metadata?.uid || !ip || pod.metadata.deletionTimestamp) continue;
+      targets.push({
+        pairKey: key,
+        member: m,
+        podUID: pod.metadata.uid,
+        podIP: ip,
+        type: hc.type,
+        port,
+        path: hc.path ?? '/healthz',
+        periodMs: hc.periodSeconds * 1000,
+        timeoutMs: hc.timeoutSeconds * 1000,
+        failureThreshold: hc.failureThreshold,
+        successThreshold: hc.successThreshold,
+        ...(pair.spec.server.protocol === 'reference' ? { statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`, ...(token ? { token } : {}) } : {}),
+      });
+    }
+    this.d.prober.setTargets(key, targets);
+  }
+
+  private observe(key: string, pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, status: PairStatus, switchoverRequest: string | undefined): Observation {
+    const members = {} as Observation['members'];
+    for (const m of MEMBERS) {
+      const pod = pods[m];
+      const probe = this.d.prober.state(key, m, pod?.metadata?.uid);
+      const node = pod?.spec?.nodeName && this.d.nodes ? this.d.nodes.get(pod.spec.nodeName) : undefined;
+      const podObs = observePod(pod);
+      const nodeObs = this.d.nodes ? observeNode(pod, node) : undefined;
+      members[m] = {
+        ...(podObs ? { pod: podObs } : {}),
+        ...(nodeObs ? { node: nodeObs } : {}),
+        probe: probe.history,
+        ...(probe.server ? { server: probe.server } : {}),
+      };
+    }
+    const ms = (t: string | undefined) => (t ? Date.parse(t) : undefined);
+    const lastFailoverAt = ms(status.lastFailover?.time);
+    const liveSince = ms(status.liveSince);
+    return {
+      members,
+      status: {
+        liveMember: status.liveMember ?? '',
+        epoch: status.epoch ?? 0,
+        ...(lastFailoverAt !== undefined ? { lastFailoverAt } : {}),
+        ...(liveSince !== undefined ? { liveSince } : {}),
+        failoverCount: status.failoverCount ?? 0,
+        ...(status.preferredMember ? { preferredMember: status.preferredMember } : {}),
+      },
+      switchoverRequested: switchoverRequest !== undefined && switchoverRequest !== status.lastSwitchoverRequest,
+    };
+    void pair;
+  }
+
+  private nextStatus(
+    pair: LicenseServerPair,
+    status: PairStatus,
+    decision: Decision,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+    key: string,
+    now: number,
+    switchoverRequest: string | undefined,
+  ): PairStatus {
+    const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const members: Record<string, MemberStatus> = {};
+    for (const m of MEMBERS) {
+      const pod = pods[m];
+      const probe = this.d.prober.state(key, m, pod?.metadata?.uid);
+      const prev = status.members?.[m];
+      const assessment = decision.members[m];
+      const result = probe.lastResult ? (probe.lastResult.ok ? 'Success' : 'Failure') : undefined;
+      // Only changes are written: the time and message of a probe result are kept until the
+      // result flips, so a steady pair costs no status writes.
+      const resultChanged = result !== prev?.lastProbeResult;
+      const ms: MemberStatus = {
+        ...(pod?.metadata?.name ? { podName: pod.metadata.name } : {}),
+        ...(pod?.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+        ...(pod?.status?.podIP ? { podIP: pod.status.podIP } : {}),
+        ready: pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        healthy: assessment.healthy,
+        health: assessment.health,
+        ...(assessment.health !== 'Healthy' ? { healthReason: assessment.reason } : {}),
+        ...(probe.server ? { role: probe.server.role, epoch: probe.server.epoch } : {}),
+        ...(result ? { lastProbeResult: result } : {}),
+        ...(result && probe.lastProbeAt
+          ? { lastProbeTime: resultChanged ? iso(probe.lastProbeAt) : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)) }
+          : {}),
+        ...(result === 'Failure' ? { lastProbeMessage: resultChanged ? probe.lastResult!.message : (prev?.lastProbeMessage ?? probe.lastResult!.message) } : {}),
+        ...(result ? { consecutiveFailures: Math.min(probe.history.consecutiveFailures, pair.spec.healthCheck.failureThreshold) } : {}),
+        ...(probe.server
+          ? {
+              replication: {
+                state: probe.server.replication,
+                // Lag moves all the time under load: it is in the metrics; status shows it only while behind.
+                ...(probe.server.replication !== 'in-sync' && probe.server.lagEntries !== undefined ? { lagEntries: probe.server.lagEntries } : {}),
+                ...(probe.server.replication !== 'in-sync' && probe.server.lagSeconds !== undefined ? { lagSeconds: Math.round(probe.server.lagSeconds) } : {}),
+              },
+            }
+          : {}),
+      };
+      members[m] = ms;
+    }
+    const conditions = setConditions(status.conditions, decision.conditions, new Date(now), pair.metadata.generation);
+    const next: PairStatus = {
+      ...status,
+      liveMember: decision.live,
+      phase: decision.phase,
+      epoch: decision.epoch,
+      preferredMember: decision.acknowledgedPreferredMember,
+      members: members as PairStatus['members'],
+      failoverCount: (status.failoverCount ?? 0) + (decision.countsAsFailover ? 1 : 0),
+      ...(pair.metadata.generation !== undefined ? { observedGeneration: pair.metadata.generation } : {}),
+      conditions,
+    };
+    if (decision.moved) next.liveSince = iso(now);
+    if (decision.lastFailover) {
+      next.lastFailover = {
+        time: iso(now),
+        from: decision.lastFailover.from,
+        to: decision.lastFailover.to,
+        action: decision.lastFailover.action,
+        reason: decision.lastFailover.reason,
+        ...(decision.lastFailover.detectionSeconds !== undefined ? { detectionSeconds: Math.round(decision.lastFailover.detectionSeconds * 1000) / 1000 } : {}),
+      };
+    }
+    if (decision.requestHandled && switchoverRequest !== undefined) next.lastSwitchoverRequest = switchoverRequest;
+    return next;
+  }
+
+  private async roleChange(pair: LicenseServerPair, member: Member, action: 'promote' | 'demote', epoch: number, force: boolean, token: string | undefined, log: Logger): Promise<boolean> {
+    const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
+    if (pair.spec.server.protocol !== 'reference') return true;
+    const pod = this.d.pods.get(`${pair.metadata.namespace}/${childNames(pair.metadata.name).pod[member]}`);
+    const ip = pod?.status?.podIP;
+    if (!ip || pod?.metadata?.deletionTimestamp) {
+      // Nothing to tell: a member without a running pod cannot serve. For a promote this is a failure.
+      return action === 'demote';
+    }
+    const url = `http://${ip.includes(':') ? `[${ip}]` : ip}:${pair.spec.server.ports.admin}`;
+    const r = await changeRole(url, token, action, epoch, force, this.d.roleChangeTimeoutMs ?? 2000);
+    this.d.prober.forgetServerReport(key, member);
+    if (r.ok) return true;
+    if (action === 'demote') {
+      // A fenced member that does not answer is already out of the Service; it will step down
+      // when it sees the higher epoch.
+      log.warn({ member, epoch, status: r.status, code: r.code, problem: r.message }, 'could not demote the fenced member');
+      return true;
+    }
+    log.warn({ member, epoch, status: r.status, code: r.code, problem: r.message }, 'promotion refused');
+    const raw = this.d.pairs.get(key);
+    if (raw) await this.d.events.record(raw, 'Warning', 'PromoteFailed', `promoting ${member} (epoch ${epoch}) failed: ${r.code ?? r.status} ${r.message}`);
+    return false;
+  }
+
+  /** Replace outdated or dead pods, never the live member while it serves. */
+  private async rollPods(pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, outdated: Member[], decision: Decision, log: Logger): Promise<void> {
+    for (const m of MEMBERS) {
+      const pod = pods[m];
+      const desired = desiredPod(pair, m);
+      if (!pod) {
+        try {
+          await this.d.writer.create(desired);
+        } catch (err) {
+          if ((err as { code?: number }).code !== 409) throw err;
+        }
+        continue;
+      }
+      if (pod.metadata?.deletionTimestamp) continue;
+      const finished = pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
+      const liveHealthy = decision.live !== '' && decision.members[decision.live].healthy;
+      const replaceable = m !== decision.live && (liveHealthy || decision.live === '');
+      if (finished || (outdated.includes(m) && replaceable)) {
+        log.info({ member: m, reason: finished ? `pod ${pod.status?.phase}` : 'spec changed' }, 'replacing member pod');
+        await this.d.writer.delete(pod, { uid: pod.metadata!.uid! });
+      }
+    }
+  }
+
+  private exportMetrics(namespace: string, name: string, pair: LicenseServerPair, decision: Decision, status: PairStatus): void {
+    const m = this.d.metrics;
+    const sel = { namespace, pair: name };
+    this.d.series.setInfo(namespace, name, decision.live, decision.phase);
+    m.pairLive.set(sel, decision.live === '' ? 0 : 1);
+    for (const member of MEMBERS) {
+      m.pairLiveMember.set({ ...sel, member }, decision.live === member ? 1 : 0);
+      m.memberHealthy.set({ ...sel, member }, decision.members[member].healthy ? 1 : 0);
+    }
+    const standby = decision.live === '' ? undefined : other(decision.live);
+    m.pairStandbyReady.set(sel, standby && decision.members[standby].eligibleForFailover ? 1 : 0);
+    if (status.liveSince) m.pairLiveSince.set(sel, Date.parse(status.liveSince) / 1000);
+    m.pairOnPreferred.set(sel, decision.live === pair.spec.preferredMember ? 1 : 0);
+  }
+}
+
+function other(m: Member): Member {
+  return m === 'primary' ? 'redundant' : 'primary';
+}
+
+function podOutdated(pod: k8s.V1Pod, desired: k8s.V1Pod): boolean {
+  return pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !== desired.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
+}
+
+/** Status fields that must not by themselves cause a write. */
+function stripVolatile(s: PairStatus): PairStatus {
+  return s;
+}
