@@ -365,7 +365,9 @@ export class Member {
 
   promote(epoch: number, force: boolean): Promise<RoleResult> {
     return this.serial(async () => {
-      if (epoch <= this.epochValue)
+      // A standby may already know epoch N from its peer (the peer was demoted with N just before
+      // this promotion with N): equal is fine for a standby, and a repeat for an active member.
+      if (epoch < this.epochValue || (epoch === this.epochValue && this.roleValue === 'active'))
         return refuse(
           409,
           'STALE_EPOCH',
@@ -382,7 +384,7 @@ export class Member {
           // it steps down when it sees our higher epoch.
           this.log.warn({ error: (err as Error).message }, 'promote: peer status unavailable');
         }
-        if (epoch <= this.epochValue)
+        if (epoch < this.epochValue)
           return refuse(
             409,
             'STALE_EPOCH',

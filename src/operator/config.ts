@@ -43,7 +43,8 @@ function addr(v: string): { host: string; port: number } {
   const i = v.lastIndexOf(':');
   const host = v.slice(0, i);
   const port = Number(v.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid address "${v}" (want host:port or :port)`);
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`invalid address "${v}" (want host:port or :port)`);
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 

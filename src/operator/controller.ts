@@ -45,7 +45,13 @@ export class Controller {
     const { kc, metrics, log } = opts;
     this.queue = new WorkQueue({ name: CONTROLLER, registry: metrics.registry });
     const scopes = opts.watchNamespaces.length ? opts.watchNamespaces : [undefined];
-    const make = <T extends k8s.KubernetesObject>(apiVersion: string, kind: string, plural: string, ns: string | undefined, labelSelector?: string) => {
+    const make = <T extends k8s.KubernetesObject>(
+      apiVersion: string,
+      kind: string,
+      plural: string,
+      ns: string | undefined,
+      labelSelector?: string,
+    ) => {
       const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
       const inf = new Informer<T>({
         kc,
@@ -66,10 +72,22 @@ export class Controller {
     const pairInfs = scopes.map((ns) => make<k8s.KubernetesObject>(API_VERSION, KIND, PLURAL, ns));
     const podInfs = scopes.map((ns) => make<k8s.V1Pod>('v1', 'Pod', 'pods', ns, MANAGED));
     const svcInfs = scopes.map((ns) => make<k8s.V1Service>('v1', 'Service', 'services', ns, MANAGED));
-    const pdbInfs = scopes.map((ns) => make<k8s.V1PodDisruptionBudget>('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', ns, MANAGED));
-    const pvcInfs = scopes.map((ns) => make<k8s.V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', ns, MANAGED));
+    const pdbInfs = scopes.map((ns) =>
+      make<k8s.V1PodDisruptionBudget>(
+        'policy/v1',
+        'PodDisruptionBudget',
+        'poddisruptionbudgets',
+        ns,
+        MANAGED,
+      ),
+    );
+    const pvcInfs = scopes.map((ns) =>
+      make<k8s.V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', ns, MANAGED),
+    );
     // Node signals need cluster-wide read access; a single-namespace install goes without them.
-    const nodeInf = opts.watchNamespaces.length ? undefined : make<k8s.V1Node>('v1', 'Node', 'nodes', undefined);
+    const nodeInf = opts.watchNamespaces.length
+      ? undefined
+      : make<k8s.V1Node>('v1', 'Node', 'nodes', undefined);
     this.pairs.push(...pairInfs);
     this.pods.push(...podInfs);
 
@@ -80,7 +98,12 @@ export class Controller {
       onChange: (pairKey, urgent) => this.queue.add(pairKey, { urgent }),
     });
     const series = new PairSeries(metrics);
-    const writer = new KubeWriter({ kc, fieldManager: opts.fieldManager, isLeader: opts.isLeader, writes: metrics.apiWrites });
+    const writer = new KubeWriter({
+      kc,
+      fieldManager: opts.fieldManager,
+      isLeader: opts.isLeader,
+      writes: metrics.apiWrites,
+    });
     this.reconciler = new Reconciler({
       pairs: merged(pairInfs),
       pods: merged(podInfs),
@@ -102,7 +125,11 @@ export class Controller {
         add: (o) => enqueue(o),
         update: (a, b) => {
           // Spec or annotation changes; status-only updates are our own writes.
-          if (a.metadata?.generation !== b.metadata?.generation || JSON.stringify(a.metadata?.annotations) !== JSON.stringify(b.metadata?.annotations)) enqueue(b);
+          if (
+            a.metadata?.generation !== b.metadata?.generation ||
+            JSON.stringify(a.metadata?.annotations) !== JSON.stringify(b.metadata?.annotations)
+          )
+            enqueue(b);
         },
         delete: (o) => enqueue(o),
         resync: (o) => enqueue(o),
@@ -148,7 +175,9 @@ export class Controller {
     }
     nodeInf?.on({
       update: (a, b) => {
-        if (nodeReady(a) !== nodeReady(b)) for (const k of this.pairsOnNode(b.metadata!.name!)) this.queue.add(k, { urgent: nodeReady(b) !== 'True' });
+        if (nodeReady(a) !== nodeReady(b))
+          for (const k of this.pairsOnNode(b.metadata!.name!))
+            this.queue.add(k, { urgent: nodeReady(b) !== 'True' });
       },
       delete: (n) => {
         for (const k of this.pairsOnNode(n.metadata!.name!)) this.queue.add(k, { urgent: true });
@@ -230,7 +259,10 @@ export class Controller {
         }
         metrics.reconcileTotal.inc({ controller: CONTROLLER, result: 'error' });
         metrics.reconcileErrors.inc({ controller: CONTROLLER });
-        log.warn({ pair: key, err: errMessage(err), retries: this.queue.numRequeues(key) }, 'reconcile failed; retrying with backoff');
+        log.warn(
+          { pair: key, err: errMessage(err), retries: this.queue.numRequeues(key) },
+          'reconcile failed; retrying with backoff',
+        );
         this.queue.addRateLimited(key);
       } finally {
         end();
@@ -249,7 +281,8 @@ function podReady(p: k8s.V1Pod): boolean {
 function podGotWorse(a: k8s.V1Pod, b: k8s.V1Pod): boolean {
   if (!a.metadata?.deletionTimestamp && b.metadata?.deletionTimestamp) return true;
   if (podReady(a) && !podReady(b)) return true;
-  const terminated = (p: k8s.V1Pod) => p.status?.containerStatuses?.some((c) => c.state?.terminated !== undefined) ?? false;
+  const terminated = (p: k8s.V1Pod) =>
+    p.status?.containerStatuses?.some((c) => c.state?.terminated !== undefined) ?? false;
   return !terminated(a) && terminated(b);
 }
 
@@ -271,4 +304,3 @@ function mergedView<T extends k8s.KubernetesObject>(list: Informer<T>[]): Inform
     list: () => list.flatMap((i) => i.list()),
   } as unknown as Informer<T>;
 }
-

@@ -11,7 +11,10 @@ import { Controller } from './controller.ts';
 import { createMetrics } from './metrics.ts';
 
 const config = loadConfig(process.env, os.hostname());
-const log = pino({ level: config.logLevel, base: { component: 'license-pair-operator', identity: config.identity } });
+const log = pino({
+  level: config.logLevel,
+  base: { component: 'license-pair-operator', identity: config.identity },
+});
 const kc = new k8s.KubeConfig();
 // KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount: like kubectl.
 kc.loadFromDefault();
@@ -55,7 +58,13 @@ const servers = [
 ];
 
 controller.startInformers();
-log.info({ watchNamespaces: config.watchNamespaces.length ? config.watchNamespaces : 'all', leaderElection: config.leaderElect }, 'operator starting');
+log.info(
+  {
+    watchNamespaces: config.watchNamespaces.length ? config.watchNamespaces : 'all',
+    leaderElection: config.leaderElect,
+  },
+  'operator starting',
+);
 
 if (config.leaderElect) {
   elector = new LeaderElector({

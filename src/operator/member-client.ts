@@ -46,7 +46,11 @@ export function tcpCheck(host: string, port: number, timeoutMs: number): Promise
   });
 }
 
-export async function readStatus(baseUrl: string, token: string | undefined, timeoutMs: number): Promise<MemberStatus | undefined> {
+export async function readStatus(
+  baseUrl: string,
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<MemberStatus | undefined> {
   try {
     const res = await fetch(`${baseUrl}/v1/status`, {
       headers: token ? { authorization: `Bearer ${token}` } : {},
@@ -66,9 +70,14 @@ export async function readStatus(baseUrl: string, token: string | undefined, tim
     return {
       role: body.role,
       epoch: typeof body.epoch === 'number' ? body.epoch : 0,
-      replication: state === 'in-sync' || state === 'catching-up' || state === 'disconnected' ? state : 'none',
-      ...(typeof body.replication?.lagEntries === 'number' ? { lagEntries: body.replication.lagEntries } : {}),
-      ...(typeof body.replication?.lagSeconds === 'number' ? { lagSeconds: body.replication.lagSeconds } : {}),
+      replication:
+        state === 'in-sync' || state === 'catching-up' || state === 'disconnected' ? state : 'none',
+      ...(typeof body.replication?.lagEntries === 'number'
+        ? { lagEntries: body.replication.lagEntries }
+        : {}),
+      ...(typeof body.replication?.lagSeconds === 'number'
+        ? { lagSeconds: body.replication.lagSeconds }
+        : {}),
     };
   } catch {
     return undefined;
@@ -104,7 +113,12 @@ export async function changeRole(
     } catch {
       // Not JSON: keep the raw text as the message.
     }
-    return { ok: res.ok, status: res.status, ...(body.code ? { code: body.code } : {}), message: body.message ?? text.slice(0, 200) };
+    return {
+      ok: res.ok,
+      status: res.status,
+      ...(body.code ? { code: body.code } : {}),
+      message: body.message ?? text.slice(0, 200),
+    };
   } catch (err) {
     return { ok: false, status: 0, message: describe(err) };
   }

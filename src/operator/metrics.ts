@@ -13,25 +13,123 @@ export function createMetrics() {
   const memberLabels = ['namespace', 'pair', 'member'] as const;
   const m = {
     registry,
-    reconcileTotal: new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers: [registry] }),
-    reconcileErrors: new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], registers: [registry] }),
-    reconcileTime: new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
-    maxConcurrent: new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller', labelNames: ['controller'], registers: [registry] }),
-    activeWorkers: new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], registers: [registry] }),
-    apiRequests: new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests to the Kubernetes API, partitioned by verb and status code class', labelNames: ['method', 'code'], registers: [registry] }),
-    apiWrites: new Counter({ name: 'lpo_api_writes_total', help: 'Writes to the Kubernetes API by verb and resource', labelNames: ['verb', 'resource'], registers: [registry] }),
-    pairInfo: new Gauge({ name: 'lpo_pair_info', help: 'Pair state as labels (always 1)', labelNames: ['namespace', 'pair', 'live_member', 'phase'], registers: [registry] }),
-    pairLive: new Gauge({ name: 'lpo_pair_live', help: '1 when a member of the pair is live (the Service selects it), 0 when none', labelNames: pairLabels, registers: [registry] }),
-    pairLiveMember: new Gauge({ name: 'lpo_pair_live_member', help: '1 for the live member of the pair, 0 for the other', labelNames: memberLabels, registers: [registry] }),
-    pairStandbyReady: new Gauge({ name: 'lpo_pair_standby_ready', help: '1 when the standby member could take over', labelNames: pairLabels, registers: [registry] }),
-    pairLiveSince: new Gauge({ name: 'lpo_pair_live_since_timestamp_seconds', help: 'Since when the live member serves (Unix time)', labelNames: pairLabels, registers: [registry] }),
-    pairOnPreferred: new Gauge({ name: 'lpo_pair_on_preferred_member', help: '1 when the preferred member is live', labelNames: pairLabels, registers: [registry] }),
-    memberHealthy: new Gauge({ name: 'lpo_member_healthy', help: '1 when the member passes the operator\'s health check', labelNames: memberLabels, registers: [registry] }),
-    memberProbeSeconds: new Gauge({ name: 'lpo_member_probe_duration_seconds', help: 'Latency of the last health check of the member', labelNames: memberLabels, registers: [registry] }),
-    memberReplicationLag: new Gauge({ name: 'lpo_member_replication_lag_seconds', help: 'Replication lag the member reports', labelNames: memberLabels, registers: [registry] }),
-    failovers: new Counter({ name: 'lpo_failovers_total', help: 'Moves of the client Service between members, by reason', labelNames: ['namespace', 'pair', 'reason'], registers: [registry] }),
-    detectionToSwitch: new Histogram({ name: 'lpo_failover_detection_to_switch_seconds', help: 'From the first sign of failure to the Service pointing at the other member', labelNames: ['action'], buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60], registers: [registry] }),
-    probeDuration: new Histogram({ name: 'lpo_probe_duration_seconds', help: 'Health-check latency of all members', labelNames: ['result'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    reconcileTotal: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers: [registry],
+    }),
+    reconcileErrors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers: [registry],
+    }),
+    reconcileTime: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    maxConcurrent: new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      labelNames: ['controller'],
+      registers: [registry],
+    }),
+    activeWorkers: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      registers: [registry],
+    }),
+    apiRequests: new Counter({
+      name: 'rest_client_requests_total',
+      help: 'Number of HTTP requests to the Kubernetes API, partitioned by verb and status code class',
+      labelNames: ['method', 'code'],
+      registers: [registry],
+    }),
+    apiWrites: new Counter({
+      name: 'lpo_api_writes_total',
+      help: 'Writes to the Kubernetes API by verb and resource',
+      labelNames: ['verb', 'resource'],
+      registers: [registry],
+    }),
+    pairInfo: new Gauge({
+      name: 'lpo_pair_info',
+      help: 'Pair state as labels (always 1)',
+      labelNames: ['namespace', 'pair', 'live_member', 'phase'],
+      registers: [registry],
+    }),
+    pairLive: new Gauge({
+      name: 'lpo_pair_live',
+      help: '1 when a member of the pair is live (the Service selects it), 0 when none',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    pairLiveMember: new Gauge({
+      name: 'lpo_pair_live_member',
+      help: '1 for the live member of the pair, 0 for the other',
+      labelNames: memberLabels,
+      registers: [registry],
+    }),
+    pairStandbyReady: new Gauge({
+      name: 'lpo_pair_standby_ready',
+      help: '1 when the standby member could take over',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    pairLiveSince: new Gauge({
+      name: 'lpo_pair_live_since_timestamp_seconds',
+      help: 'Since when the live member serves (Unix time)',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    pairOnPreferred: new Gauge({
+      name: 'lpo_pair_on_preferred_member',
+      help: '1 when the preferred member is live',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    memberHealthy: new Gauge({
+      name: 'lpo_member_healthy',
+      help: "1 when the member passes the operator's health check",
+      labelNames: memberLabels,
+      registers: [registry],
+    }),
+    memberProbeSeconds: new Gauge({
+      name: 'lpo_member_probe_duration_seconds',
+      help: 'Latency of the last health check of the member',
+      labelNames: memberLabels,
+      registers: [registry],
+    }),
+    memberReplicationLag: new Gauge({
+      name: 'lpo_member_replication_lag_seconds',
+      help: 'Replication lag the member reports',
+      labelNames: memberLabels,
+      registers: [registry],
+    }),
+    failovers: new Counter({
+      name: 'lpo_failovers_total',
+      help: 'Moves of the client Service between members, by reason',
+      labelNames: ['namespace', 'pair', 'reason'],
+      registers: [registry],
+    }),
+    detectionToSwitch: new Histogram({
+      name: 'lpo_failover_detection_to_switch_seconds',
+      help: 'From the first sign of failure to the Service pointing at the other member',
+      labelNames: ['action'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60],
+      registers: [registry],
+    }),
+    probeDuration: new Histogram({
+      name: 'lpo_probe_duration_seconds',
+      help: 'Health-check latency of all members',
+      labelNames: ['result'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
   };
   m.maxConcurrent.set({ controller: CONTROLLER }, 0);
   m.activeWorkers.set({ controller: CONTROLLER }, 0);
@@ -74,9 +172,15 @@ export class PairSeries {
     this.info.delete(key);
     for (const reason of this.reasons.get(key) ?? []) this.m.failovers.remove({ namespace, pair, reason });
     this.reasons.delete(key);
-    for (const g of [this.m.pairLive, this.m.pairStandbyReady, this.m.pairLiveSince, this.m.pairOnPreferred]) g.remove({ namespace, pair });
+    for (const g of [this.m.pairLive, this.m.pairStandbyReady, this.m.pairLiveSince, this.m.pairOnPreferred])
+      g.remove({ namespace, pair });
     for (const member of ['primary', 'redundant']) {
-      for (const g of [this.m.pairLiveMember, this.m.memberHealthy, this.m.memberProbeSeconds, this.m.memberReplicationLag]) {
+      for (const g of [
+        this.m.pairLiveMember,
+        this.m.memberHealthy,
+        this.m.memberProbeSeconds,
+        this.m.memberReplicationLag,
+      ]) {
         g.remove({ namespace, pair, member });
       }
     }

@@ -1,5 +1,11 @@
 import type { Logger } from 'pino';
-import { EMPTY_PROBE_HISTORY, recordProbe, recordServerReport, type ProbeHistory, type ServerReport } from './failover.ts';
+import {
+  EMPTY_PROBE_HISTORY,
+  recordProbe,
+  recordServerReport,
+  type ProbeHistory,
+  type ServerReport,
+} from './failover.ts';
 import { httpCheck, readStatus, tcpCheck, type ProbeResult } from './member-client.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -138,7 +144,9 @@ export class Prober {
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
     const [result, status] = await Promise.all([
-      t.type === 'HTTP' ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs) : tcpCheck(t.podIP, t.port, t.timeoutMs),
+      t.type === 'HTTP'
+        ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
+        : tcpCheck(t.podIP, t.port, t.timeoutMs),
       t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
     ]);
     // The entry may have been replaced (new pod) while the check ran.
@@ -149,9 +157,19 @@ export class Prober {
     const server = t.statusUrl ? recordServerReport(prev.server, status, now) : undefined;
     e.state = { history, ...(server ? { server } : {}), lastProbeAt: now, lastResult: result };
     const [ns, pair] = t.pairKey.split('/') as [string, string];
-    this.opts.metrics.probeDuration.observe({ result: result.ok ? 'success' : 'failure' }, result.latencyMs / 1000);
-    this.opts.metrics.memberProbeSeconds.set({ namespace: ns, pair, member: t.member }, result.latencyMs / 1000);
-    if (server?.lagSeconds !== undefined) this.opts.metrics.memberReplicationLag.set({ namespace: ns, pair, member: t.member }, server.lagSeconds);
+    this.opts.metrics.probeDuration.observe(
+      { result: result.ok ? 'success' : 'failure' },
+      result.latencyMs / 1000,
+    );
+    this.opts.metrics.memberProbeSeconds.set(
+      { namespace: ns, pair, member: t.member },
+      result.latencyMs / 1000,
+    );
+    if (server?.lagSeconds !== undefined)
+      this.opts.metrics.memberReplicationLag.set(
+        { namespace: ns, pair, member: t.member },
+        server.lagSeconds,
+      );
 
     const flipped = prev.lastResult !== undefined && prev.lastResult.ok !== result.ok;
     const first = prev.lastResult === undefined;

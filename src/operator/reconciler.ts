@@ -29,7 +29,14 @@ import {
   stableStringify,
 } from './children.ts';
 import { setConditions } from './conditions.ts';
-import { decide, observeNode, observePod, policyFromSpec, type Decision, type Observation } from './failover.ts';
+import {
+  decide,
+  observeNode,
+  observePod,
+  policyFromSpec,
+  type Decision,
+  type Observation,
+} from './failover.ts';
 import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import type { Prober, ProbeTarget } from './prober.ts';
@@ -96,7 +103,11 @@ export class Reconciler {
     if (raw.metadata?.deletionTimestamp) return {};
     const parsed = safeParsePair(raw);
     if (!parsed.success) {
-      await this.reportInvalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
+      await this.reportInvalid(
+        raw,
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        log,
+      );
       return {};
     }
     const pair = parsed.data;
@@ -106,7 +117,9 @@ export class Reconciler {
     const token = pair.spec.server.protocol === 'reference' ? await this.ensureAdminToken(pair) : undefined;
     await this.ensureSupportingObjects(pair);
 
-    const pods = Object.fromEntries(MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)])) as Record<Member, k8s.V1Pod | undefined>;
+    const pods = Object.fromEntries(
+      MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)]),
+    ) as Record<Member, k8s.V1Pod | undefined>;
     this.updateProbeTargets(key, pair, pods, token);
 
     // Observe, then decide.
@@ -122,10 +135,28 @@ export class Reconciler {
       policy.preferredMember = other(live);
       obs.switchoverRequested = true;
     }
+    // A new pair serves its preferred member: give that member's first health check a moment
+    // rather than promoting whichever member happened to answer first.
+    const preferred = pair.spec.preferredMember;
+    const preferredPod = pods[preferred];
+    if (
+      (status.epoch ?? 0) === 0 &&
+      preferredPod?.status?.podIP &&
+      !preferredPod.metadata?.deletionTimestamp
+    ) {
+      const probed = this.d.prober.state(key, preferred, preferredPod.metadata?.uid).lastResult !== undefined;
+      const created = preferredPod.metadata?.creationTimestamp;
+      const waited = created ? now - new Date(created).getTime() : 0;
+      if (!probed && waited < 3 * pair.spec.healthCheck.periodSeconds * 1000) {
+        await this.rollPods(pair, pods, [], decide(obs, policy, now), log);
+        return { requeueAfterMs: 250 };
+      }
+    }
     const decision = decide(obs, policy, now);
 
     const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
-    const statusChanged = stableStringify(stripVolatile(status)) !== stableStringify(stripVolatile(newStatus));
+    const statusChanged =
+      stableStringify(stripVolatile(status)) !== stableStringify(stripVolatile(newStatus));
     if (statusChanged) {
       await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, newStatus);
     }
@@ -133,28 +164,59 @@ export class Reconciler {
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
     if (decision.fence) {
-      await this.d.writer.applyIfChanged(desiredClientService(pair, ''), this.d.services.get(`${namespace}/${names.clientService}`));
+      await this.d.writer.applyIfChanged(
+        desiredClientService(pair, ''),
+        this.d.services.get(`${namespace}/${names.clientService}`),
+      );
       await this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
     }
     if (decision.promote) {
-      const ok = await this.roleChange(pair, decision.promote, 'promote', decision.epoch, decision.fence !== undefined || decision.previousLive !== '', token, log);
+      const ok = await this.roleChange(
+        pair,
+        decision.promote,
+        'promote',
+        decision.epoch,
+        decision.fence !== undefined || decision.previousLive !== '',
+        token,
+        log,
+      );
       if (!ok) return { requeueAfterMs: 1000 };
     }
-    await this.d.writer.applyIfChanged(desiredClientService(pair, decision.live), this.d.services.get(`${namespace}/${names.clientService}`));
+    await this.d.writer.applyIfChanged(
+      desiredClientService(pair, decision.live),
+      this.d.services.get(`${namespace}/${names.clientService}`),
+    );
 
     if (decision.action !== 'none') {
       const ev = ACTION_EVENTS[decision.action] ?? { type: 'Normal' as const, reason: decision.action };
-      log.info({ action: decision.action, reason: decision.reason, from: decision.previousLive, to: decision.live, epoch: decision.epoch }, decision.message);
+      log.info(
+        {
+          action: decision.action,
+          reason: decision.reason,
+          from: decision.previousLive,
+          to: decision.live,
+          epoch: decision.epoch,
+        },
+        decision.message,
+      );
       await this.d.events.record(raw, ev.type, ev.reason, decision.message);
       if (decision.moved && decision.previousLive !== '' && decision.live !== '') {
         this.d.series.failover(namespace, name, decision.reason);
         const detection = decision.lastFailover?.detectionSeconds ?? 0;
-        this.d.metrics.detectionToSwitch.observe({ action: decision.action }, detection + (performance.now() - moveStarted) / 1000);
+        this.d.metrics.detectionToSwitch.observe(
+          { action: decision.action },
+          detection + (performance.now() - moveStarted) / 1000,
+        );
       }
     }
     if (statusChanged && status.phase !== newStatus.phase && newStatus.phase) {
       const warn = newStatus.phase === 'Unavailable' || newStatus.phase === 'Degraded';
-      await this.d.events.record(raw, warn ? 'Warning' : 'Normal', `Phase${newStatus.phase}`, decision.message);
+      await this.d.events.record(
+        raw,
+        warn ? 'Warning' : 'Normal',
+        `Phase${newStatus.phase}`,
+        decision.message,
+      );
     }
 
     await this.rollPods(pair, pods, outdated, decision, log);
@@ -172,7 +234,9 @@ export class Reconciler {
       raw.metadata?.generation,
     );
     if (stableStringify(conditions) === stableStringify(status.conditions ?? [])) return;
-    await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, raw.metadata!.namespace!, raw.metadata!.name!, { conditions });
+    await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, raw.metadata!.namespace!, raw.metadata!.name!, {
+      conditions,
+    });
     await this.d.events.record(raw, 'Warning', 'InvalidSpec', message.slice(0, 1000));
   }
 
@@ -206,7 +270,10 @@ export class Reconciler {
     const ns = pair.metadata.namespace;
     const names = childNames(pair.metadata.name);
     for (const m of MEMBERS) {
-      await this.d.writer.applyIfChanged(desiredMemberService(pair, m), this.d.services.get(`${ns}/${names.memberService[m]}`));
+      await this.d.writer.applyIfChanged(
+        desiredMemberService(pair, m),
+        this.d.services.get(`${ns}/${names.memberService[m]}`),
+      );
       const pvc = desiredPvc(pair, m);
       if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) {
         try {
@@ -217,14 +284,15 @@ export class Reconciler {
       }
     }
     await this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`));
-    // The client Service is created pointing at the live member from status (or none).
-    const svcKey = `${ns}/${names.clientService}`;
-    if (!this.d.services.get(svcKey)) {
-      await this.d.writer.applyIfChanged(desiredClientService(pair, pair.status?.liveMember ?? ''), undefined);
-    }
+    // The client Service is applied after the decision is carried out (never before a promotion).
   }
 
-  private updateProbeTargets(key: string, pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, token: string | undefined): void {
+  private updateProbeTargets(
+    key: string,
+    pair: LicenseServerPair,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+    token: string | undefined,
+  ): void {
     const hc = pair.spec.healthCheck;
     const ports = pair.spec.server.ports;
     const port = typeof hc.port === 'number' ? hc.port : ports[hc.port as keyof typeof ports];
@@ -245,13 +313,24 @@ export class Reconciler {
         timeoutMs: hc.timeoutSeconds * 1000,
         failureThreshold: hc.failureThreshold,
         successThreshold: hc.successThreshold,
-        ...(pair.spec.server.protocol === 'reference' ? { statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`, ...(token ? { token } : {}) } : {}),
+        ...(pair.spec.server.protocol === 'reference'
+          ? {
+              statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`,
+              ...(token ? { token } : {}),
+            }
+          : {}),
       });
     }
     this.d.prober.setTargets(key, targets);
   }
 
-  private observe(key: string, pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, status: PairStatus, switchoverRequest: string | undefined): Observation {
+  private observe(
+    key: string,
+    _pair: LicenseServerPair,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+    status: PairStatus,
+    switchoverRequest: string | undefined,
+  ): Observation {
     const members = {} as Observation['members'];
     for (const m of MEMBERS) {
       const pod = pods[m];
@@ -279,9 +358,9 @@ export class Reconciler {
         failoverCount: status.failoverCount ?? 0,
         ...(status.preferredMember ? { preferredMember: status.preferredMember } : {}),
       },
-      switchoverRequested: switchoverRequest !== undefined && switchoverRequest !== status.lastSwitchoverRequest,
+      switchoverRequested:
+        switchoverRequest !== undefined && switchoverRequest !== status.lastSwitchoverRequest,
     };
-    void pair;
   }
 
   private nextStatus(
@@ -315,24 +394,50 @@ export class Reconciler {
         ...(probe.server ? { role: probe.server.role, epoch: probe.server.epoch } : {}),
         ...(result ? { lastProbeResult: result } : {}),
         ...(result && probe.lastProbeAt
-          ? { lastProbeTime: resultChanged ? iso(probe.lastProbeAt) : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)) }
+          ? {
+              lastProbeTime: resultChanged
+                ? iso(probe.lastProbeAt)
+                : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)),
+            }
           : {}),
-        ...(result === 'Failure' ? { lastProbeMessage: resultChanged ? probe.lastResult!.message : (prev?.lastProbeMessage ?? probe.lastResult!.message) } : {}),
-        ...(result ? { consecutiveFailures: Math.min(probe.history.consecutiveFailures, pair.spec.healthCheck.failureThreshold) } : {}),
+        ...(result === 'Failure'
+          ? {
+              lastProbeMessage: resultChanged
+                ? probe.lastResult!.message
+                : (prev?.lastProbeMessage ?? probe.lastResult!.message),
+            }
+          : {}),
+        ...(result
+          ? {
+              consecutiveFailures: Math.min(
+                probe.history.consecutiveFailures,
+                pair.spec.healthCheck.failureThreshold,
+              ),
+            }
+          : {}),
         ...(probe.server
           ? {
               replication: {
                 state: probe.server.replication,
                 // Lag moves all the time under load: it is in the metrics; status shows it only while behind.
-                ...(probe.server.replication !== 'in-sync' && probe.server.lagEntries !== undefined ? { lagEntries: probe.server.lagEntries } : {}),
-                ...(probe.server.replication !== 'in-sync' && probe.server.lagSeconds !== undefined ? { lagSeconds: Math.round(probe.server.lagSeconds) } : {}),
+                ...(probe.server.replication !== 'in-sync' && probe.server.lagEntries !== undefined
+                  ? { lagEntries: probe.server.lagEntries }
+                  : {}),
+                ...(probe.server.replication !== 'in-sync' && probe.server.lagSeconds !== undefined
+                  ? { lagSeconds: Math.round(probe.server.lagSeconds) }
+                  : {}),
               },
             }
           : {}),
       };
       members[m] = ms;
     }
-    const conditions = setConditions(status.conditions, decision.conditions, new Date(now), pair.metadata.generation);
+    const conditions = setConditions(
+      status.conditions,
+      decision.conditions,
+      new Date(now),
+      pair.metadata.generation,
+    );
     const next: PairStatus = {
       ...status,
       liveMember: decision.live,
@@ -352,14 +457,25 @@ export class Reconciler {
         to: decision.lastFailover.to,
         action: decision.lastFailover.action,
         reason: decision.lastFailover.reason,
-        ...(decision.lastFailover.detectionSeconds !== undefined ? { detectionSeconds: Math.round(decision.lastFailover.detectionSeconds * 1000) / 1000 } : {}),
+        ...(decision.lastFailover.detectionSeconds !== undefined
+          ? { detectionSeconds: Math.round(decision.lastFailover.detectionSeconds * 1000) / 1000 }
+          : {}),
       };
     }
-    if (decision.requestHandled && switchoverRequest !== undefined) next.lastSwitchoverRequest = switchoverRequest;
+    if (decision.requestHandled && switchoverRequest !== undefined)
+      next.lastSwitchoverRequest = switchoverRequest;
     return next;
   }
 
-  private async roleChange(pair: LicenseServerPair, member: Member, action: 'promote' | 'demote', epoch: number, force: boolean, token: string | undefined, log: Logger): Promise<boolean> {
+  private async roleChange(
+    pair: LicenseServerPair,
+    member: Member,
+    action: 'promote' | 'demote',
+    epoch: number,
+    force: boolean,
+    token: string | undefined,
+    log: Logger,
+  ): Promise<boolean> {
     const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
     if (pair.spec.server.protocol !== 'reference') return true;
     const pod = this.d.pods.get(`${pair.metadata.namespace}/${childNames(pair.metadata.name).pod[member]}`);
@@ -375,17 +491,32 @@ export class Reconciler {
     if (action === 'demote') {
       // A fenced member that does not answer is already out of the Service; it will step down
       // when it sees the higher epoch.
-      log.warn({ member, epoch, status: r.status, code: r.code, problem: r.message }, 'could not demote the fenced member');
+      log.warn(
+        { member, epoch, status: r.status, code: r.code, problem: r.message },
+        'could not demote the fenced member',
+      );
       return true;
     }
     log.warn({ member, epoch, status: r.status, code: r.code, problem: r.message }, 'promotion refused');
     const raw = this.d.pairs.get(key);
-    if (raw) await this.d.events.record(raw, 'Warning', 'PromoteFailed', `promoting ${member} (epoch ${epoch}) failed: ${r.code ?? r.status} ${r.message}`);
+    if (raw)
+      await this.d.events.record(
+        raw,
+        'Warning',
+        'PromoteFailed',
+        `promoting ${member} (epoch ${epoch}) failed: ${r.code ?? r.status} ${r.message}`,
+      );
     return false;
   }
 
   /** Replace outdated or dead pods, never the live member while it serves. */
-  private async rollPods(pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>, outdated: Member[], decision: Decision, log: Logger): Promise<void> {
+  private async rollPods(
+    pair: LicenseServerPair,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+    outdated: Member[],
+    decision: Decision,
+    log: Logger,
+  ): Promise<void> {
     for (const m of MEMBERS) {
       const pod = pods[m];
       const desired = desiredPod(pair, m);
@@ -402,13 +533,22 @@ export class Reconciler {
       const liveHealthy = decision.live !== '' && decision.members[decision.live].healthy;
       const replaceable = m !== decision.live && (liveHealthy || decision.live === '');
       if (finished || (outdated.includes(m) && replaceable)) {
-        log.info({ member: m, reason: finished ? `pod ${pod.status?.phase}` : 'spec changed' }, 'replacing member pod');
+        log.info(
+          { member: m, reason: finished ? `pod ${pod.status?.phase}` : 'spec changed' },
+          'replacing member pod',
+        );
         await this.d.writer.delete(pod, { uid: pod.metadata!.uid! });
       }
     }
   }
 
-  private exportMetrics(namespace: string, name: string, pair: LicenseServerPair, decision: Decision, status: PairStatus): void {
+  private exportMetrics(
+    namespace: string,
+    name: string,
+    pair: LicenseServerPair,
+    decision: Decision,
+    status: PairStatus,
+  ): void {
     const m = this.d.metrics;
     const sel = { namespace, pair: name };
     this.d.series.setInfo(namespace, name, decision.live, decision.phase);
@@ -429,7 +569,10 @@ function other(m: Member): Member {
 }
 
 function podOutdated(pod: k8s.V1Pod, desired: k8s.V1Pod): boolean {
-  return pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !== desired.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
+  return (
+    pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !==
+    desired.metadata?.annotations?.[ANNOTATION_SPEC_HASH]
+  );
 }
 
 /** Status fields that must not by themselves cause a write. */

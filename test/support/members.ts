@@ -1,0 +1,216 @@
+import * as k8s from '@kubernetes/client-node';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../cluster/config.ts';
+import { feature, makeFixture, type Fixture } from '../unit/license-server/fixtures.ts';
+import type { Kube } from './kube.ts';
+
+/**
+ * For integration tests without a node: real licence-server processes on loopback addresses
+ * (primary 127.0.0.2, redundant 127.0.0.3) and a stand-in kubelet that writes the pods' status
+ * (Running, Ready, podIP pointing at those processes), as the kubelet would.
+ */
+export const memberIPs = { primary: '127.0.0.2', redundant: '127.0.0.3' } as const;
+export type MemberName = keyof typeof memberIPs;
+
+export interface Ports {
+  licences: number;
+  admin: number;
+  metrics: number;
+}
+
+export class LoopbackMember {
+  child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  readonly member: MemberName;
+  private readonly fx: Fixture;
+  private readonly ports: Ports;
+  private readonly pairId: string;
+
+  constructor(member: MemberName, fx: Fixture, ports: Ports, pairId: string) {
+    this.member = member;
+    this.fx = fx;
+    this.ports = ports;
+    this.pairId = pairId;
+  }
+
+  get ip(): string {
+    return memberIPs[this.member];
+  }
+
+  get adminUrl(): string {
+    return `http://${this.ip}:${this.ports.admin}`;
+  }
+
+  get clientUrl(): string {
+    return `http://${this.ip}:${this.ports.licences}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const peer: MemberName = this.member === 'primary' ? 'redundant' : 'primary';
+    const log = fs.openSync(path.join(this.fx.dir, `${this.member}.log`), 'a');
+    const child = spawn(
+      path.join(repoRoot, 'node_modules/.bin/node'),
+      [path.join(repoRoot, 'src/license-server/main.ts')],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          LS_PAIR_ID: this.pairId,
+          LS_MEMBER: this.member,
+          LS_LICENSE_FILE: this.fx.licenceFile,
+          LS_PUBLIC_KEY_FILE: this.fx.publicKeyFile,
+          LS_ADMIN_TOKEN_FILE: this.fx.tokenFile,
+          LS_STATE_DIR: this.fx.stateDir(this.member),
+          LS_BIND: this.ip,
+          LS_PORT: String(this.ports.licences),
+          LS_ADMIN_PORT: String(this.ports.admin),
+          LS_METRICS_PORT: String(this.ports.metrics),
+          LS_ADVERTISE_URL: this.clientUrl,
+          LS_PEER_URL: `http://${memberIPs[peer]}:${this.ports.admin}`,
+        },
+        stdio: ['ignore', log, log],
+      },
+    );
+    fs.closeSync(log);
+    this.child = child;
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`${this.member} exited: ${this.tail()}`);
+      try {
+        if ((await fetch(`${this.adminUrl}/healthz`)).ok) return;
+      } catch {
+        // Starting.
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${this.member} did not start: ${this.tail()}`);
+  }
+
+  /** SIGSTOP: the process stays but stops answering (a hang). */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGCONT');
+    this.child!.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async status(): Promise<{ role: string; epoch: number; replication: { state: string } }> {
+    const r = await fetch(`${this.adminUrl}/v1/status`, {
+      headers: { authorization: `Bearer ${this.fx.token}` },
+    });
+    return (await r.json()) as { role: string; epoch: number; replication: { state: string } };
+  }
+
+  tail(): string {
+    try {
+      return fs.readFileSync(path.join(this.fx.dir, `${this.member}.log`), 'utf8').slice(-2000);
+    } catch {
+      return '';
+    }
+  }
+}
+
+export function licenceFixture(pairId: string, seats = 10): Fixture {
+  const fx = makeFixture();
+  fx.writeLicence([feature('synth', seats)], pairId);
+  return fx;
+}
+
+/** Plays the kubelet for the pods of one namespace: gives each new pod its member's IP and Ready. */
+export class StandInKubelet {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly notReady = new Set<MemberName>();
+  private readonly k: Kube;
+  private readonly ns: string;
+  private busy = false;
+
+  constructor(k: Kube, ns: string) {
+    this.k = k;
+    this.ns = ns;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.sync(), 150);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Marks the member's pod NotReady (or Ready again), as a failing readiness probe would. */
+  async setReady(member: MemberName, ready: boolean): Promise<void> {
+    if (ready) this.notReady.delete(member);
+    else this.notReady.add(member);
+    const pods = await this.k.core.listNamespacedPod({
+      namespace: this.ns,
+      labelSelector: `lpo.dev/member=${member}`,
+    });
+    for (const p of pods.items) if (p.status?.podIP) await this.writeStatus(p, member);
+  }
+
+  private async sync(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const pods = await this.k.core.listNamespacedPod({ namespace: this.ns });
+      for (const p of pods.items) {
+        const member = p.metadata?.labels?.['lpo.dev/member'] as MemberName | undefined;
+        if (!member || p.metadata?.deletionTimestamp || p.status?.podIP) continue;
+        await this.writeStatus(p, member);
+      }
+    } catch {
+      // The namespace may be going away; the next tick tries again.
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async writeStatus(p: k8s.V1Pod, member: MemberName): Promise<void> {
+    const ready = !this.notReady.has(member);
+    const now = new Date();
+    await this.k.core.patchNamespacedPodStatus(
+      {
+        namespace: this.ns,
+        name: p.metadata!.name!,
+        body: {
+          status: {
+            phase: 'Running',
+            podIP: memberIPs[member],
+            podIPs: [{ ip: memberIPs[member] }],
+            conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: now }],
+            containerStatuses: [
+              {
+                name: 'license-server',
+                ready,
+                restartCount: 0,
+                image: p.spec?.containers[0]?.image ?? '',
+                imageID: '',
+                state: { running: { startedAt: now } },
+              },
+            ],
+          },
+        },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
+  }
+}
+
+export function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'lpo-it-'));
+}

@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../cluster/config.ts';
+
+/** Runs the real operator (src/operator/main.ts) as a child process against the test cluster. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class OperatorProcess {
+  child: ChildProcess | undefined;
+  metricsPort = 0;
+  healthPort = 0;
+  readonly logFile: string;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly env: Record<string, string>;
+
+  constructor(env: Record<string, string>, name = 'operator') {
+    this.env = env;
+    this.logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lpo-operator-')), `${name}.log`);
+  }
+
+  async start(): Promise<void> {
+    this.metricsPort = await freePort();
+    this.healthPort = await freePort();
+    const out = fs.openSync(this.logFile, 'a');
+    const child = spawn(
+      path.join(repoRoot, 'node_modules/.bin/node'),
+      [path.join(repoRoot, 'src/operator/main.ts')],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          KUBECONFIG: process.env.KUBECONFIG ?? '',
+          METRICS_ADDR: `127.0.0.1:${this.metricsPort}`,
+          HEALTH_ADDR: `127.0.0.1:${this.healthPort}`,
+          LOG_LEVEL: 'debug',
+          ...this.env,
+        },
+        stdio: ['ignore', out, out],
+      },
+    );
+    fs.closeSync(out);
+    this.child = child;
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}: ${this.tail()}`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${this.healthPort}/readyz`)).ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`operator not ready in 30 s: ${this.tail()}`);
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+  }
+
+  async metricValue(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+    const text = await this.metrics();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const m = /^([a-zA-Z_:]+)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const got = Object.fromEntries(
+        (m[3] ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => {
+            const i = kv.indexOf('=');
+            return [kv.slice(0, i), kv.slice(i + 2, -1)];
+          }),
+      );
+      if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
+    }
+    return undefined;
+  }
+
+  tail(n = 3000): string {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8').slice(-n);
+    } catch {
+      return '';
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill(signal);
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGTERM');
+    const t = setTimeout(() => this.child?.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Applies the CRD from crds/ (idempotent) and waits until it is Established. */
+export async function ensureCrd(kubectl: (args: string[]) => string): Promise<void> {
+  kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
+  kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/licenseserverpairs.lpo.dev']);
+}
