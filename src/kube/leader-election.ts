@@ -128,7 +128,8 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new Date();
+    // Lease times are MicroTime: the API server wants six fractional digits.
+    const now = new k8s.V1MicroTime(Date.now());
     const { namespace, name, identity } = this.opts;
     const leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     let lease: k8s.V1Lease;
@@ -172,7 +173,8 @@ export class LeaderElector {
       holderIdentity: identity,
       leaseDurationSeconds,
       renewTime: now,
-      acquireTime: takingOver ? now : (spec.acquireTime ?? now),
+      acquireTime:
+        takingOver || !spec.acquireTime ? now : new k8s.V1MicroTime(new Date(spec.acquireTime).getTime()),
       leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && holder ? 1 : 0),
     };
     try {
