@@ -201,9 +201,9 @@ describe('kubectl explain is useful', () => {
     const rules = (n: Node) =>
       (n['x-kubernetes-validations'] as { rule: string; message: string }[]).map((r) => r.rule);
     expect(rules(spec.properties!['healthCheck']!)).toEqual([
-      'self.timeoutSeconds <= self.periodSeconds',
+      '!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds',
       "self.type == 'HTTP' || !has(self.path)",
-      "type(self.port) == string ? self.port in ['licences', 'admin', 'metrics'] : (self.port >= 1 && self.port <= 65535)",
+      "!has(self.port) || (type(self.port) == string ? self.port in ['licences', 'admin', 'metrics'] : (self.port >= 1 && self.port <= 65535))",
     ]);
     expect(rules(spec.properties!['server']!.properties!['ports']!)).toHaveLength(1);
   });

@@ -93,6 +93,7 @@ describe('member pods', () => {
       LS_PAIR_ID: 'lic/eda',
       LS_MEMBER: 'primary',
       LS_PEER_URL: 'http://eda-redundant.lic.svc:7071',
+      LS_ADVERTISE_URL: 'http://eda-primary.lic.svc:7070',
       LS_LICENSE_FILE: '/etc/license-server/license/license.json',
       LS_PUBLIC_KEY_FILE: '/etc/license-server/license/public-key.pem',
       LS_ADMIN_TOKEN_FILE: '/etc/license-server/admin/token',
