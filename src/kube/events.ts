@@ -27,7 +27,12 @@ export class EventRecorder {
     this.log = log;
   }
 
-  async record(obj: k8s.KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(
+    obj: k8s.KubernetesObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
     const ns = obj.metadata?.namespace ?? 'default';
     const key = `${obj.metadata?.uid}|${reason}|${message}`;
     const now = new Date();

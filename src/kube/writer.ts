@@ -45,13 +45,26 @@ export class KubeWriter {
    * Server-side apply, skipped when the live object already carries the hash of this desired state
    * (so a steady state costs no writes). `live` is the cached object, if any.
    */
-  async applyIfChanged<T extends k8s.KubernetesObject>(desired: T, live: k8s.KubernetesObject | undefined): Promise<boolean> {
+  async applyIfChanged<T extends k8s.KubernetesObject>(
+    desired: T,
+    live: k8s.KubernetesObject | undefined,
+  ): Promise<boolean> {
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex').slice(0, 16);
     if (live?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash) return false;
     const body = structuredClone(desired);
-    body.metadata = { ...body.metadata, annotations: { ...(body.metadata?.annotations ?? {}), [APPLIED_HASH_ANNOTATION]: hash } };
+    body.metadata = {
+      ...body.metadata,
+      annotations: { ...(body.metadata?.annotations ?? {}), [APPLIED_HASH_ANNOTATION]: hash },
+    };
     this.guard('apply', desired.kind ?? 'unknown');
-    await this.objects.patch(body, undefined, undefined, this.opts.fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+    await this.objects.patch(
+      body,
+      undefined,
+      undefined,
+      this.opts.fieldManager,
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
     return true;
   }
 
@@ -60,7 +73,10 @@ export class KubeWriter {
     return this.objects.create(obj, undefined, undefined, this.opts.fieldManager);
   }
 
-  async delete(obj: k8s.KubernetesObject, opts: { uid?: string; gracePeriodSeconds?: number } = {}): Promise<void> {
+  async delete(
+    obj: k8s.KubernetesObject,
+    opts: { uid?: string; gracePeriodSeconds?: number } = {},
+  ): Promise<void> {
     this.guard('delete', obj.kind ?? 'unknown');
     try {
       await this.objects.delete(
@@ -77,7 +93,14 @@ export class KubeWriter {
     }
   }
 
-  async patchStatus(group: string, version: string, plural: string, namespace: string, name: string, status: unknown): Promise<void> {
+  async patchStatus(
+    group: string,
+    version: string,
+    plural: string,
+    namespace: string,
+    name: string,
+    status: unknown,
+  ): Promise<void> {
     this.guard('patch', `${plural}/status`);
     await this.custom.patchNamespacedCustomObjectStatus(
       { group, version, plural, namespace, name, body: { status } },
@@ -101,6 +124,9 @@ export class KubeWriter {
 
   async patchEvent(namespace: string, name: string, patch: object): Promise<void> {
     this.guard('patch', 'Event');
-    await this.core.patchNamespacedEvent({ namespace, name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await this.core.patchNamespacedEvent(
+      { namespace, name, body: patch },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
   }
 }
