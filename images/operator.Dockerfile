@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# The license-pair-operator controller: a Node 24 program bundled into one file, on an empty base
+# (no shell, no package manager), run as the non-root user 65532. Read-only root filesystem friendly.
+#
+#   docker build -f images/operator.Dockerfile -t license-pair-operator/operator:0.1.0 .
+#
+# `npm run images` builds the same content without Docker (test/cluster/images.ts) and imports it
+# into the local node's containerd; see images/README.md.
+
+FROM node:24-bookworm AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+# Exactly the esbuild invocation of bundle() in test/cluster/images.ts.
+RUN node_modules/.bin/esbuild src/operator/main.ts --bundle --platform=node --target=node24 --format=esm \
+      --outfile=/out/main.mjs \
+      "--banner:js=import { createRequire as __lpoCreateRequire } from 'node:module'; const require = __lpoCreateRequire(import.meta.url);" \
+      --log-level=warning
+COPY images/assemble-rootfs.sh /usr/local/bin/assemble-rootfs.sh
+# The pinned Node 24 of the project (the npm package node@24 in node_modules), as the local builder uses.
+RUN sh /usr/local/bin/assemble-rootfs.sh node_modules/node/bin/node /out/main.mjs /rootfs
+
+FROM scratch
+COPY --from=build /rootfs/ /
+ENV PATH=/usr/local/bin NODE_ENV=production
+USER 65532:65532
+WORKDIR /
+ENTRYPOINT ["/usr/local/bin/node", "/app/main.mjs"]
