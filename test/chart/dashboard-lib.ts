@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { chartDir } from './lib.ts';
+
+/** The Grafana dashboard's panels and queries, with Grafana's variables substituted. */
+
+export type Target = { refId: string; expr: string; legendFormat?: string };
+export type Panel = { id: number; type: string; title: string; targets?: Target[]; panels?: Panel[] };
+export type Dashboard = {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: { name: string; type: string; query?: unknown }[] };
+};
+
+export const dashboardPath = path.join(chartDir, 'files', 'dashboard.json');
+
+export function loadDashboard(): Dashboard {
+  return JSON.parse(readFileSync(dashboardPath, 'utf8')) as Dashboard;
+}
+
+export function panels(d: Dashboard): Panel[] {
+  return d.panels.flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]));
+}
+
+/** What Grafana would send: variables replaced (All = the allValue regex), intervals made concrete. */
+export function concrete(
+  expr: string,
+  vars: { namespace?: string; pair?: string; range?: string } = {},
+): string {
+  return expr
+    .replaceAll('$__rate_interval', '1m')
+    .replaceAll('$__interval', '30s')
+    .replaceAll('$__range', vars.range ?? '1h')
+    .replaceAll('$namespace', vars.namespace ?? '.*')
+    .replaceAll('$pair', vars.pair ?? '.*');
+}
+
+/** Metric names an expression refers to (identifiers directly followed by `{` or used bare). */
+export function metricNames(expr: string): string[] {
+  const names = new Set<string>();
+  for (const m of expr.matchAll(/\b([a-z_][a-z0-9_]*)\s*\{/g)) names.add(m[1]!);
+  return [...names].filter(
+    (n) => !['by', 'without', 'on', 'ignoring', 'group_left', 'group_right'].includes(n),
+  );
+}
