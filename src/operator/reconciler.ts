@@ -135,24 +135,20 @@ export class Reconciler {
       policy.preferredMember = other(live);
       obs.switchoverRequested = true;
     }
-    // A new pair serves its preferred member: give that member's first health check a moment
-    // rather than promoting whichever member happened to answer first.
+    const decision = decide(obs, policy, now);
+    // A new pair should start on its preferred member: when the other member happened to pass its
+    // health checks first, give the preferred one a few periods before promoting the other.
     const preferred = pair.spec.preferredMember;
     const preferredPod = pods[preferred];
-    if (
-      (status.epoch ?? 0) === 0 &&
-      preferredPod?.status?.podIP &&
-      !preferredPod.metadata?.deletionTimestamp
-    ) {
-      const probed = this.d.prober.state(key, preferred, preferredPod.metadata?.uid).lastResult !== undefined;
+    if (decision.action === 'initial-promote' && decision.promote !== preferred && preferredPod && !preferredPod.metadata?.deletionTimestamp) {
       const created = preferredPod.metadata?.creationTimestamp;
       const waited = created ? now - new Date(created).getTime() : 0;
-      if (!probed && waited < 3 * pair.spec.healthCheck.periodSeconds * 1000) {
-        await this.rollPods(pair, pods, [], decide(obs, policy, now), log);
+      const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
+      if (waited < grace) {
+        await this.rollPods(pair, pods, [], decision, log);
         return { requeueAfterMs: 250 };
       }
     }
-    const decision = decide(obs, policy, now);
 
     const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
     const statusChanged =

@@ -137,7 +137,15 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
       switchTimes.push((performance.now() - started) / 1000);
       detection.push((await status())?.lastFailover?.detectionSeconds ?? NaN);
       members[from].resume();
-      await until('back to Running', async () => (await status())?.phase === 'Running', 60_000);
+      // Failback is Manual here: the pair stays on the new member; wait until the old one is a healthy standby.
+      await until(
+        'both members healthy',
+        async () => {
+          const st = await status();
+          return st?.members?.primary?.health === 'Healthy' && st.members.redundant?.health === 'Healthy';
+        },
+        60_000,
+      );
       process.stdout.write(
         `  ${policy.name} round ${i + 1}: fault to Service switch ${switchTimes.at(-1)!.toFixed(2)} s\n`,
       );

@@ -138,10 +138,13 @@ export class StandInKubelet {
   private readonly k: Kube;
   private readonly ns: string;
   private busy = false;
+  private readonly nodes: Partial<Record<MemberName, string>>;
 
-  constructor(k: Kube, ns: string) {
+  /** With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. */
+  constructor(k: Kube, ns: string, nodes: Partial<Record<MemberName, string>> = {}) {
     this.k = k;
     this.ns = ns;
+    this.nodes = nodes;
   }
 
   start(): void {
@@ -170,7 +173,26 @@ export class StandInKubelet {
       const pods = await this.k.core.listNamespacedPod({ namespace: this.ns });
       for (const p of pods.items) {
         const member = p.metadata?.labels?.['lpo.dev/member'] as MemberName | undefined;
-        if (!member || p.metadata?.deletionTimestamp || p.status?.podIP) continue;
+        if (!member) continue;
+        const node = this.nodes[member];
+        if (p.metadata?.deletionTimestamp) {
+          // A bound pod is only gone once its kubelet confirms: do that, as the kubelet would.
+          if (p.spec?.nodeName)
+            await this.k.core
+              .deleteNamespacedPod({ namespace: this.ns, name: p.metadata.name!, gracePeriodSeconds: 0 })
+              .catch(() => undefined);
+          continue;
+        }
+        if (node && !p.spec?.nodeName) {
+          await this.k.core.createNamespacedBinding({
+            namespace: this.ns,
+            body: {
+              metadata: { name: p.metadata!.name! },
+              target: { apiVersion: 'v1', kind: 'Node', name: node },
+            },
+          });
+        }
+        if (p.status?.podIP) continue;
         await this.writeStatus(p, member);
       }
     } catch {
