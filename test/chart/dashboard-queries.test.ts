@@ -76,7 +76,7 @@ describe.skipIf(!ready)('dashboard queries against a running pair', () => {
     expect(empty).toEqual([]);
   });
 
-  it('no alert fires for the healthy pair', async () => {
+  it('no alert is firing for the pair', async () => {
     const firing = await prom.query(`ALERTS{alertstate="firing",namespace="${ns}"}`);
     expect(firing.map((r) => r.metric.alertname)).toEqual([]);
   });

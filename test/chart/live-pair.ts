@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,26 +10,74 @@ import { concrete, loadDashboard, panels } from './dashboard-lib.ts';
 import { chartDir, kubeconfigPath, kubectl, must, repoRoot, tool } from './lib.ts';
 
 /**
- * A real Prometheus (Debian's package) on 127.0.0.1 that discovers the operator and the licence-server
- * pods through the Kubernetes API and scrapes them the way the chart's PodMonitors do (same jobs,
- * honor_labels, pair/member labels), with the chart's alert rules loaded.
+ * A real Prometheus (Debian's package) on 127.0.0.1 that scrapes the operator and the licence-server
+ * pods the way the chart's PodMonitors do (same jobs, honor_labels for the operator, namespace/pod and
+ * pair/member labels), with the chart's alert rules loaded. Debian builds Prometheus without the
+ * Kubernetes service discovery, so the pods are discovered here (kubectl, the PodMonitors' label
+ * selectors and the `metrics` container port) and written to file_sd target files every 2 s.
  */
 export class LocalPrometheus {
   private proc?: ChildProcess;
+  private timer?: NodeJS.Timeout;
   private dir = mkdtempSync(path.join(os.tmpdir(), 'lpo-prometheus-'));
   url = '';
   log = '';
 
+  /** Pods of a PodMonitor selector as file_sd target groups. */
+  private targets(
+    selector: string,
+    extra: (labels: Record<string, string>) => Record<string, string>,
+  ): unknown[] {
+    const r = kubectl(['get', 'pods', '-A', '-l', selector, '-o', 'json']);
+    if (r.status !== 0) return [];
+    type Pod = {
+      metadata: { name: string; namespace: string; labels?: Record<string, string> };
+      spec: { containers: { ports?: { name?: string; containerPort: number }[] }[] };
+      status: { phase?: string; podIP?: string };
+    };
+    return (JSON.parse(r.stdout) as { items: Pod[] }).items.flatMap((pod) => {
+      const port = pod.spec.containers.flatMap((c) => c.ports ?? []).find((p) => p.name === 'metrics');
+      if (pod.status.phase !== 'Running' || !pod.status.podIP || !port) return [];
+      return [
+        {
+          targets: [`${pod.status.podIP}:${port.containerPort}`],
+          labels: {
+            namespace: pod.metadata.namespace,
+            pod: pod.metadata.name,
+            ...extra(pod.metadata.labels ?? {}),
+          },
+        },
+      ];
+    });
+  }
+
+  private writeTargets(): void {
+    const write = (name: string, groups: unknown[]) => {
+      const file = path.join(this.dir, `${name}.json`);
+      writeFileSync(`${file}.tmp`, JSON.stringify(groups));
+      renameSync(`${file}.tmp`, file);
+    };
+    write(
+      'operator',
+      this.targets('app.kubernetes.io/name=license-pair-operator', () => ({})),
+    );
+    write(
+      'license-servers',
+      this.targets(
+        'app.kubernetes.io/name=license-server,app.kubernetes.io/managed-by=license-pair-operator',
+        (l) => ({
+          pair: l['lpo.dev/pair'] ?? '',
+          member: l['lpo.dev/member'] ?? '',
+        }),
+      ),
+    );
+  }
+
   async start(): Promise<void> {
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    const sd = [{ role: 'pod', kubeconfig_file: kubeconfigPath }];
-    const common = [
-      { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' },
-      { source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Running', action: 'keep' },
-      { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
-      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-    ];
+    this.writeTargets();
+    this.timer = setInterval(() => this.writeTargets(), 2_000);
     const config = {
       global: { scrape_interval: '2s', evaluation_interval: '2s', scrape_timeout: '1s' },
       rule_files: [path.join(chartDir, 'files', 'alerts.yaml')],
@@ -37,34 +85,11 @@ export class LocalPrometheus {
         {
           job_name: 'license-pair-operator',
           honor_labels: true,
-          kubernetes_sd_configs: sd,
-          relabel_configs: [
-            {
-              source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'],
-              regex: 'license-pair-operator',
-              action: 'keep',
-            },
-            ...common,
-          ],
+          file_sd_configs: [{ files: [path.join(this.dir, 'operator.json')], refresh_interval: '2s' }],
         },
         {
           job_name: 'license-server',
-          kubernetes_sd_configs: sd,
-          relabel_configs: [
-            {
-              source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'],
-              regex: 'license-server',
-              action: 'keep',
-            },
-            {
-              source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_managed_by'],
-              regex: 'license-pair-operator',
-              action: 'keep',
-            },
-            ...common,
-            { source_labels: ['__meta_kubernetes_pod_label_lpo_dev_pair'], target_label: 'pair' },
-            { source_labels: ['__meta_kubernetes_pod_label_lpo_dev_member'], target_label: 'member' },
-          ],
+          file_sd_configs: [{ files: [path.join(this.dir, 'license-servers.json')], refresh_interval: '2s' }],
         },
       ],
     };
@@ -77,7 +102,6 @@ export class LocalPrometheus {
         `--config.file=${file}`,
         `--storage.tsdb.path=${path.join(this.dir, 'data')}`,
         `--web.listen-address=127.0.0.1:${port}`,
-        '--web.enable-lifecycle',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -94,6 +118,7 @@ export class LocalPrometheus {
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
     if (this.proc && this.proc.exitCode === null) {
       const exited = new Promise((r) => this.proc!.once('exit', r));
       this.proc.kill('SIGTERM');
