@@ -131,6 +131,10 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Like controller-runtime: every series exists from the start, so rate() and alerts see 0, not nothing.
+  for (const result of ['success', 'error', 'requeue', 'requeue_after'])
+    m.reconcileTotal.inc({ controller: CONTROLLER, result }, 0);
+  m.reconcileErrors.inc({ controller: CONTROLLER }, 0);
   m.maxConcurrent.set({ controller: CONTROLLER }, 0);
   m.activeWorkers.set({ controller: CONTROLLER }, 0);
   return m;

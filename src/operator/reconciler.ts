@@ -140,7 +140,12 @@ export class Reconciler {
     // health checks first, give the preferred one a few periods before promoting the other.
     const preferred = pair.spec.preferredMember;
     const preferredPod = pods[preferred];
-    if (decision.action === 'initial-promote' && decision.promote !== preferred && preferredPod && !preferredPod.metadata?.deletionTimestamp) {
+    if (
+      decision.action === 'initial-promote' &&
+      decision.promote !== preferred &&
+      preferredPod &&
+      !preferredPod.metadata?.deletionTimestamp
+    ) {
       const created = preferredPod.metadata?.creationTimestamp;
       const waited = created ? now - new Date(created).getTime() : 0;
       const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
@@ -164,7 +169,12 @@ export class Reconciler {
         desiredClientService(pair, ''),
         this.d.services.get(`${namespace}/${names.clientService}`),
       );
-      await this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
+      const demote = this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
+      // A healthy member (graceful switchover) is demoted before the other is promoted. A failed
+      // one is already out of the Service and may hang: waiting for it would only delay the
+      // failover, and it steps down by itself when it sees the higher epoch.
+      if (decision.members[decision.fence].healthy) await demote;
+      else void demote;
     }
     if (decision.promote) {
       const ok = await this.roleChange(

@@ -115,7 +115,11 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
     const status = async () =>
       (
         (await k.custom.getNamespacedCustomObject({ ...GROUP, namespace: ns, name: pair })) as {
-          status?: { phase?: string; lastFailover?: { detectionSeconds?: number } };
+          status?: {
+            phase?: string;
+            lastFailover?: { detectionSeconds?: number };
+            members?: Record<string, { health?: string }>;
+          };
         }
       ).status;
     await until(
@@ -163,6 +167,13 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
       const perMinute = ((await writes()) - before) * (60 / STEADY_SECONDS);
       process.stdout.write(
         `\nAPI writes per minute at steady state (one healthy pair): ${perMinute.toFixed(1)} (target: 0)\n`,
+      );
+      process.stdout.write(
+        (await operator.metrics())
+          .split('\n')
+          .filter((l) => l.startsWith('lpo_api_writes_total{'))
+          .map((l) => `    ${l}\n`)
+          .join(''),
       );
     }
   } finally {
