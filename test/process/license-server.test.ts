@@ -91,8 +91,13 @@ describe('a pair of server processes', () => {
       body: '{"epoch": 99}',
     });
     expect(wrong.status).toBe(401);
-    const stale = await admin.post(pair.redundant, '/v1/admin/promote', { epoch: 1 });
+    // the active's own epoch again: stale
+    const stale = await admin.post(pair.primary, '/v1/admin/promote', { epoch: 1 });
     expect(stale).toMatchObject({ status: 409, body: { code: 'STALE_EPOCH' } });
+    // a standby may be promoted at the epoch it learned from its peer, but not while that peer
+    // is active with it
+    const same = await admin.post(pair.redundant, '/v1/admin/promote', { epoch: 1 });
+    expect(same).toMatchObject({ status: 409, body: { code: 'PEER_ACTIVE' } });
     const peerActive = await admin.post(pair.redundant, '/v1/admin/promote', { epoch: 1_000 });
     expect(peerActive.status).toBe(200); // epoch above the active's: allowed, the old active steps down
     await until('old active steps down', async () => (await admin.status(pair.primary)).role === 'standby');
