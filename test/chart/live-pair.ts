@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -223,15 +224,29 @@ export async function waitStandbyReady(ns: string, name: string, timeoutMs = 180
 export async function makeLicenceTraffic(ns: string, name: string): Promise<void> {
   const ip = kc(['get', 'service', name, '-n', ns, '-o', 'jsonpath={.spec.clusterIP}']).trim();
   const port = kc(['get', 'service', name, '-n', ns, '-o', 'jsonpath={.spec.ports[0].port}']).trim();
-  const post = async (p: string, b: unknown) => {
-    const res = await fetch(`http://${ip}:${port}${p}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b),
-      signal: AbortSignal.timeout(5_000),
+  // A new connection per request: after a switchover an established connection still leads to
+  // the old member (conntrack), which answers NOT_ACTIVE; a new one follows the Service.
+  const post = (p: string, b: unknown) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = http.request(
+        `http://${ip}:${port}${p}`,
+        { method: 'POST', agent: false, timeout: 5_000, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
+            } catch (err) {
+              reject(err as Error);
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(JSON.stringify(b));
     });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
   await until(
     'a checkout through the Service',
     async () =>

@@ -11,7 +11,7 @@ import { log, startProcess, stopProcess, waitFor } from './processes.ts';
  * EndpointSlice, so pods resolve `<service>.<namespace>.svc.cluster.local` through kube-proxy
  * exactly as with an in-cluster CoreDNS.
  */
-const healthPort = 18080;
+const healthPort = 18053;
 
 export async function corednsUp(): Promise<void> {
   const state = readState();

@@ -179,6 +179,10 @@ describe('the chart on a real node', () => {
           'deployments,replicasets,pods,services,serviceaccounts,configmaps,roles,rolebindings,poddisruptionbudgets,podmonitors,prometheusrules',
           '-n',
           ns,
+          // Every namespace has its own `default` ServiceAccount and `kube-root-ca.crt` ConfigMap:
+          // look only at what the release made.
+          '-l',
+          `app.kubernetes.io/instance=${release}`,
           '-o',
           'name',
         ]).trim() &&
