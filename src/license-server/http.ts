@@ -56,7 +56,12 @@ function sendError(res: Response, status: number, body: ErrorJson): void {
 
 function sendDenial(res: Response, member: Member, d: Denial): void {
   const body: ErrorJson = { code: d.code, message: d.message };
-  if (d.code === 'NOT_ACTIVE') body.active = member.activeAddress;
+  if (d.code === 'NOT_ACTIVE') {
+    body.active = member.activeAddress;
+    // A client reaching a standby through the pair's Service holds a connection that conntrack
+    // keeps on this pod after a switchover: close it, so its next request follows the Service.
+    res.set('connection', 'close');
+  }
   sendError(res, DENIAL_STATUS[d.code], body);
 }
 
