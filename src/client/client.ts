@@ -182,6 +182,7 @@ export class LicenseClient {
     let attempt = 0;
     let lastError = '';
     let redirected = false;
+    let retriedSameAddress = false;
     for (;;) {
       const address = this.address;
       let retryNow = false;
@@ -199,7 +200,13 @@ export class LicenseClient {
         if (res.ok) return json;
         const code = json.code ?? `HTTP_${res.status}`;
         const message = json.message ?? `HTTP ${res.status}`;
-        if (code === 'NOT_ACTIVE' && json.active && json.active !== address && !redirected) {
+        if (code === 'NOT_ACTIVE' && !retriedSameAddress) {
+          // Through the pair's Service a NOT_ACTIVE usually means a connection kept alive from before
+          // a switchover (the server closes it): the same address on a new connection reaches the
+          // live member. The advertised member address may not even resolve outside the cluster.
+          retriedSameAddress = true;
+          retryNow = true;
+        } else if (code === 'NOT_ACTIVE' && json.active && json.active !== address && !redirected) {
           this.o.onEvent({ type: 'redirect', from: address, to: json.active });
           this.useAddress(json.active);
           redirected = true;
