@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPath, binLinkDir, clusterDir, kubeconfigPath, net } from './config.ts';
 import { readState } from './control-plane.ts';
-import { log, startProcess, stopProcess, waitFor } from './processes.ts';
+import { log, runningPid, startProcess, stopProcess, waitFor } from './processes.ts';
 
 /**
  * Cluster DNS: CoreDNS (built from source) runs as a host process on the node's address, and the
@@ -14,6 +14,7 @@ import { log, startProcess, stopProcess, waitFor } from './processes.ts';
 const healthPort = 18053;
 
 export async function corednsUp(): Promise<void> {
+  if (runningPid('coredns') !== undefined) return;
   const state = readState();
   if (!state) throw new Error('control plane not up');
   const dir = path.join(clusterDir, 'coredns');
