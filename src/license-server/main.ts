@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { TokenSource } from './auth.ts';
 import { ConfigError, configFromEnv } from './config.ts';
 import type { ServerConfig } from './config.ts';
-import { adminApp, clientApp, metricsApp } from './http.ts';
+import { adminApp, clientApp, metricsApp, replicationStream } from './http.ts';
 import { Member } from './server.ts';
 
 export type RunningServer = {
@@ -67,11 +67,10 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     adminTokens,
     clientTokens,
   };
-  const servers = [
-    http.createServer(clientApp(member, opts)),
-    http.createServer(adminApp(member, opts)),
-    http.createServer(metricsApp(member)),
-  ];
+  const stream = replicationStream(member, opts);
+  const admin = http.createServer({ shouldUpgradeCallback: stream.shouldUpgrade }, adminApp(member, opts));
+  admin.on('upgrade', stream.upgrade);
+  const servers = [http.createServer(clientApp(member, opts)), admin, http.createServer(metricsApp(member))];
   for (const s of servers) {
     s.requestTimeout = cfg.requestTimeoutMs;
     s.headersTimeout = Math.min(cfg.requestTimeoutMs, 10_000);
@@ -90,6 +89,7 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     ports,
     close() {
       closing ??= (async () => {
+        stream.close();
         await Promise.all(
           servers.map(
             (s) =>

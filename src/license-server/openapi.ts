@@ -290,6 +290,30 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/replication/stream': {
+      'x-port': ['admin'],
+      get: {
+        summary:
+          'The replication stream: with `Connection: Upgrade` and `Upgrade: lsp-replication/1`, a raw ' +
+          'connection carrying JSON lines (entries after (after, afterEpoch) and heartbeats to the standby, ' +
+          '{"ack","epoch"} lines back); without the upgrade 426',
+        security: bearer,
+        parameters: [
+          { name: 'after', in: 'query', required: true, schema: { type: 'integer' } },
+          { name: 'afterEpoch', in: 'query', required: true, schema: { type: 'integer' } },
+          { name: 'member', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'epoch', in: 'query', required: false, schema: { type: 'integer' } },
+        ],
+        responses: {
+          '101': { description: 'Switching Protocols: the stream follows' },
+          '400': common['400'],
+          '401': common['401'],
+          '409': err('SNAPSHOT_REQUIRED'),
+          '426': err('BAD_REQUEST'),
+          '503': err('NOT_ACTIVE'),
+        },
+      },
+    },
     '/v1/replication/entries': {
       'x-port': ['admin'],
       get: {

@@ -32,6 +32,19 @@ export const entriesQuery = z.object({
   epoch: z.coerce.number().int().min(0).optional(),
 });
 
+export const streamQuery = z.object({
+  after: z.coerce.number().int().min(0),
+  afterEpoch: z.coerce.number().int().min(0),
+  member: z.string().max(100).optional(),
+  epoch: z.coerce.number().int().min(0).optional(),
+});
+
+/** A standby's acknowledgement line on the replication stream. */
+export const streamAck = z.object({
+  ack: z.number().int().min(0),
+  epoch: z.number().int().min(0),
+});
+
 export type LeaseJson = {
   id: string;
   feature: string;

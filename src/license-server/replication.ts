@@ -1,6 +1,12 @@
-// Replication between the two members. The standby PULLS from the active:
+// Replication between the two members. The standby PULLS from the active, over one persistent
+// connection (the cheap path) or, with a peer that does not offer it, by long-polling:
 //
 //   GET /v1/replication/snapshot                       → the whole ledger at seq S
+//   GET /v1/replication/stream?after=S&afterEpoch=E    (Upgrade: lsp-replication/1) → 101, then
+//       active → standby: one JSON line per log entry after S, in order, plus a heartbeat line
+//                         {"hb":1,role,epoch,lastSeq,wall,advertiseUrl} at once and every second;
+//       standby → active: {"ack":S,"epoch":E} lines, after applying what it received (at least
+//                         once per heartbeat).
 //   GET /v1/replication/entries?after=S&afterEpoch=E   → entries S+1.. (long-poll up to `wait` ms)
 //
 // `after`/`afterEpoch` name the last entry the standby has applied; they are also its
@@ -8,50 +14,90 @@
 // log is a prefix of its own (entry S has another epoch: a fork left by an old active, or S
 // is no longer in the in-memory window).
 //
+// Every entry is serialised once, when it is produced: the same JSON text goes to the journal,
+// to the stream or the poll answer, and on the standby (as received) into its own journal.
+//
 // Synchronous mode: the active holds a client's answer until the standby has acknowledged the
 // entry, while the standby is connected and in sync. If the ack does not come within
 // `syncTimeoutMs`, the active goes on asynchronously (lag visible in status/metrics) until the
 // standby has caught up again.
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import type { LedgerSnapshot, LogEntry } from './ledger.ts';
 import type { ReplicationState } from './protocol.ts';
 
-type Ringed = { entry: LogEntry; at: number };
-type Poller = { after: number; respond: (entries: LogEntry[]) => void; timer: NodeJS.Timeout };
+/** The protocol name in the Upgrade header of the replication stream. */
+export const STREAM_PROTOCOL = 'lsp-replication/1';
+export const STREAM_PATH = '/v1/replication/stream';
+
+type Ringed = { seq: number; epoch: number; json: string; at: number };
+type Poller = { after: number; respond: (entries: readonly string[]) => void; timer: NodeJS.Timeout };
 type Waiter = { seq: number; resolve: () => void };
+
+/** Where a stream's lines go (the upgraded socket, in http.ts). */
+export type StreamSink = {
+  /** false: the transport's buffer is full; call `drained()` on the handle when it is not */
+  write(text: string): boolean;
+  end(): void;
+};
+export type StreamHandle = {
+  /** the standby has applied every entry up to `seq` */
+  ack(seq: number): void;
+  /** the sink can take more */
+  drained(): void;
+  /** the transport closed */
+  close(): void;
+};
+type Stream = {
+  sink: StreamSink;
+  heartbeat: () => string;
+  sent: number;
+  paused: boolean;
+  open: boolean;
+  timer: NodeJS.Timeout;
+};
 
 export type SourceOptions = {
   mode: 'sync' | 'async';
   syncTimeoutMs: number;
   /** entries kept in memory for a standby to resume from (default 200 000) */
   windowSize?: number;
-  /** max entries in one answer (default 10 000) */
+  /** max entries in one answer or stream write (default 10 000) */
   batchSize?: number;
+  /** heartbeat period of a stream (default 1000 ms) */
+  heartbeatMs?: number;
   now?: () => number;
 };
 
-/** The active member's side: the in-memory log window, long-polls, acks, sync waiters. */
+/** The active member's side: the in-memory log window, streams, long-polls, acks, sync waiters. */
 export class ReplicationSource {
   readonly mode: 'sync' | 'async';
   private readonly syncTimeoutMs: number;
   private readonly windowSize: number;
   private readonly batchSize: number;
+  private readonly heartbeatMs: number;
   private readonly now: () => number;
   private ring: Ringed[] = [];
   private baseSeq = 0;
   private baseEpoch = 0;
   private pollers = new Set<Poller>();
+  private streams = new Set<Stream>();
   private waiters: Waiter[] = [];
   private acked = 0;
   private lastPollAt = -Infinity;
   private syncHealthy = false;
   private known = false;
   private lastSyncTimeoutAt = -Infinity;
+  private closed = false;
 
   constructor(opts: SourceOptions) {
     this.mode = opts.mode;
     this.syncTimeoutMs = opts.syncTimeoutMs;
     this.windowSize = opts.windowSize ?? 200_000;
     this.batchSize = opts.batchSize ?? 10_000;
+    this.heartbeatMs = opts.heartbeatMs ?? 1000;
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -65,32 +111,41 @@ export class ReplicationSource {
 
   get lastSeq(): number {
     const last = this.ring[this.ring.length - 1];
-    return last ? last.entry.seq : this.baseSeq;
+    return last ? last.seq : this.baseSeq;
   }
 
-  /** Record entries the active produced (in order) and wake long-polls. */
-  push(entries: readonly LogEntry[]): void {
+  /**
+   * Record entries the active produced (in order) and wake streams and long-polls. `jsons` are
+   * the entries' JSON texts when the caller has them already (serialised once).
+   */
+  push(entries: readonly LogEntry[], jsons?: readonly string[]): void {
     if (entries.length === 0) return;
     const at = this.now();
-    for (const entry of entries) this.ring.push({ entry, at });
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as LogEntry;
+      this.ring.push({ seq: entry.seq, epoch: entry.epoch, json: jsons?.[i] ?? JSON.stringify(entry), at });
+    }
     if (this.ring.length > this.windowSize) {
       const drop = this.ring.length - Math.floor(this.windowSize / 2);
       const last = this.ring[drop - 1] as Ringed;
-      this.baseSeq = last.entry.seq;
-      this.baseEpoch = last.entry.epoch;
+      this.baseSeq = last.seq;
+      this.baseEpoch = last.epoch;
       this.ring = this.ring.slice(drop);
     }
-    // Answer long-polls once per turn of the event loop, so that the entries of all requests
-    // handled in this turn travel to the standby in one response.
-    if (!this.answerScheduled && this.pollers.size > 0) {
-      this.answerScheduled = true;
-      setImmediate(() => {
-        this.answerScheduled = false;
-        for (const p of [...this.pollers]) if (p.after < this.lastSeq) this.answer(p);
-      });
+    // Send once per turn of the event loop, so that the entries of all requests handled in
+    // this turn travel to the standby in one write (stream) or one response (long-poll).
+    if (!this.sendScheduled && (this.pollers.size > 0 || this.streams.size > 0)) {
+      this.sendScheduled = true;
+      setImmediate(this.sendAll);
     }
   }
-  private answerScheduled = false;
+  private sendScheduled = false;
+  private readonly sendAll = (): void => {
+    this.sendScheduled = false;
+    const last = this.lastSeq;
+    for (const s of this.streams) if (s.sent < last) this.pump(s);
+    for (const p of [...this.pollers]) if (p.after < last) this.answer(p);
+  };
 
   /** Resolves when the client may be told about `seq` (sync: the standby has it, or timeout). */
   waitFor(seq: number): Promise<void> {
@@ -128,13 +183,14 @@ export class ReplicationSource {
 
   /**
    * A standby asks for entries after (seq, epoch). Returns 'snapshot' when it must resync,
-   * otherwise calls `respond` now or when entries arrive / `waitMs` passes.
+   * otherwise calls `respond` (with the entries' JSON texts) now or when entries arrive /
+   * `waitMs` passes.
    */
   poll(
     after: number,
     afterEpoch: number,
     waitMs: number,
-    respond: (e: LogEntry[]) => void,
+    respond: (entries: readonly string[]) => void,
   ): 'snapshot' | 'ok' {
     if (!this.matches(after, afterEpoch)) {
       this.lastPollAt = this.now();
@@ -156,7 +212,7 @@ export class ReplicationSource {
   }
 
   /** The standby's connection went away before its poll was answered. */
-  cancel(respond: (e: LogEntry[]) => void): void {
+  cancel(respond: (entries: readonly string[]) => void): void {
     for (const p of this.pollers)
       if (p.respond === respond) {
         clearTimeout(p.timer);
@@ -168,13 +224,90 @@ export class ReplicationSource {
     clearTimeout(p.timer);
     this.pollers.delete(p);
     const from = p.after - this.baseSeq; // index of entry after+1
-    p.respond(this.ring.slice(from, from + this.batchSize).map((r) => r.entry));
+    p.respond(this.ring.slice(from, from + this.batchSize).map((r) => r.json));
+  }
+
+  /**
+   * A standby opens a stream after (seq, epoch): 'snapshot' when it must resync, otherwise the
+   * handle through which the transport reports acks, drains and the end. `heartbeat` makes the
+   * heartbeat line (without the newline). A new stream replaces the previous one (the standby
+   * reconnected).
+   */
+  subscribe(
+    after: number,
+    afterEpoch: number,
+    sink: StreamSink,
+    heartbeat: () => string,
+  ): 'snapshot' | StreamHandle {
+    if (this.closed || !this.matches(after, afterEpoch)) {
+      this.lastPollAt = this.now();
+      this.known = true;
+      return 'snapshot';
+    }
+    for (const old of [...this.streams]) this.endStream(old);
+    const s: Stream = {
+      sink,
+      heartbeat,
+      sent: after,
+      paused: false,
+      open: true,
+      timer: setInterval(() => {
+        if (!s.paused) s.paused = !s.sink.write(`${s.heartbeat()}\n`);
+      }, this.heartbeatMs),
+    };
+    s.timer.unref();
+    this.streams.add(s);
+    this.ack(after);
+    s.paused = !sink.write(`${heartbeat()}\n`);
+    this.pump(s);
+    return {
+      ack: (seq) => {
+        if (s.open && seq <= s.sent) this.ack(seq);
+      },
+      drained: () => {
+        if (!s.open) return;
+        s.paused = false;
+        this.pump(s);
+      },
+      close: () => {
+        if (!s.open) return;
+        s.open = false;
+        clearInterval(s.timer);
+        this.streams.delete(s);
+      },
+    };
+  }
+
+  /** Write what the stream has not had yet, in batches, until the sink is full. */
+  private pump(s: Stream): void {
+    while (s.open && !s.paused && s.sent < this.lastSeq) {
+      if (s.sent < this.baseSeq) {
+        // The standby fell out of the window while its connection was full: it resyncs from a
+        // snapshot when it reconnects.
+        this.endStream(s);
+        return;
+      }
+      const from = s.sent - this.baseSeq;
+      const batch = this.ring.slice(from, from + this.batchSize);
+      let text = '';
+      for (const r of batch) text += `${r.json}\n`;
+      s.sent = (batch[batch.length - 1] as Ringed).seq;
+      s.paused = !s.sink.write(text);
+    }
+  }
+
+  private endStream(s: Stream): void {
+    if (!s.open) return;
+    s.open = false;
+    clearInterval(s.timer);
+    this.streams.delete(s);
+    s.sink.end();
   }
 
   private matches(after: number, afterEpoch: number): boolean {
     if (after === this.baseSeq) return afterEpoch === this.baseEpoch;
     if (after < this.baseSeq || after > this.lastSeq) return false;
-    return this.ring[after - this.baseSeq - 1]?.entry.epoch === afterEpoch;
+    return this.ring[after - this.baseSeq - 1]?.epoch === afterEpoch;
   }
 
   private ack(seq: number): void {
@@ -185,7 +318,8 @@ export class ReplicationSource {
     let n = 0;
     while (n < this.waiters.length && (this.waiters[n] as Waiter).seq <= seq) n += 1;
     if (n > 0) {
-      const done = this.waiters.splice(0, n);
+      const done = n === this.waiters.length ? this.waiters : this.waiters.slice(0, n);
+      this.waiters = n === this.waiters.length ? [] : this.waiters.slice(n);
       for (const w of done) w.resolve();
       this.armTimeout();
     }
@@ -222,13 +356,15 @@ export class ReplicationSource {
     return Number.isFinite(this.lastSyncTimeoutAt) ? (this.now() - this.lastSyncTimeoutAt) / 1000 : null;
   }
 
-  /** Stop: answer every long-poll, release every waiter (on demotion or shutdown). */
+  /** Stop: answer every long-poll, end every stream, release every waiter (demotion, shutdown). */
   close(): void {
+    this.closed = true;
     for (const p of [...this.pollers]) {
       clearTimeout(p.timer);
       this.pollers.delete(p);
       p.respond([]);
     }
+    for (const s of [...this.streams]) this.endStream(s);
     this.failWaiters();
     this.syncHealthy = false;
     this.known = false;
@@ -253,12 +389,23 @@ export type SnapshotResponse = {
   ledger: LedgerSnapshot;
 };
 
+/** A heartbeat line of the replication stream. */
+export type StreamHeartbeat = {
+  hb: 1;
+  role: 'active' | 'standby';
+  epoch: number;
+  lastSeq: number;
+  wall: number;
+  advertiseUrl: string | null;
+};
+
 /** What a follower needs from the member it belongs to. */
 export type FollowerHost = {
   position(): { seq: number; epoch: number };
   memberName(): string;
   memberEpoch(): number;
-  applyEntries(entries: LogEntry[]): void;
+  /** `jsons`: the entries' JSON texts as received, when the transport has them */
+  applyEntries(entries: LogEntry[], jsons?: readonly string[]): void;
   applySnapshot(snap: SnapshotResponse): void;
   /** the peer showed an epoch; the host steps down / records it */
   sawPeer(info: {
@@ -323,6 +470,9 @@ export class Follower {
   private caughtUpAt = -Infinity;
   private following = false;
   private peerActive = false;
+  /** false once the peer answered that it has no replication stream (an older version) */
+  private streamSupported = true;
+  private cancelStream: (() => void) | undefined;
   skewSeconds: number | null = null;
   lastError = '';
 
@@ -346,6 +496,7 @@ export class Follower {
   async stop(): Promise<void> {
     this.running = false;
     this.abort?.abort();
+    this.cancelStream?.();
     await this.loop;
     this.loop = undefined;
     this.following = false;
@@ -429,6 +580,192 @@ export class Follower {
       this.lastError = '';
       return;
     }
+    if (this.streamSupported) await this.streamStep();
+    else await this.pollStep();
+  }
+
+  /** Follow the active over one persistent connection until it ends. */
+  private async streamStep(): Promise<void> {
+    const pos = this.host.position();
+    const q =
+      `${STREAM_PATH}?after=${pos.seq}&afterEpoch=${pos.epoch}` +
+      `&member=${encodeURIComponent(this.host.memberName())}&epoch=${this.host.memberEpoch()}`;
+    let conn: { socket: Socket; head: Buffer };
+    try {
+      conn = await this.connectStream(q);
+    } catch (err) {
+      if (err instanceof PeerError && err.code === 'SNAPSHOT_REQUIRED') {
+        this.host.log('info', 'replication: the active asks for a resync from a snapshot', { seq: pos.seq });
+        this.needSnapshot = true;
+        return;
+      }
+      // an older peer (404) or a server that does not take the upgrade (426): long-poll instead
+      if (err instanceof PeerError && (err.status === 404 || err.status === 426)) {
+        this.host.log('info', 'replication: the peer offers no replication stream; long-polling instead', {
+          status: err.status,
+        });
+        this.streamSupported = false;
+        return;
+      }
+      this.notActive(err);
+      throw err;
+    }
+    if (!this.running) {
+      conn.socket.destroy();
+      return;
+    }
+    await this.follow(conn.socket, conn.head);
+  }
+
+  /** Ask the peer to upgrade GET /v1/replication/stream; a refusal becomes a PeerError. */
+  private connectStream(pathAndQuery: string): Promise<{ socket: Socket; head: Buffer }> {
+    const url = new URL(`${this.opts.peerUrl}${pathAndQuery}`);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        agent: false,
+        headers: {
+          authorization: `Bearer ${this.opts.token()}`,
+          connection: 'Upgrade',
+          upgrade: STREAM_PROTOCOL,
+        },
+      });
+      const timer = setTimeout(
+        () => req.destroy(new Error(`the peer did not answer within ${this.opts.requestTimeoutMs} ms`)),
+        this.opts.requestTimeoutMs,
+      );
+      this.cancelStream = () => req.destroy(new Error('replication stopped'));
+      req.on('upgrade', (_res, socket, head) => {
+        clearTimeout(timer);
+        resolve({ socket, head });
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          clearTimeout(timer);
+          const status = res.statusCode ?? 0;
+          let body: { code?: string; message?: string };
+          try {
+            body = JSON.parse(text) as typeof body;
+          } catch {
+            body = { code: 'BAD_RESPONSE', message: `peer answered ${status} with non-JSON` };
+          }
+          reject(new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? `peer answered ${status}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.end();
+    });
+  }
+
+  /**
+   * Read the stream: apply the entries of each chunk, then acknowledge the position (once per
+   * chunk, so a burst of entries costs one ack). Resolves when the stream ends.
+   */
+  private follow(socket: Socket, head: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const decoder = new StringDecoder('utf8');
+      const silentMs = this.opts.waitMs + this.opts.requestTimeoutMs;
+      let pending = '';
+      let lastData = this.opts.now();
+      let first = true;
+      let received = 0;
+      let failed: Error | undefined;
+      socket.setNoDelay(true);
+      const watchdog = setInterval(() => {
+        if (this.opts.now() - lastData > silentMs)
+          socket.destroy(new Error(`the replication stream was silent for ${silentMs} ms`));
+      }, 1000);
+      watchdog.unref();
+      this.cancelStream = () => socket.destroy();
+      const onData = (chunk: Buffer): void => {
+        lastData = this.opts.now();
+        received += chunk.length;
+        pending += decoder.write(chunk);
+        const nl = pending.lastIndexOf('\n');
+        if (nl < 0) return;
+        const text = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          this.received(text, first);
+          first = false;
+        } catch (err) {
+          // entries that do not apply: resync from a snapshot at once; garbage: an error
+          if (this.needSnapshot) socket.destroy();
+          else socket.destroy(err as Error);
+          return;
+        }
+        if (!this.running) return;
+        const pos = this.host.position();
+        socket.write(`{"ack":${pos.seq},"epoch":${this.host.memberEpoch()}}\n`);
+      };
+      socket.on('data', onData);
+      socket.on('error', (err) => (failed = err));
+      socket.on('close', () => {
+        clearInterval(watchdog);
+        this.cancelStream = undefined;
+        if (!this.running) resolve();
+        else if (failed) reject(failed);
+        else if (received === 0) reject(new Error('the active closed the replication stream'));
+        else resolve();
+      });
+      if (head.length > 0) onData(head);
+    });
+  }
+
+  /** Lines of the stream: entries (applied in order) and heartbeats. */
+  private received(text: string, first: boolean): void {
+    const entries: LogEntry[] = [];
+    const jsons: string[] = [];
+    let hb: StreamHeartbeat | undefined;
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      if (end > start) {
+        const line = text.slice(start, end);
+        const o = JSON.parse(line) as LogEntry | StreamHeartbeat;
+        if ('seq' in o) {
+          entries.push(o);
+          jsons.push(line);
+        } else hb = o;
+      }
+      start = end + 1;
+    }
+    const now = this.opts.now();
+    this.lastOkAt = now;
+    this.peerActive = true;
+    this.lastError = '';
+    if (hb) {
+      this.skewSeconds = (hb.wall - Date.now()) / 1000;
+      this.host.sawPeer(hb);
+      this.activeLastSeq = first ? hb.lastSeq : Math.max(this.activeLastSeq ?? 0, hb.lastSeq);
+    }
+    if (!this.running) return;
+    const last = entries[entries.length - 1];
+    if (last) {
+      try {
+        this.host.applyEntries(entries, jsons);
+      } catch (err) {
+        this.host.log('warn', 'replication: cannot apply entries; resyncing from a snapshot', {
+          error: (err as Error).message,
+        });
+        this.needSnapshot = true;
+        throw err;
+      }
+      this.activeLastSeq = Math.max(this.activeLastSeq ?? 0, last.seq);
+    }
+    if (this.host.position().seq >= (this.activeLastSeq ?? 0)) this.caughtUpAt = now;
+  }
+
+  /** Long-poll GET /v1/replication/entries (a peer without the stream). */
+  private async pollStep(): Promise<void> {
     const pos = this.host.position();
     const q =
       `/v1/replication/entries?after=${pos.seq}&afterEpoch=${pos.epoch}&wait=${this.opts.waitMs}` +

@@ -12,7 +12,13 @@ import { createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 import type { LeaseJson, StatusJson } from './protocol.ts';
 import { Follower, ReplicationSource, peerGet } from './replication.ts';
-import type { EntriesResponse, SnapshotResponse } from './replication.ts';
+import type {
+  EntriesResponse,
+  SnapshotResponse,
+  StreamHandle,
+  StreamHeartbeat,
+  StreamSink,
+} from './replication.ts';
 import { Store } from './store.ts';
 
 export type Role = 'active' | 'standby';
@@ -241,8 +247,11 @@ export class Member {
   /** Persist and replicate entries; resolves when the client may be answered. */
   private commit(entries: LogEntry[]): Promise<unknown> {
     if (entries.length === 0) return Promise.resolve();
-    this.store.append(entries, Date.now());
-    this.source.push(entries);
+    // serialised once, for the standby and for the journal (the stream is written first in the
+    // next turn, so the standby works while the journal is written)
+    const jsons = entries.map((e) => JSON.stringify(e));
+    this.source.push(entries, jsons);
+    this.store.appendSerialized(jsons, Date.now());
     if (this.store.journalEntries >= this.config.compactEvery) this.compact();
     const last = entries[entries.length - 1] as LogEntry;
     return Promise.all([this.store.durable(), this.source.waitFor(last.seq)]);
@@ -470,7 +479,7 @@ export class Member {
         position: () => ({ seq: this.ledger.seq, epoch: this.ledger.epoch }),
         memberName: () => this.config.member,
         memberEpoch: () => this.epochValue,
-        applyEntries: (entries) => this.applyEntries(entries),
+        applyEntries: (entries, jsons) => this.applyEntries(entries, jsons),
         applySnapshot: (snap) => this.applySnapshot(snap),
         sawPeer: (info) => this.notePeer(info.role, info.epoch, info.wall, info.advertiseUrl),
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
@@ -486,18 +495,19 @@ export class Member {
     await f?.stop();
   }
 
-  private applyEntries(entries: LogEntry[]): void {
+  private applyEntries(entries: LogEntry[], jsons?: readonly string[]): void {
     if (this.roleValue !== 'standby') return;
     const t = this.now();
-    const applied: LogEntry[] = [];
+    const applied: string[] = [];
     try {
-      for (const e of entries) {
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i] as LogEntry;
         if (e.seq <= this.ledger.seq) continue;
         this.ledger.apply(e, t);
-        applied.push(e);
+        applied.push(jsons?.[i] ?? JSON.stringify(e));
       }
     } finally {
-      this.store.append(applied, Date.now());
+      this.store.appendSerialized(applied, Date.now());
     }
     if (this.store.journalEntries >= this.config.compactEvery) this.compact();
   }
@@ -527,23 +537,23 @@ export class Member {
    */
   entriesForPeer(
     q: { after: number; afterEpoch: number; wait: number; epoch?: number | undefined },
-    respond: (r: EntriesResponse) => void,
+    respond: (json: string) => void,
   ): AdminRefusal | { ok: true; cancel: () => void } {
-    if (q.epoch !== undefined && q.epoch > this.epochValue) {
-      void this.serial(async () => this.notePeer('standby', q.epoch as number, NaN, null));
-    }
+    this.peerEpoch(q.epoch);
     if (this.roleValue !== 'active') return refuse(503, 'NOT_ACTIVE', 'this member is not active');
     this.peerSeenAt = this.now();
     const src = this.source;
-    const cb = (entries: LogEntry[]): void =>
-      respond({
+    // an EntriesResponse, with the entries' JSON texts as they were serialised for the journal
+    const cb = (entries: readonly string[]): void => {
+      const head: Omit<EntriesResponse, 'entries'> = {
         role: this.roleValue,
         epoch: this.epochValue,
         lastSeq: src.lastSeq,
         wall: Date.now(),
         advertiseUrl: this.config.advertiseUrl,
-        entries,
-      });
+      };
+      respond(`${JSON.stringify(head).slice(0, -1)},"entries":[${entries.join(',')}]}`);
+    };
     const r = src.poll(q.after, q.afterEpoch, q.wait, cb);
     if (r === 'snapshot')
       return refuse(
@@ -552,6 +562,53 @@ export class Member {
         `entry ${q.after} (epoch ${q.afterEpoch}) is not in this member's log window; resync from a snapshot`,
       );
     return { ok: true, cancel: () => src.cancel(cb) };
+  }
+
+  /**
+   * A standby opens the replication stream (GET /v1/replication/stream, upgraded). Returns a
+   * refusal, or the handle through which the transport reports acks (`ack`), drains and the
+   * end of the connection.
+   */
+  streamForPeer(
+    q: { after: number; afterEpoch: number; epoch?: number | undefined },
+    sink: StreamSink,
+  ): AdminRefusal | { ok: true; ack: (seq: number, epoch: number) => void; handle: StreamHandle } {
+    this.peerEpoch(q.epoch);
+    if (this.roleValue !== 'active') return refuse(503, 'NOT_ACTIVE', 'this member is not active');
+    this.peerSeenAt = this.now();
+    const src = this.source;
+    const heartbeat = (): string => {
+      const hb: StreamHeartbeat = {
+        hb: 1,
+        role: this.roleValue,
+        epoch: this.epochValue,
+        lastSeq: src.lastSeq,
+        wall: Date.now(),
+        advertiseUrl: this.config.advertiseUrl,
+      };
+      return JSON.stringify(hb);
+    };
+    const handle = src.subscribe(q.after, q.afterEpoch, sink, heartbeat);
+    if (handle === 'snapshot')
+      return refuse(
+        409,
+        'SNAPSHOT_REQUIRED',
+        `entry ${q.after} (epoch ${q.afterEpoch}) is not in this member's log window; resync from a snapshot`,
+      );
+    return {
+      ok: true,
+      handle,
+      ack: (seq, epoch) => {
+        this.peerEpoch(epoch);
+        handle.ack(seq);
+      },
+    };
+  }
+
+  /** The standby told us its epoch: a higher one makes this member step down. */
+  private peerEpoch(epoch: number | undefined): void {
+    if (epoch !== undefined && epoch > this.epochValue)
+      void this.serial(async () => this.notePeer('standby', epoch, NaN, null));
   }
 
   // ------------------------------------------------------------------------- status

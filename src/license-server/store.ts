@@ -97,9 +97,17 @@ export class Store {
   }
 
   append(entries: readonly LogEntry[], wall: number): void {
-    if (this.closed) return;
-    for (const e of entries) this.buffer.push(`{"w":${wall},"e":${JSON.stringify(e)}}\n`);
-    this.entriesSinceSnapshot += entries.length;
+    this.appendSerialized(
+      entries.map((e) => JSON.stringify(e)),
+      wall,
+    );
+  }
+
+  /** Append entries given as their JSON texts (serialised once by the caller). */
+  appendSerialized(jsons: readonly string[], wall: number): void {
+    if (this.closed || jsons.length === 0) return;
+    for (const j of jsons) this.buffer.push(`{"w":${wall},"e":${j}}\n`);
+    this.entriesSinceSnapshot += jsons.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
