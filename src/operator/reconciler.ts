@@ -80,6 +80,7 @@ const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string
 export class Reconciler {
   private readonly d: ReconcilerDeps;
   private readonly tokens = new Map<string, string>();
+  private readonly expectedPods = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -98,6 +99,8 @@ export class Reconciler {
       this.d.prober.removePair(key);
       this.d.series.forget(namespace, name);
       this.tokens.delete(key);
+      for (const k of this.expectedPods.keys())
+        if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
     }
     if (raw.metadata?.deletionTimestamp) return {};
@@ -526,14 +529,20 @@ export class Reconciler {
     for (const m of MEMBERS) {
       const pod = pods[m];
       const desired = desiredPod(pair, m);
+      const podKey = `${pair.metadata.namespace}/${desired.metadata!.name}`;
       if (!pod) {
+        // Expectations, as in client-go: a pod created a moment ago may not be in the informer's
+        // cache yet; creating it again would only be a wasted write answered by 409.
+        if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
         try {
           await this.d.writer.create(desired);
         } catch (err) {
           if ((err as { code?: number }).code !== 409) throw err;
         }
+        this.expectedPods.set(podKey, this.now() + 30_000);
         continue;
       }
+      this.expectedPods.delete(podKey);
       if (pod.metadata?.deletionTimestamp) continue;
       const finished = pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
       const liveHealthy = decision.live !== '' && decision.members[decision.live].healthy;

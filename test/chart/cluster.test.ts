@@ -71,6 +71,9 @@ function crdExists(): boolean {
 describe.skipIf(!reachable)('the chart on a real API server', () => {
   beforeAll(() => {
     ensurePrometheusOperatorCrds();
+    // The samples are checked against the CRD: make sure it is served, whatever ran before.
+    kc(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
+    kc(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crdName}`]);
     for (const ns of [releaseNs, ...watched, other]) kc(['create', 'namespace', ns]);
   });
 

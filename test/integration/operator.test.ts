@@ -266,6 +266,22 @@ describe('the operator on a real API server', () => {
     expect(await selector()).toBe(before.liveMember);
   });
 
+  it('completes a failover interrupted by an operator restart, exactly once', async () => {
+    const before = (await pair()).status!;
+    expect(before.liveMember).toBe('primary');
+    members.primary.pause();
+    // Detection is under way (one failed check of two) when the operator dies.
+    await new Promise((r) => setTimeout(r, PERIOD * 1000 * 1.2));
+    await operator.kill('SIGKILL');
+    await operator.start();
+    const status = await waitLive('redundant', 20_000);
+    expect(status.failoverCount).toBe((before.failoverCount ?? 0) + 1);
+    members.primary.resume();
+    const back = await waitLive('primary', 30_000);
+    // One failover and one failback: nothing flipped twice.
+    expect(back.failoverCount).toBe((before.failoverCount ?? 0) + 2);
+  });
+
   it('serves no member when both are down, then the first to recover', async () => {
     await members.primary.kill();
     await members.redundant.kill();
