@@ -8,6 +8,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const benches: Record<string, string> = {
   'license-server': 'license-server.ts',
   controller: 'controller.ts',
+  failover: 'failover.ts',
 };
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !benches[name] || !existsSync(path.join(here, benches[name]))) {

@@ -1,0 +1,699 @@
+// Failover benchmark on the local cluster with a real node (started here if not running, stopped at
+// the end only then): the chart installed as `npm run demo` does, a pair in a namespace of its own,
+// and per fault kind, repeated --rounds times:
+//   pod-deleted      the live member's pod is deleted
+//   container-killed the live member's container is killed (ctr tasks kill --signal SIGKILL)
+//   process-hung     the live member's process is stopped (kill -STOP on its host pid), resumed after
+// For each round: the operator's detection-to-switch (status.lastFailover.detectionSeconds, and the
+// time from the fault to the Service's selector naming the other member) and the client-observed
+// outage. Side by side, in the same run, the alternative a user would otherwise pick: one licence
+// server in a Deployment of 1 replica behind a Service, restarted by Kubernetes with the probe
+// settings people copy (liveness and readiness every 10 s, failureThreshold 3), with the same faults.
+//
+// The load client is a separate process (so that this one's synchronous kubectl/ctr calls cannot
+// delay it): raw HTTP, a NEW connection per request (an established keep-alive connection stays on
+// the old pod through conntrack; a new one follows the Service as kube-proxy routes it), a checkout
+// of the same seat (idempotent per client id and feature, so it works on a restarted server with
+// an empty ledger too) every --interval-ms to the Service's ClusterIP from the host, 1 s timeout.
+// The project's LicenseClient is not used: its retries with backoff would hide the routing outage
+// inside one slow call, and the NOT_ACTIVE redirects it follows name *.svc hosts that the host's
+// resolver does not know. Outage = the longest gap between two consecutive successful answers from
+// just before the fault until the round ends (last success before → first success after).
+//
+// The pair runs with failover.failback: Manual and the default health check (2 s × 3, timeout 1 s):
+// after each failover the bench sets spec.preferredMember to the new live member (no move) and
+// waits for phase Running, both members Healthy and StandbyReady, so the next round starts from
+// a healthy pair (and hits the other member). Automatic failback would add 30 s+ per round and
+// a second move the client would also see.
+//
+// The single server always starts as a standby (the reference server has no standalone mode;
+// src/license-server/config.ts): the bench promotes it (POST /v1/admin/promote, force) as soon as
+// its new container answers, and that time is part of its outage.
+//
+// Run: npm run bench -- failover [--rounds 5] [--interval-ms 50] [--skip-single]
+import * as k8s from '@kubernetes/client-node';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { signLicence } from '../../src/license-server/licence-file.ts';
+import { body as sampleBody } from '../../samples/make-sample-license.ts';
+import { applySamplePair } from '../chart/live-pair.ts';
+import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
+import { controlPlaneStatus } from '../cluster/control-plane.ts';
+import { ctr, nodeStatus } from '../cluster/node.ts';
+import { helm, kubectl, must, tool } from '../chart/lib.ts';
+
+const args = process.argv.slice(2);
+const arg = (n: string, d: number) => {
+  const i = args.indexOf(`--${n}`);
+  return i >= 0 ? Number(args[i + 1]) : d;
+};
+const ROUNDS = arg('rounds', 5);
+const INTERVAL_MS = arg('interval-ms', 50);
+const SKIP_SINGLE = args.includes('--skip-single');
+const REQUEST_TIMEOUT_MS = 1000;
+const ROUND_TIMEOUT_MS = 240_000;
+const FAULTS = ['pod-deleted', 'container-killed', 'process-hung'] as const;
+type Fault = (typeof FAULTS)[number];
+const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
+const IMAGE = 'license-pair-operator/license-server:0.1.0';
+const t0 = Date.now();
+const say = (msg: string) =>
+  process.stdout.write(`+${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s  ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------------- load client (child)
+
+function loadClient(url: string): void {
+  const body = JSON.stringify({
+    feature: 'synth',
+    clientId: 'bench-load',
+    user: 'bench',
+    host: 'bench-host',
+  });
+  const one = () => {
+    const sent = Date.now();
+    let done = false;
+    const finish = (ok: boolean, why: string) => {
+      if (done) return;
+      done = true;
+      process.stdout.write(`${ok ? 1 : 0} ${sent} ${Date.now()} ${why}\n`);
+    };
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        timeout: REQUEST_TIMEOUT_MS,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => finish(res.statusCode === 200, String(res.statusCode)));
+        res.on('error', () => finish(false, 'reset'));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
+    req.end(body);
+  };
+  setInterval(one, INTERVAL_MS);
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+type Sample = { ok: boolean; sent: number; done: number; why: string };
+
+class Load {
+  private proc: ChildProcess;
+  samples: Sample[] = [];
+  constructor(url: string) {
+    this.proc = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--load', url, '--interval-ms', String(INTERVAL_MS)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let buf = '';
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const [ok, sent, done, why = ''] = l.split(' ');
+        this.samples.push({ ok: ok === '1', sent: Number(sent), done: Number(done), why });
+      }
+    });
+  }
+  /** Longest gap between consecutive successes among those completed from `from` on (the last one before included). */
+  outage(fault: number, end: number): number {
+    const oks = this.samples
+      .filter((s) => s.ok && s.done <= end)
+      .map((s) => s.done)
+      .sort((a, b) => a - b);
+    const before = oks.filter((d) => d <= fault).at(-1);
+    const after = oks.filter((d) => d > fault);
+    let prev = before ?? fault;
+    let gap = 0;
+    for (const d of after) {
+      gap = Math.max(gap, d - prev);
+      prev = d;
+    }
+    return gap / 1000;
+  }
+  /** What the failed answers after the fault were, e.g. "503×20 ECONNREFUSED×3". */
+  failures(fault: number, end: number): string {
+    const counts = new Map<string, number>();
+    for (const x of this.samples)
+      if (!x.ok && x.done >= fault && x.done <= end) counts.set(x.why, (counts.get(x.why) ?? 0) + 1);
+    return [...counts].map(([w, n]) => `${w}×${n}`).join(' ') || 'none';
+  }
+  /** Time since the last failure, ms (0 if the latest answer failed). */
+  okStreakMs(): number {
+    const lastFail = this.samples.filter((s) => !s.ok).at(-1)?.done ?? 0;
+    const lastOk = this.samples.filter((s) => s.ok).at(-1)?.done ?? 0;
+    return lastOk > lastFail ? Date.now() - lastFail : 0;
+  }
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGTERM');
+    await exited;
+  }
+}
+
+// ------------------------------------------------------------------------- cluster helpers
+
+function kubeClients() {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return {
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+  };
+}
+const k = kubeClients();
+const kc = (a: string[], input?: string) =>
+  must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...a], { input, timeoutMs: 200_000 });
+
+function clusterCmd(a: string[]): void {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), ...a], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error(`cluster ${a.join(' ')} failed`);
+}
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined | false>,
+  ms: number,
+  stepMs = 20,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(stepMs);
+  }
+  throw new Error(`timed out after ${ms / 1000}s: ${what}${last ? ` (${String(last)})` : ''}`);
+}
+
+const selector = async (ns: string, svc: string) =>
+  (await k.core.readNamespacedService({ namespace: ns, name: svc })).spec?.selector ?? {};
+
+type PodInfo = {
+  name: string;
+  uid: string;
+  ip?: string;
+  containerId?: string;
+  restarts: number;
+  running: boolean;
+};
+async function podsOf(ns: string, labelSelector: string): Promise<PodInfo[]> {
+  const list = await k.core.listNamespacedPod({ namespace: ns, labelSelector });
+  return list.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => {
+      const cs = p.status?.containerStatuses?.[0];
+      return {
+        name: p.metadata!.name!,
+        uid: p.metadata!.uid!,
+        ...(p.status?.podIP ? { ip: p.status.podIP } : {}),
+        ...(cs?.containerID ? { containerId: cs.containerID.replace(/^containerd:\/\//, '') } : {}),
+        restarts: cs?.restartCount ?? 0,
+        running: !!cs?.state?.running,
+      };
+    });
+}
+
+/** Host pid of a container's init process (the licence server), from `ctr tasks ls`. */
+function hostPid(containerId: string): number {
+  const line = ctr(['tasks', 'ls'])
+    .split('\n')
+    .find((l) => l.startsWith(containerId));
+  const pid = Number(line?.trim().split(/\s+/)[1]);
+  if (!pid) throw new Error(`no task for container ${containerId}`);
+  return pid;
+}
+
+/** Injects the fault into a running container; returns the time of the fault and how to undo a hang. */
+function inject(fault: Fault, ns: string, pod: PodInfo): { at: number; resume: () => void } {
+  if (!pod.containerId) throw new Error(`${pod.name} has no container`);
+  const pid = fault === 'process-hung' ? hostPid(pod.containerId) : 0;
+  const at = Date.now();
+  if (fault === 'pod-deleted') {
+    // Asynchronous so the call's own duration is not part of the measurement setup.
+    spawn(
+      tool('kubectl'),
+      ['--kubeconfig', kubeconfigPath, 'delete', 'pod', pod.name, '-n', ns, '--wait=false'],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } else if (fault === 'container-killed') {
+    ctr(['tasks', 'kill', '--signal', 'SIGKILL', pod.containerId]);
+  } else {
+    process.kill(pid, 'SIGSTOP');
+  }
+  return {
+    at,
+    resume: () => {
+      if (pid)
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // Already gone (killed by the kubelet or the pod deleted).
+        }
+    },
+  };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+};
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+
+// ------------------------------------------------------------------------- the pair
+
+type PairStatus = {
+  phase?: string;
+  liveMember?: string;
+  failoverCount?: number;
+  lastFailover?: { detectionSeconds?: number; reason?: string; to?: string };
+  members?: Record<string, { health?: string }>;
+  conditions?: { type: string; status: string }[];
+};
+const PAIR = 'bench';
+
+async function pairStatus(ns: string): Promise<PairStatus> {
+  const o = (await k.custom.getNamespacedCustomObject({ ...GROUP, namespace: ns, name: PAIR })) as {
+    status?: PairStatus;
+  };
+  return o.status ?? {};
+}
+
+async function pairSettled(ns: string): Promise<string> {
+  return until(
+    'the pair Running with both members Healthy and the standby ready',
+    async () => {
+      const st = await pairStatus(ns);
+      return st.phase === 'Running' &&
+        st.members?.primary?.health === 'Healthy' &&
+        st.members.redundant?.health === 'Healthy' &&
+        st.conditions?.some((c) => c.type === 'StandbyReady' && c.status === 'True')
+        ? st.liveMember
+        : undefined;
+    },
+    ROUND_TIMEOUT_MS,
+    200,
+  );
+}
+
+type Round = { switchS: number; detectionS: number; outageS: number; note?: string };
+
+async function pairRound(ns: string, fault: Fault, load: Load): Promise<Round> {
+  const live = await pairSettled(ns);
+  const to = live === 'primary' ? 'redundant' : 'primary';
+  const before = (await pairStatus(ns)).failoverCount ?? 0;
+  const [pod] = await podsOf(ns, `lpo.dev/pair=${PAIR},lpo.dev/member=${live}`);
+  if (!pod) throw new Error(`no pod for ${live}`);
+  // Load through a settled pair for a while, and a success just before the fault.
+  await until('steady successful load', async () => load.okStreakMs() > 2000, 60_000, 100);
+  const { at, resume } = inject(fault, ns, pod);
+  let switchS: number;
+  try {
+    await until(
+      `the Service to select ${to}`,
+      async () => (await selector(ns, PAIR))['lpo.dev/member'] === to,
+      ROUND_TIMEOUT_MS,
+    );
+    switchS = (Date.now() - at) / 1000;
+  } finally {
+    resume();
+  }
+  const st = await until(
+    'status.lastFailover of this failover',
+    async () => {
+      const s = await pairStatus(ns);
+      return (s.failoverCount ?? 0) > before ? s : undefined;
+    },
+    30_000,
+    100,
+  );
+  // The clients are served again: the outage window closes once answers have been good for 3 s.
+  await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
+  const end = Date.now();
+  const outageS = load.outage(at, end);
+  const failed = load.failures(at, end);
+  // Failback Manual: make the new live member the preferred one (no move), so the pair is Running.
+  kc([
+    'patch',
+    'lsp',
+    PAIR,
+    '-n',
+    ns,
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ spec: { preferredMember: to } }),
+  ]);
+  await pairSettled(ns);
+  const r: Round = {
+    switchS,
+    detectionS: st.lastFailover?.detectionSeconds ?? NaN,
+    outageS,
+    note: `${st.lastFailover?.reason ?? '?'}, ${live}→${to}; failed: ${failed}`,
+  };
+  return r;
+}
+
+// ------------------------------------------------------------------------- the single Deployment
+
+const SINGLE = 'single';
+
+function applySingle(ns: string, token: string): void {
+  const privateKey = readFileSync(
+    path.join(repoRoot, 'samples/demo-issuer/DEMO-ONLY-private-key.pem'),
+    'utf8',
+  );
+  const publicKey = readFileSync(path.join(repoRoot, 'samples/demo-issuer/public-key.pem'), 'utf8');
+  const licence = signLicence({ ...sampleBody, issuedTo: `${ns}/${SINGLE}` }, privateKey);
+  const labels = { app: SINGLE };
+  const objects = [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${SINGLE}-license`, namespace: ns },
+      stringData: { 'license.json': JSON.stringify(licence), 'public-key.pem': publicKey },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${SINGLE}-admin-token`, namespace: ns },
+      stringData: { token },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: SINGLE, namespace: ns },
+      spec: { selector: labels, ports: [{ name: 'licences', port: 7070, targetPort: 'licences' }] },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: SINGLE, namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            enableServiceLinks: false,
+            automountServiceAccountToken: false,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
+            containers: [
+              {
+                name: 'license-server',
+                image: IMAGE,
+                imagePullPolicy: 'Never',
+                env: [
+                  { name: 'LS_PAIR_ID', value: `${ns}/${SINGLE}` },
+                  { name: 'LS_MEMBER', value: 'primary' },
+                  { name: 'LS_LICENSE_FILE', value: '/etc/license/license.json' },
+                  { name: 'LS_PUBLIC_KEY_FILE', value: '/etc/license/public-key.pem' },
+                  { name: 'LS_ADMIN_TOKEN_FILE', value: '/etc/admin/token' },
+                  { name: 'LS_STATE_DIR', value: '/var/lib/license-server' },
+                ],
+                ports: [
+                  { name: 'licences', containerPort: 7070 },
+                  { name: 'admin', containerPort: 7071 },
+                  { name: 'metrics', containerPort: 9464 },
+                ],
+                resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+                // The probe settings people copy: every 10 s, 3 failures (timeout 1 s, the default).
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: 'admin' },
+                  periodSeconds: 10,
+                  failureThreshold: 3,
+                },
+                readinessProbe: {
+                  httpGet: { path: '/readyz', port: 'admin' },
+                  periodSeconds: 10,
+                  failureThreshold: 3,
+                },
+                volumeMounts: [
+                  { name: 'license', mountPath: '/etc/license', readOnly: true },
+                  { name: 'admin', mountPath: '/etc/admin', readOnly: true },
+                  { name: 'state', mountPath: '/var/lib/license-server' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'license', secret: { secretName: `${SINGLE}-license` } },
+              { name: 'admin', secret: { secretName: `${SINGLE}-admin-token` } },
+              { name: 'state', emptyDir: {} },
+            ],
+          },
+        },
+      },
+    },
+  ];
+  kc(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+}
+
+async function adminCall(ip: string, token: string, method: string, p: string, body?: unknown) {
+  const res = await fetch(`http://${ip}:7071${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(1000),
+  });
+  return { status: res.status, body: (await res.json()) as { role?: string; epoch?: number } };
+}
+
+/** Promotes whatever container of the single server answers as a standby, until stopped. */
+class Promoter {
+  private stopped = false;
+  private done: Promise<void>;
+  promotions = 0;
+  constructor(ns: string, token: string) {
+    this.done = (async () => {
+      while (!this.stopped) {
+        try {
+          const [pod] = await podsOf(ns, `app=${SINGLE}`);
+          if (pod?.ip && pod.running) {
+            const st = await adminCall(pod.ip, token, 'GET', '/v1/status');
+            if (st.status === 200 && st.body.role === 'standby') {
+              const r = await adminCall(pod.ip, token, 'POST', '/v1/admin/promote', {
+                epoch: (st.body.epoch ?? 0) + 1,
+                force: true,
+              });
+              if (r.status === 200) this.promotions++;
+            }
+          }
+        } catch {
+          // Not up yet, or hung: the next look.
+        }
+        await sleep(100);
+      }
+    })();
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+}
+
+async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round> {
+  await until('steady successful load', async () => load.okStreakMs() > 2000, ROUND_TIMEOUT_MS, 100);
+  const [pod] = await podsOf(ns, `app=${SINGLE}`);
+  if (!pod) throw new Error('no single-server pod');
+  const { at, resume } = inject(fault, ns, pod);
+  try {
+    // Recovered: a different pod, or the same pod with a new container, serving through the Service.
+    await until(
+      'the single server restarted',
+      async () => {
+        const [p] = await podsOf(ns, `app=${SINGLE}`);
+        return p && (p.uid !== pod.uid || p.restarts > pod.restarts) && p.running;
+      },
+      ROUND_TIMEOUT_MS,
+      100,
+    );
+  } finally {
+    resume();
+  }
+  await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
+  const end = Date.now();
+  return {
+    switchS: NaN,
+    detectionS: NaN,
+    outageS: load.outage(at, end),
+    note: `failed: ${load.failures(at, end)}`,
+  };
+}
+
+// ------------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const cp = await controlPlaneStatus().catch(() => []);
+  const node = await nodeStatus().catch(() => []);
+  const reuse =
+    cp.length > 0 && cp.every((r) => r.healthy) && node.length > 0 && node.every((r) => r.healthy);
+  if (!reuse) clusterCmd(['up', '--node']);
+  clusterCmd(['images', 'license-pair-operator/operator:0.1.0', IMAGE]);
+  const id = randomBytes(3).toString('hex');
+  const release = `lpo-bench-${id}`;
+  const operatorNs = `lpo-bench-${id}`;
+  const pairNs = `bench-pair-${id}`;
+  const singleNs = `bench-single-${id}`;
+  const results: Record<'pair' | 'single', Partial<Record<Fault, Round[]>>> = { pair: {}, single: {} };
+  const loads: Load[] = [];
+  let promoter: Promoter | undefined;
+  try {
+    say(`helm install ${release} (operator, 2 replicas) in ${operatorNs}`);
+    kc(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
+    const h = helm(
+      [
+        'upgrade',
+        '--install',
+        release,
+        path.join(repoRoot, 'charts/license-pair-operator'),
+        '-n',
+        operatorNs,
+        '--create-namespace',
+        '--set',
+        'crds.install=false',
+        '--set',
+        'image.pullPolicy=Never',
+        '--wait',
+        '--timeout',
+        '180s',
+      ],
+      { timeoutMs: 200_000 },
+    );
+    if (h.status !== 0) throw new Error(`helm install failed: ${h.stderr}`);
+
+    say(`pair ${pairNs}/${PAIR} (the sample pair, its licence signed for it; failback Manual)`);
+    kc(['create', 'namespace', pairNs]);
+    applySamplePair(pairNs, PAIR);
+    kc([
+      'patch',
+      'lsp',
+      PAIR,
+      '-n',
+      pairNs,
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"failover":{"failback":"Manual"}}}',
+    ]);
+    await pairSettled(pairNs);
+    const pairIp = (await k.core.readNamespacedService({ namespace: pairNs, name: PAIR })).spec!.clusterIP!;
+    const pairLoad = new Load(`http://${pairIp}:7070/v1/checkout`);
+    loads.push(pairLoad);
+    for (const fault of FAULTS) {
+      const rounds: Round[] = (results.pair[fault] = []);
+      for (let i = 0; i < ROUNDS; i++) {
+        const r = await pairRound(pairNs, fault, pairLoad);
+        rounds.push(r);
+        say(
+          `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s (${r.note})`,
+        );
+      }
+    }
+    await pairLoad.stop();
+
+    if (!SKIP_SINGLE) {
+      say(`single server: Deployment of 1 replica in ${singleNs} (probes every 10 s, threshold 3)`);
+      kc(['create', 'namespace', singleNs]);
+      const token = randomBytes(16).toString('hex');
+      applySingle(singleNs, token);
+      promoter = new Promoter(singleNs, token);
+      const singleIp = await until(
+        'the single server Service',
+        async () =>
+          (await k.core.readNamespacedService({ namespace: singleNs, name: SINGLE })).spec?.clusterIP,
+        30_000,
+      );
+      const singleLoad = new Load(`http://${singleIp}:7070/v1/checkout`);
+      loads.push(singleLoad);
+      for (const fault of FAULTS) {
+        const rounds: Round[] = (results.single[fault] = []);
+        for (let i = 0; i < ROUNDS; i++) {
+          const r = await singleRound(singleNs, fault, singleLoad);
+          rounds.push(r);
+          say(`single ${fault.padEnd(16)} round ${i + 1}: client outage ${f2(r.outageS)} s (${r.note})`);
+        }
+      }
+      await singleLoad.stop();
+    }
+  } finally {
+    await promoter?.stop();
+    for (const l of loads) await l.stop();
+    say('cleaning up: namespaces and the helm release');
+    kubectl(
+      ['delete', 'namespace', pairNs, singleNs, '--ignore-not-found', '--wait=true', '--timeout=120s'],
+      {
+        timeoutMs: 150_000,
+      },
+    );
+    helm(['uninstall', release, '-n', operatorNs, '--wait', '--timeout', '120s'], { timeoutMs: 150_000 });
+    kubectl(['delete', 'namespace', operatorNs, '--ignore-not-found', '--wait=false']);
+    if (!reuse) clusterCmd(['down']);
+  }
+
+  process.stdout.write(
+    `\nfailover on a real node (${ROUNDS} rounds per fault; load: a new connection per request to the ClusterIP every ${INTERVAL_MS} ms, 1 s timeout)\n`,
+  );
+  process.stdout.write(
+    'fault             pair: switch p50  p99    max    | detection p50 | outage p50  p99    max    || single: outage p50  p99    max    || ratio p50  p99\n',
+  );
+  for (const fault of FAULTS) {
+    const p = results.pair[fault] ?? [];
+    const s = results.single[fault] ?? [];
+    const sw = p.map((r) => r.switchS);
+    const po = p.map((r) => r.outageS);
+    const so = s.map((r) => r.outageS);
+    const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
+    process.stdout.write(
+      `${fault.padEnd(17)} ${' '.repeat(6)}${f2(pct(sw, 50)).padEnd(6)} ${f2(pct(sw, 99)).padEnd(6)} ${f2(maxOf(sw)).padEnd(6)} | ${f2(
+        pct(
+          p.map((r) => r.detectionS),
+          50,
+        ),
+      ).padEnd(
+        13,
+      )} | ${f2(pct(po, 50)).padEnd(11)} ${f2(pct(po, 99)).padEnd(6)} ${f2(maxOf(po)).padEnd(6)} || ${' '.repeat(
+        8,
+      )}${f2(pct(so, 50)).padEnd(11)} ${f2(pct(so, 99)).padEnd(6)} ${f2(maxOf(so)).padEnd(6)} || ${f2(
+        pct(so, 50) / pct(po, 50),
+      ).padEnd(10)} ${f2(pct(so, 99) / pct(po, 99))}\n`,
+    );
+  }
+  const all = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.outageS);
+  const allSingle = FAULTS.flatMap((f) => results.single[f] ?? []).map((r) => r.outageS);
+  process.stdout.write(
+    `all faults        pair outage p50 ${f2(pct(all, 50))} s, p99 ${f2(pct(all, 99))} s (target p99 < 3 s: ${
+      pct(all, 99) < 3 ? 'met' : 'NOT met'
+    }); single p50 ${f2(pct(allSingle, 50))} s, p99 ${f2(pct(allSingle, 99))} s; ratio p50 ${f2(
+      pct(allSingle, 50) / pct(all, 50),
+    )}, p99 ${f2(pct(allSingle, 99) / pct(all, 99))} (target ≥ 10×)\n`,
+  );
+}
+
+if (args[0] === '--load') loadClient(args[1]!);
+else
+  await main().catch((err: unknown) => {
+    process.stderr.write(
+      `failover bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  });
