@@ -16,6 +16,7 @@ import {
 } from '../api/pair.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
 import type { KubeWriter } from '../kube/writer.ts';
 import {
   ADMIN_TOKEN_KEY,
@@ -159,10 +160,11 @@ export class Reconciler {
     }
 
     const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
-    const statusChanged =
-      stableStringify(stripVolatile(status)) !== stableStringify(stripVolatile(newStatus));
+    // Only what changed is written, and fields that went away are removed (null in the patch).
+    const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
+    const statusChanged = statusPatch !== undefined;
     if (statusChanged) {
-      await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, newStatus);
+      await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
     }
 
     // Carry out the decision: fence first, then promote, then point the Service.
@@ -588,9 +590,4 @@ function podOutdated(pod: k8s.V1Pod, desired: k8s.V1Pod): boolean {
     pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !==
     desired.metadata?.annotations?.[ANNOTATION_SPEC_HASH]
   );
-}
-
-/** Status fields that must not by themselves cause a write. */
-function stripVolatile(s: PairStatus): PairStatus {
-  return s;
 }

@@ -6,14 +6,18 @@
 // server does), which only the operator's own health check can detect.
 //
 // Run: npm run bench -- controller [--rounds 5] [--steady-seconds 60]
-import * as k8s from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
-import { LoopbackMember, StandInKubelet, licenceFixture, type MemberName } from '../support/members.ts';
-import { freePort, OperatorProcess } from '../support/operator.ts';
-import type { Kube } from '../support/kube.ts';
+import {
+  StandInKubelet,
+  createLoopbackPairObject,
+  startLoopbackPair,
+  type MemberName,
+} from '../support/members.ts';
+import { OperatorProcess } from '../support/operator.ts';
+import { clientsFor, type Kube } from '../support/clients.ts';
 
 const args = process.argv.slice(2);
 const arg = (n: string, d: number) => {
@@ -29,23 +33,6 @@ function cluster(args: string[]): void {
     stdio: 'inherit',
   });
   if (r.status !== 0) throw new Error(`cluster ${args.join(' ')} failed`);
-}
-
-function kubeClients(): Kube {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  return {
-    kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    apps: kc.makeApiClient(k8s.AppsV1Api),
-    discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
-    custom: kc.makeApiClient(k8s.CustomObjectsApi),
-    coordination: kc.makeApiClient(k8s.CoordinationV1Api),
-    policy: kc.makeApiClient(k8s.PolicyV1Api),
-    apiext: kc.makeApiClient(k8s.ApiextensionsV1Api),
-    rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
-    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
-  };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -77,18 +64,8 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
   const ns = `bench-${policy.name}-${Date.now().toString(36)}`;
   await k.core.createNamespace({ body: { metadata: { name: ns } } });
   const pair = 'bench';
-  const fx = licenceFixture(`${ns}/${pair}`);
-  await k.core.createNamespacedSecret({
-    namespace: ns,
-    body: { metadata: { name: `${pair}-admin-token` }, stringData: { token: fx.token } },
-  });
-  const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
-  const members = {
-    primary: new LoopbackMember('primary', fx, ports, `${ns}/${pair}`),
-    redundant: new LoopbackMember('redundant', fx, ports, `${ns}/${pair}`),
-  };
-  await members.primary.start();
-  await members.redundant.start();
+  const loopback = await startLoopbackPair(k, ns, pair);
+  const { members, ports } = loopback;
   const kubelet = new StandInKubelet(k, ns);
   kubelet.start();
   const operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns, LOG_LEVEL: 'info' });
@@ -96,19 +73,9 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
   const detection: number[] = [];
   const switchTimes: number[] = [];
   try {
-    await k.custom.createNamespacedCustomObject({
-      ...GROUP,
-      namespace: ns,
-      body: {
-        apiVersion: 'lpo.dev/v1alpha1',
-        kind: 'LicenseServerPair',
-        metadata: { name: pair },
-        spec: {
-          server: { license: { secretName: 'unused' }, ports },
-          healthCheck: policy.healthCheck,
-          failover: { failback: 'Manual', minSecondsBetweenFailovers: 0 },
-        },
-      },
+    await createLoopbackPairObject(k, ns, pair, ports, {
+      healthCheck: policy.healthCheck,
+      failover: { failback: 'Manual', minSecondsBetweenFailovers: 0 },
     });
     const live = async () =>
       (await k.core.readNamespacedService({ namespace: ns, name: pair })).spec?.selector?.['lpo.dev/member'];
@@ -179,10 +146,8 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
   } finally {
     kubelet.stop();
     await operator.stop();
-    await members.primary.kill();
-    await members.redundant.kill();
+    await loopback.stop();
     await k.core.deleteNamespace({ name: ns }).catch(() => undefined);
-    fx.cleanup();
   }
   return { detection, switchTimes };
 }
@@ -197,7 +162,7 @@ async function main(): Promise<void> {
     ['--kubeconfig', kubeconfigPath, 'apply', '--server-side', '-f', path.join(repoRoot, 'crds')],
     { stdio: 'ignore' },
   );
-  const k = kubeClients();
+  const k = clientsFor(kubeconfigPath);
   const policies: Policy[] = [
     {
       name: 'default',

@@ -37,23 +37,27 @@ interface ImageSpec {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
+/** Sorted names, fixed owner and mtime: the same content gives the same archive (and digest). */
+function reproducibleTar(outFile: string, dir: string): void {
+  execFileSync('tar', [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=@0',
+    '-cf',
+    outFile,
+    '-C',
+    dir,
+    '.',
+  ]);
+}
+
 export function writeDockerArchive(spec: ImageSpec, outFile: string): void {
   const work = mkdtempSync(path.join(os.tmpdir(), 'lpo-image-'));
   try {
     const layer = path.join(work, 'layer.tar');
-    // Reproducible: sorted names, fixed owner and mtime.
-    execFileSync('tar', [
-      '--sort=name',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '--mtime=@0',
-      '-cf',
-      layer,
-      '-C',
-      spec.rootfs,
-      '.',
-    ]);
+    reproducibleTar(layer, spec.rootfs);
     const diffId = sha256(readFileSync(layer));
     const config = {
       architecture: 'amd64',
@@ -78,18 +82,7 @@ export function writeDockerArchive(spec: ImageSpec, outFile: string): void {
       JSON.stringify([{ Config: configName, RepoTags: [spec.ref], Layers: [`${diffId}/layer.tar`] }]),
     );
     mkdirSync(path.dirname(outFile), { recursive: true });
-    execFileSync('tar', [
-      '--sort=name',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '--mtime=@0',
-      '-cf',
-      outFile,
-      '-C',
-      work,
-      '.',
-    ]);
+    reproducibleTar(outFile, work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,6 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fixture } from '../unit/license-server/fixtures.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -10,8 +9,15 @@ import {
   type Kube,
 } from '../support/kube.ts';
 import { kubectl, kubectlFails } from '../support/kubectl.ts';
-import { LoopbackMember, StandInKubelet, licenceFixture, type MemberName } from '../support/members.ts';
-import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
+import {
+  StandInKubelet,
+  createLoopbackPairObject,
+  startLoopbackPair,
+  type LoopbackMember,
+  type LoopbackPair,
+  type MemberName,
+} from '../support/members.ts';
+import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 
 // The operator against a real API server. There is no node: a stand-in kubelet writes pod status
 // and the members are real licence-server processes on loopback addresses, so the operator's
@@ -25,7 +31,7 @@ const THRESHOLD = 2;
 
 let k: Kube;
 let ns: string;
-let fx: Fixture;
+let loopback: LoopbackPair;
 let kubelet: StandInKubelet;
 let operator: OperatorProcess;
 const members = {} as Record<MemberName, LoopbackMember>;
@@ -78,48 +84,28 @@ beforeAll(async () => {
   k = kube();
   ensureCrd(kubectl);
   ns = await createNamespace(k, 'operator');
-  fx = licenceFixture(`${ns}/${PAIR}`);
-  // The admin token the members use; the operator reads it from the pair's token Secret.
-  await k.core.createNamespacedSecret({
-    namespace: ns,
-    body: { metadata: { name: `${PAIR}-admin-token` }, stringData: { token: fx.token } },
-  });
-  const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
-  for (const m of ['primary', 'redundant'] as const) {
-    members[m] = new LoopbackMember(m, fx, ports, `${ns}/${PAIR}`);
-    await members[m].start();
-  }
+  loopback = await startLoopbackPair(k, ns, PAIR);
+  Object.assign(members, loopback.members);
   kubelet = new StandInKubelet(k, ns);
   kubelet.start();
   operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
   await operator.start();
-  await k.custom.createNamespacedCustomObject({
-    ...GROUP,
-    namespace: ns,
-    body: {
-      apiVersion: 'lpo.dev/v1alpha1',
-      kind: 'LicenseServerPair',
-      metadata: { name: PAIR },
-      spec: {
-        server: { license: { secretName: `${PAIR}-license` }, ports },
-        healthCheck: {
-          periodSeconds: PERIOD,
-          timeoutSeconds: 1,
-          failureThreshold: THRESHOLD,
-          successThreshold: 1,
-        },
-        failover: { failback: 'Automatic', failbackStableSeconds: 3, minSecondsBetweenFailovers: 1 },
-      },
+  await createLoopbackPairObject(k, ns, PAIR, loopback.ports, {
+    healthCheck: {
+      periodSeconds: PERIOD,
+      timeoutSeconds: 1,
+      failureThreshold: THRESHOLD,
+      successThreshold: 1,
     },
+    failover: { failback: 'Automatic', failbackStableSeconds: 3, minSecondsBetweenFailovers: 1 },
   });
 });
 
 afterAll(async () => {
   kubelet?.stop();
   await operator?.stop();
-  for (const m of Object.values(members)) await m.kill();
+  await loopback?.stop();
   await deleteNamespace(k, ns);
-  fx?.cleanup();
 });
 
 describe('the operator on a real API server', () => {

@@ -1,10 +1,16 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { LoopbackMember, StandInKubelet, licenceFixture, type MemberName } from '../support/members.ts';
-import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
+import {
+  StandInKubelet,
+  createLoopbackPairObject,
+  startLoopbackPair,
+  type LoopbackMember,
+  type LoopbackPair,
+  type MemberName,
+} from '../support/members.ts';
+import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 
 // Signals from the platform and spec changes: each member's pod is bound to a node of its own
 // (Node objects whose status the test writes, as their kubelets would); a node turning NotReady is
@@ -17,7 +23,7 @@ const nodeOf: Record<MemberName, string> = { primary: `lpo-it-a-${suffix}`, redu
 
 let k: Kube;
 let ns: string;
-let fx: Fixture;
+let loopback: LoopbackPair;
 let kubelet: StandInKubelet;
 let operator: OperatorProcess;
 const members = {} as Record<MemberName, LoopbackMember>;
@@ -74,35 +80,17 @@ beforeAll(async () => {
     await k.core.createNode({ body: { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } } } });
     await setNodeReady(n, true);
   }
-  fx = licenceFixture(`${ns}/${PAIR}`);
-  await k.core.createNamespacedSecret({
-    namespace: ns,
-    body: { metadata: { name: `${PAIR}-admin-token` }, stringData: { token: fx.token } },
-  });
-  const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
-  for (const m of ['primary', 'redundant'] as const) {
-    members[m] = new LoopbackMember(m, fx, ports, `${ns}/${PAIR}`);
-    await members[m].start();
-  }
+  loopback = await startLoopbackPair(k, ns, PAIR);
+  Object.assign(members, loopback.members);
   kubelet = new StandInKubelet(k, ns, nodeOf);
   kubelet.start();
   // Cluster-wide (no WATCH_NAMESPACE): node signals need the Node informer.
   operator = new OperatorProcess({ LEADER_ELECT: 'false' });
   await operator.start();
-  await k.custom.createNamespacedCustomObject({
-    ...GROUP,
-    namespace: ns,
-    body: {
-      apiVersion: 'lpo.dev/v1alpha1',
-      kind: 'LicenseServerPair',
-      metadata: { name: PAIR },
-      spec: {
-        server: { license: { secretName: 'unused' }, ports },
-        // A slow health check: only the node signal can explain a fast failover.
-        healthCheck: { periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
-        failover: { failback: 'Automatic', failbackStableSeconds: 2, minSecondsBetweenFailovers: 1 },
-      },
-    },
+  await createLoopbackPairObject(k, ns, PAIR, loopback.ports, {
+    // A slow health check: only the node signal can explain a fast failover.
+    healthCheck: { periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
+    failover: { failback: 'Automatic', failbackStableSeconds: 2, minSecondsBetweenFailovers: 1 },
   });
   await eventually(
     'primary live',
@@ -114,10 +102,9 @@ beforeAll(async () => {
 afterAll(async () => {
   kubelet?.stop();
   await operator?.stop();
-  for (const m of Object.values(members)) await m.kill();
+  await loopback?.stop();
   await deleteNamespace(k, ns);
   for (const n of Object.values(nodeOf)) await k.core.deleteNode({ name: n }).catch(() => undefined);
-  fx?.cleanup();
 });
 
 describe('platform signals and rollouts', () => {

@@ -1,8 +1,11 @@
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { clientsFor, type Kube } from './clients.ts';
 
 /** Clients and per-test-file namespaces against the real API server of the local cluster. */
+
+export type { Kube };
 
 export function kubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
@@ -10,33 +13,8 @@ export function kubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
-export interface Kube {
-  kc: k8s.KubeConfig;
-  core: k8s.CoreV1Api;
-  apps: k8s.AppsV1Api;
-  discovery: k8s.DiscoveryV1Api;
-  custom: k8s.CustomObjectsApi;
-  coordination: k8s.CoordinationV1Api;
-  policy: k8s.PolicyV1Api;
-  apiext: k8s.ApiextensionsV1Api;
-  rbac: k8s.RbacAuthorizationV1Api;
-  objects: k8s.KubernetesObjectApi;
-}
-
 export function kube(): Kube {
-  const kc = kubeConfig();
-  return {
-    kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    apps: kc.makeApiClient(k8s.AppsV1Api),
-    discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
-    custom: kc.makeApiClient(k8s.CustomObjectsApi),
-    coordination: kc.makeApiClient(k8s.CoordinationV1Api),
-    policy: kc.makeApiClient(k8s.PolicyV1Api),
-    apiext: kc.makeApiClient(k8s.ApiextensionsV1Api),
-    rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
-    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
-  };
+  return clientsFor(inject('kubeconfig'));
 }
 
 export async function createNamespace(k: Kube, prefix: string): Promise<string> {

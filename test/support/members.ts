@@ -6,6 +6,7 @@ import path from 'node:path';
 import { repoRoot } from '../cluster/config.ts';
 import { feature, makeFixture, type Fixture } from '../unit/license-server/fixtures.ts';
 import type { Kube } from './kube.ts';
+import { freePort } from './operator.ts';
 
 /**
  * For integration tests without a node: real licence-server processes on loopback addresses
@@ -235,4 +236,61 @@ export class StandInKubelet {
 
 export function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'lpo-it-'));
+}
+
+/** A licence fixture for the pair, its admin-token Secret, and both members started on loopback. */
+export interface LoopbackPair {
+  fx: Fixture;
+  ports: Ports;
+  members: Record<MemberName, LoopbackMember>;
+  /** Stops both members and removes the fixture's files. */
+  stop(): Promise<void>;
+}
+
+export async function startLoopbackPair(k: Kube, ns: string, pair: string): Promise<LoopbackPair> {
+  const fx = licenceFixture(`${ns}/${pair}`);
+  // The admin token the members use; the operator reads it from the pair's token Secret.
+  await k.core.createNamespacedSecret({
+    namespace: ns,
+    body: { metadata: { name: `${pair}-admin-token` }, stringData: { token: fx.token } },
+  });
+  const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
+  const members = {
+    primary: new LoopbackMember('primary', fx, ports, `${ns}/${pair}`),
+    redundant: new LoopbackMember('redundant', fx, ports, `${ns}/${pair}`),
+  };
+  await members.primary.start();
+  await members.redundant.start();
+  return {
+    fx,
+    ports,
+    members,
+    async stop() {
+      await members.primary.kill();
+      await members.redundant.kill();
+      fx.cleanup();
+    },
+  };
+}
+
+/** Creates the LicenseServerPair whose members run on loopback (ports as started). */
+export async function createLoopbackPairObject(
+  k: Kube,
+  ns: string,
+  pair: string,
+  ports: Ports,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await k.custom.createNamespacedCustomObject({
+    group: 'lpo.dev',
+    version: 'v1alpha1',
+    plural: 'licenseserverpairs',
+    namespace: ns,
+    body: {
+      apiVersion: 'lpo.dev/v1alpha1',
+      kind: 'LicenseServerPair',
+      metadata: { name: pair },
+      spec: { server: { license: { secretName: 'unused' }, ports }, ...spec },
+    },
+  });
 }
