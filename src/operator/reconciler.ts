@@ -78,9 +78,12 @@ const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string
   repromote: { type: 'Normal', reason: 'Repromoted' },
 };
 
+const TOKEN_TTL_MS = 5 * 60_000;
+
 export class Reconciler {
   private readonly d: ReconcilerDeps;
-  private readonly tokens = new Map<string, string>();
+  /** Admin tokens read from the pairs' Secrets, re-read after TOKEN_TTL_MS so a rotation is picked up. */
+  private readonly tokens = new Map<string, { token: string; readAt: number }>();
   private readonly expectedPods = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
@@ -255,7 +258,7 @@ export class Reconciler {
   private async ensureAdminToken(pair: LicenseServerPair): Promise<string | undefined> {
     const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
     const cached = this.tokens.get(key);
-    if (cached) return cached;
+    if (cached && this.now() - cached.readAt < TOKEN_TTL_MS) return cached.token;
     const name = childNames(pair.metadata.name).adminTokenSecret;
     let secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
     if (!secret) {
@@ -268,13 +271,8 @@ export class Reconciler {
     }
     const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
     const token = b64 ? Buffer.from(b64, 'base64').toString('utf8').trim() : undefined;
-    if (token) this.tokens.set(key, token);
+    if (token) this.tokens.set(key, { token, readAt: this.now() });
     return token;
-  }
-
-  /** Forget a cached token (rotation): the next reconcile reads the Secret again. */
-  forgetToken(key: string): void {
-    this.tokens.delete(key);
   }
 
   private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
