@@ -116,10 +116,6 @@ export class WorkQueue {
     return this.urgent.length + this.routine.length;
   }
 
-  get pendingDelayed(): number {
-    return this.delayed.size;
-  }
-
   add(key: string, opts: { urgent?: boolean } = {}): void {
     if (this.shuttingDown) return;
     this.metrics?.adds.inc(this.labels);

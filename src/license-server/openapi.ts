@@ -1,6 +1,7 @@
 // OpenAPI 3 description of the licence server, served at /v1/openapi.json on the licences and
 // admin ports. `x-port` names the port a path is served on; a unit test checks that the paths
 // and methods here are exactly the routes registered on each express app.
+import { ERROR_CODES } from './protocol.ts';
 
 const err = (description: string) => ({
   description,
@@ -39,28 +40,7 @@ export const openApiDocument = {
         properties: {
           code: {
             type: 'string',
-            enum: [
-              'UNKNOWN_FEATURE',
-              'NO_SEATS',
-              'LICENSE_EXPIRED',
-              'USER_LIMIT',
-              'HOST_LIMIT',
-              'EXCLUDED',
-              'LEASE_NOT_FOUND',
-              'LEASE_EXPIRED',
-              'NOT_ACTIVE',
-              'BAD_REQUEST',
-              'UNAUTHORIZED',
-              'PAYLOAD_TOO_LARGE',
-              'NOT_FOUND',
-              'TIMEOUT',
-              'STALE_EPOCH',
-              'PEER_ACTIVE',
-              'NOT_CAUGHT_UP',
-              'SNAPSHOT_REQUIRED',
-              'LICENSE_INVALID',
-              'INTERNAL',
-            ],
+            enum: [...ERROR_CODES],
           },
           message: { type: 'string' },
           active: {

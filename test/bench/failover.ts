@@ -35,7 +35,6 @@ import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
@@ -44,6 +43,8 @@ import { applySamplePair } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { ctr, nodeStatus } from '../cluster/node.ts';
+import { installOperatorChart } from '../cluster/operator-chart.ts';
+import { requestOnNewConnection } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
 
 const args = process.argv.slice(2);
@@ -68,37 +69,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ------------------------------------------------------------------------- load client (child)
 
 function loadClient(url: string): void {
-  const body = JSON.stringify({
-    feature: 'synth',
-    clientId: 'bench-load',
-    user: 'bench',
-    host: 'bench-host',
-  });
+  const checkout = { feature: 'synth', clientId: 'bench-load', user: 'bench', host: 'bench-host' };
   const one = () => {
     const sent = Date.now();
-    let done = false;
-    const finish = (ok: boolean, why: string) => {
-      if (done) return;
-      done = true;
+    const finish = (ok: boolean, why: string) =>
       process.stdout.write(`${ok ? 1 : 0} ${sent} ${Date.now()} ${why}\n`);
-    };
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent: false,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => finish(res.statusCode === 200, String(res.statusCode)));
-        res.on('error', () => finish(false, 'reset'));
-      },
+    requestOnNewConnection(url, { json: checkout, timeoutMs: REQUEST_TIMEOUT_MS }).then(
+      (r) => finish(r.status === 200, String(r.status)),
+      (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message),
     );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
-    req.end(body);
   };
   setInterval(one, INTERVAL_MS);
   process.on('SIGTERM', () => process.exit(0));
@@ -583,27 +562,7 @@ async function main(): Promise<void> {
   let promoter: Promoter | undefined;
   try {
     say(`helm install ${release} (operator, 2 replicas) in ${operatorNs}`);
-    kc(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
-    const h = helm(
-      [
-        'upgrade',
-        '--install',
-        release,
-        path.join(repoRoot, 'charts/license-pair-operator'),
-        '-n',
-        operatorNs,
-        '--create-namespace',
-        '--set',
-        'crds.install=false',
-        '--set',
-        'image.pullPolicy=Never',
-        '--wait',
-        '--timeout',
-        '180s',
-      ],
-      { timeoutMs: 200_000 },
-    );
-    if (h.status !== 0) throw new Error(`helm install failed: ${h.stderr}`);
+    installOperatorChart(release, operatorNs, ['image.pullPolicy=Never']);
 
     say(`pair ${pairNs}/${PAIR} (the sample pair, its licence signed for it; failback Manual)`);
     kc(['create', 'namespace', pairNs]);

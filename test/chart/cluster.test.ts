@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import {
   chartDir,
+  adoptCrd,
   clusterReachable,
+  crdName,
   combos,
   ensurePrometheusOperatorCrds,
   helm,
@@ -31,7 +33,6 @@ const watched = [`lpo-chart-w1-${id}`, `lpo-chart-w2-${id}`];
 const other = `lpo-chart-other-${id}`;
 const release = `lpo-${id}`;
 const nsRelease = `lpo-ns-${id}`;
-const crdName = 'licenseserverpairs.lpo.dev';
 const kc = (args: string[], input?: string) =>
   must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...args], { input });
 const sa = (name: string, ns = releaseNs) => `system:serviceaccount:${ns}:${name}`;
@@ -49,19 +50,6 @@ function canI(as: string, verb: string, resource: string, ns?: string): boolean 
     ...(ns ? ['-n', ns] : []),
   ]);
   return r.stdout.trim() === 'yes';
-}
-
-/** Lets this release own a CRD someone created with kubectl (the documented adoption, docs/install.md). */
-function adoptCrd(rel: string, ns: string): void {
-  kc([
-    'annotate',
-    'crd',
-    crdName,
-    '--overwrite',
-    `meta.helm.sh/release-name=${rel}`,
-    `meta.helm.sh/release-namespace=${ns}`,
-  ]);
-  kc(['label', 'crd', crdName, '--overwrite', 'app.kubernetes.io/managed-by=Helm']);
 }
 
 function crdExists(): boolean {

@@ -163,3 +163,28 @@ export function ensurePrometheusOperatorCrds(): void {
     'crd/prometheusrules.monitoring.coreos.com',
   ]);
 }
+
+export const crdName = 'licenseserverpairs.lpo.dev';
+
+/** Lets a release own a CRD someone created with kubectl (the documented adoption, docs/install.md). */
+export function adoptCrd(release: string, namespace: string): void {
+  must(tool('kubectl'), [
+    '--kubeconfig',
+    kubeconfigPath,
+    'annotate',
+    'crd',
+    crdName,
+    '--overwrite',
+    `meta.helm.sh/release-name=${release}`,
+    `meta.helm.sh/release-namespace=${namespace}`,
+  ]);
+  must(tool('kubectl'), [
+    '--kubeconfig',
+    kubeconfigPath,
+    'label',
+    'crd',
+    crdName,
+    '--overwrite',
+    'app.kubernetes.io/managed-by=Helm',
+  ]);
+}

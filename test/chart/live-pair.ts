@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { signLicence } from '../../src/license-server/licence-file.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
+import { requestOnNewConnection } from '../support/http.ts';
 import { concrete, loadDashboard, panels } from './dashboard-lib.ts';
 import { chartDir, kubeconfigPath, kubectl, must, repoRoot, tool } from './lib.ts';
 
@@ -226,27 +226,10 @@ export async function makeLicenceTraffic(ns: string, name: string): Promise<void
   const port = kc(['get', 'service', name, '-n', ns, '-o', 'jsonpath={.spec.ports[0].port}']).trim();
   // A new connection per request: after a switchover an established connection still leads to
   // the old member (conntrack), which answers NOT_ACTIVE; a new one follows the Service.
-  const post = (p: string, b: unknown) =>
-    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-      const req = http.request(
-        `http://${ip}:${port}${p}`,
-        { method: 'POST', agent: false, timeout: 5_000, headers: { 'content-type': 'application/json' } },
-        (res) => {
-          let text = '';
-          res.on('data', (d: Buffer) => (text += d.toString()));
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
-            } catch (err) {
-              reject(err as Error);
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end(JSON.stringify(b));
-    });
+  const post = async (p: string, b: unknown) => {
+    const r = await requestOnNewConnection(`http://${ip}:${port}${p}`, { json: b, timeoutMs: 5_000 });
+    return { status: r.status, body: JSON.parse(r.body) as Record<string, unknown> };
+  };
   await until(
     'a checkout through the Service',
     async () =>

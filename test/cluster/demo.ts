@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { LicenseClient } from '../../src/client/client.ts';
 import { binLinkDir, kubeconfigPath, repoRoot } from './config.ts';
+import { installOperatorChart } from './operator-chart.ts';
 
 const ns = 'licensing';
 const pair = 'eda-tools';
@@ -69,33 +70,7 @@ async function main(): Promise<void> {
   cluster(['images', 'license-pair-operator/operator:0.1.0', 'license-pair-operator/license-server:0.1.0']);
 
   step(`helm install ${release} (operator: 2 replicas, leader election)`);
-  // The CRD is applied on its own (it may exist already, kept from an earlier release), and the
-  // chart leaves it alone.
-  run(
-    path.join(binLinkDir, 'kubectl'),
-    ['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')],
-    { quiet: true },
-  );
-  run(
-    path.join(binLinkDir, 'helm'),
-    [
-      'upgrade',
-      '--install',
-      release,
-      path.join(repoRoot, 'charts/license-pair-operator'),
-      '-n',
-      operatorNs,
-      '--create-namespace',
-      '--set',
-      'crds.install=false',
-      '--wait',
-      '--timeout',
-      '180s',
-      '--kubeconfig',
-      kubeconfigPath,
-    ],
-    { quiet: true },
-  );
+  installOperatorChart(release, operatorNs);
   say(kubectl(['get', 'deploy', '-n', operatorNs]).trimEnd());
 
   step(`the sample pair ${ns}/${pair}`);

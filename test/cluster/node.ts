@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPath, clusterDir, dataDir, net, nodeName, runDir } from './config.ts';
@@ -390,16 +390,6 @@ export function cleanIptables(): void {
   }
 }
 
-export function iptablesLeftovers(): string[] {
-  const left: string[] = [];
-  for (const save of ['iptables-save', 'ip6tables-save']) {
-    if (!has(save)) continue;
-    for (const line of sh(save, [], { allowFail: true }).split('\n'))
-      if (/KUBE-|CNI-/.test(line)) left.push(line);
-  }
-  return left;
-}
-
 export async function nodeStatus(): Promise<{ component: string; pid?: number; healthy: boolean }[]> {
   const checks: Record<string, () => Promise<boolean>> = {
     containerd: async () =>
@@ -415,8 +405,4 @@ export async function nodeStatus(): Promise<{ component: string; pid?: number; h
     out.push({ component: c, pid, healthy: pid !== undefined && (await checks[c]!().catch(() => false)) });
   }
   return out;
-}
-
-export function execOut(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8' });
 }

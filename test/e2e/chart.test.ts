@@ -5,6 +5,8 @@ import {
   chartDir,
   combos,
   ensurePrometheusOperatorCrds,
+  adoptCrd,
+  crdName,
   helm,
   kubeconfigPath,
   kubectl,
@@ -33,7 +35,6 @@ const id = randomBytes(3).toString('hex');
 const ns = `lpo-e2e-${id}`;
 const release = `lpo-${id}`;
 const fullname = `${release}-license-pair-operator`;
-const crdName = 'licenseserverpairs.lpo.dev';
 const sampleNs = 'licensing';
 const pair = 'eda-tools';
 const kc = (args: string[], input?: string) =>
@@ -60,15 +61,7 @@ beforeAll(() => {
   kc(['create', 'namespace', ns]);
   if (kubectl(['get', 'crd', crdName]).status === 0) {
     // A CRD applied with kubectl (by another test run) is adopted, as docs/install.md describes.
-    kc([
-      'annotate',
-      'crd',
-      crdName,
-      '--overwrite',
-      `meta.helm.sh/release-name=${release}`,
-      `meta.helm.sh/release-namespace=${ns}`,
-    ]);
-    kc(['label', 'crd', crdName, '--overwrite', 'app.kubernetes.io/managed-by=Helm']);
+    adoptCrd(release, ns);
   }
 });
 

@@ -1,10 +1,10 @@
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binLinkDir, kubeconfigPath } from '../cluster/config.ts';
 import { ctr } from '../cluster/node.ts';
+import { requestOnNewConnection } from '../support/http.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 
 // Smoke tests of the real node: containerd runs locally built images, the kubelet runs readiness
@@ -56,26 +56,12 @@ async function ready(name: string): Promise<k8s.V1Pod> {
   );
 }
 
-/**
- * One request on a NEW connection: an established connection keeps its conntrack entry (and so
- * its backend pod) after the Service changes, which is not what these tests measure.
- */
-function getFromHost(url: string): Promise<{ name: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body) as { name: string });
-        } catch {
-          resolve(undefined);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-  });
+async function getFromHost(url: string): Promise<{ name: string } | undefined> {
+  try {
+    return JSON.parse((await requestOnNewConnection(url)).body) as { name: string };
+  } catch {
+    return undefined;
+  }
 }
 
 function kubectl(args: string[]): string {

@@ -11,6 +11,9 @@ import {
 import { kubectl, kubectlFails } from '../support/kubectl.ts';
 import {
   StandInKubelet,
+  clientServiceMember,
+  readPair,
+  type ObservedPairStatus,
   createLoopbackPairObject,
   startLoopbackPair,
   type LoopbackMember,
@@ -36,29 +39,10 @@ let kubelet: StandInKubelet;
 let operator: OperatorProcess;
 const members = {} as Record<MemberName, LoopbackMember>;
 
-interface PairStatus {
-  liveMember?: string;
-  phase?: string;
-  epoch?: number;
-  failoverCount?: number;
-  lastFailover?: { from: string; to: string; reason: string; detectionSeconds?: number };
-  members?: Record<string, { health?: string; role?: string }>;
-  conditions?: { type: string; status: string; reason: string }[];
-  observedGeneration?: number;
-}
+type PairStatus = ObservedPairStatus;
 
-async function pair(): Promise<{
-  metadata: k8s.V1ObjectMeta;
-  spec: Record<string, unknown>;
-  status?: PairStatus;
-}> {
-  return (await k.custom.getNamespacedCustomObject({ ...GROUP, namespace: ns, name: PAIR })) as never;
-}
-
-async function selector(): Promise<string | undefined> {
-  const svc = await k.core.readNamespacedService({ namespace: ns, name: PAIR });
-  return svc.spec?.selector?.['lpo.dev/member'];
-}
+const pair = () => readPair(k, ns, PAIR);
+const selector = () => clientServiceMember(k, ns, PAIR);
 
 async function waitLive(member: string, timeoutMs = 20_000): Promise<PairStatus> {
   return eventually(

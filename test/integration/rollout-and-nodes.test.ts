@@ -4,6 +4,8 @@ import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '.
 import { kubectl } from '../support/kubectl.ts';
 import {
   StandInKubelet,
+  clientServiceMember,
+  readPair,
   createLoopbackPairObject,
   startLoopbackPair,
   type LoopbackMember,
@@ -51,26 +53,8 @@ async function setNodeReady(name: string, ready: boolean): Promise<void> {
   );
 }
 
-async function status(): Promise<{
-  liveMember?: string;
-  phase?: string;
-  lastFailover?: { reason: string };
-  failoverCount?: number;
-}> {
-  return (
-    (
-      (await k.custom.getNamespacedCustomObject({ ...GROUP, namespace: ns, name: PAIR })) as {
-        status?: object;
-      }
-    ).status ?? {}
-  );
-}
-
-async function selector(): Promise<string | undefined> {
-  return (await k.core.readNamespacedService({ namespace: ns, name: PAIR })).spec?.selector?.[
-    'lpo.dev/member'
-  ];
-}
+const status = async () => (await readPair(k, ns, PAIR)).status ?? {};
+const selector = () => clientServiceMember(k, ns, PAIR);
 
 beforeAll(async () => {
   k = kube();

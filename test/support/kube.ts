@@ -1,4 +1,3 @@
-import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { clientsFor, type Kube } from './clients.ts';
@@ -6,12 +5,6 @@ import { clientsFor, type Kube } from './clients.ts';
 /** Clients and per-test-file namespaces against the real API server of the local cluster. */
 
 export type { Kube };
-
-export function kubeConfig(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(inject('kubeconfig'));
-  return kc;
-}
 
 export function kube(): Kube {
   return clientsFor(inject('kubeconfig'));

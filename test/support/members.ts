@@ -1,7 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../cluster/config.ts';
 import { feature, makeFixture, type Fixture } from '../unit/license-server/fixtures.ts';
@@ -234,10 +233,6 @@ export class StandInKubelet {
   }
 }
 
-export function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lpo-it-'));
-}
-
 /** A licence fixture for the pair, its admin-token Secret, and both members started on loopback. */
 export interface LoopbackPair {
   fx: Fixture;
@@ -293,4 +288,37 @@ export async function createLoopbackPairObject(
       spec: { server: { license: { secretName: 'unused' }, ports }, ...spec },
     },
   });
+}
+
+/** The status the operator wrote for a pair (the parts tests look at). */
+export interface ObservedPairStatus {
+  liveMember?: string;
+  phase?: string;
+  epoch?: number;
+  failoverCount?: number;
+  lastFailover?: { from: string; to: string; reason: string; detectionSeconds?: number };
+  members?: Record<string, { health?: string; role?: string }>;
+  conditions?: { type: string; status: string; reason: string }[];
+  observedGeneration?: number;
+}
+
+export async function readPair(
+  k: Kube,
+  ns: string,
+  pair: string,
+): Promise<{ metadata: k8s.V1ObjectMeta; spec: Record<string, unknown>; status?: ObservedPairStatus }> {
+  return (await k.custom.getNamespacedCustomObject({
+    group: 'lpo.dev',
+    version: 'v1alpha1',
+    plural: 'licenseserverpairs',
+    namespace: ns,
+    name: pair,
+  })) as never;
+}
+
+/** The member the pair's client Service selects (`none` when no member is live). */
+export async function clientServiceMember(k: Kube, ns: string, pair: string): Promise<string | undefined> {
+  return (await k.core.readNamespacedService({ namespace: ns, name: pair })).spec?.selector?.[
+    'lpo.dev/member'
+  ];
 }
