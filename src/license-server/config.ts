@@ -55,6 +55,15 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, key: string, values: re
 
 const opt = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
 
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** A size such as "16kb", "1mb" or "512" (bytes), as the JSON parser reads it. */
+export function byteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(text);
+  if (!m) throw new ConfigError(`not a size: "${text}" (use e.g. 16kb, 1mb or a number of bytes)`);
+  return Math.floor(Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] ?? 1));
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = int(env, 'LS_PORT', 7070);
   const pairId = opt(env.LS_PAIR_ID);
@@ -87,6 +96,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     requestTimeoutMs: int(env, 'LS_REQUEST_TIMEOUT_MS', 10_000, 100),
     licenceCheckMs: int(env, 'LS_LICENSE_CHECK_MS', 1000, 50),
   };
+  // An unparsable limit would be no limit at all for the JSON parser.
+  try {
+    byteSize(cfg.bodyLimit);
+  } catch (err) {
+    throw new ConfigError(`LS_BODY_LIMIT: ${(err as Error).message}`);
+  }
   if (!cfg.adminTokenFile && !cfg.allowNoToken)
     throw new ConfigError(
       'LS_ADMIN_TOKEN_FILE is required (set LS_ALLOW_NO_TOKEN=true only for local experiments)',

@@ -8,6 +8,7 @@ import express from 'express';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import type { TokenSource } from './auth.ts';
+import { byteSize } from './config.ts';
 import { openApiDocument } from './openapi.ts';
 import {
   DENIAL_STATUS,
@@ -76,10 +77,35 @@ function timeout(ms: number): RequestHandler {
   return (req, res, next) => {
     if (req.path.startsWith('/v1/replication/')) return next();
     const t = setTimeout(() => {
+      // A body still arriving is the client's doing (a slow or stalled upload): 408, and the
+      // connection goes, so the rest of that body is never read.
+      if (!req.complete) {
+        res.set('connection', 'close');
+        return sendError(res, 408, {
+          code: 'TIMEOUT',
+          message: `the request body was not received within ${ms} ms`,
+        });
+      }
       sendError(res, 503, { code: 'TIMEOUT', message: `the request took longer than ${ms} ms` });
     }, ms);
     res.on('close', () => clearTimeout(t));
     next();
+  };
+}
+
+/**
+ * Refuse a body whose declared length is over the limit before reading it (the JSON parser
+ * would read, and throw away, all of it before answering 413); the connection is closed.
+ */
+function declaredLength(limit: number): RequestHandler {
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length']);
+    if (!(declared > limit)) return next();
+    res.set('connection', 'close');
+    sendError(res, 413, {
+      code: 'PAYLOAD_TOO_LARGE',
+      message: `request body too large: ${declared} bytes, the limit is ${limit}`,
+    });
   };
 }
 
@@ -116,12 +142,23 @@ const errorHandler =
     sendError(res, 500, { code: 'INTERNAL', message: 'internal error; see the server log' });
   };
 
+// HTTP/1.1 requires a Host header; node's own check answers without the JSON body (main.ts turns
+// it off), so the same refusal is made here.
+const requireHost: RequestHandler = (req, res, next) => {
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host)
+    return sendError(res, 400, { code: 'BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' });
+  next();
+};
+
 function base(opts: HttpOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requireHost);
   app.use(timeout(opts.requestTimeoutMs));
-  app.use(express.json({ limit: opts.bodyLimit }));
+  const limit = byteSize(opts.bodyLimit);
+  app.use(declaredLength(limit));
+  app.use(express.json({ limit }));
   return app;
 }
 
@@ -360,10 +397,39 @@ export function replicationStream(
   };
 }
 
+/**
+ * A request node's HTTP parser refuses (bad request line or method, headers too large, headers or
+ * body not received in time) gets the same JSON error body as any other refusal. Wire it into each
+ * server's 'clientError' event.
+ */
+export function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message]: [number, ErrorCode, string] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'TIMEOUT', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'BAD_REQUEST', 'the request headers are too large']
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? [413, 'PAYLOAD_TOO_LARGE', 'the chunk extensions are too large']
+          : [400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? err.message})`];
+  const text = JSON.stringify({ code, message } satisfies ErrorJson);
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n` +
+      `connection: close\r\n\r\n${text}`,
+    () => socket.destroy(),
+  );
+}
+
 /** The metrics port. */
 export function metricsApp(member: Member): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(requireHost);
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', member.metrics.registry.contentType);
     res.send(await member.metrics.registry.metrics());

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { TokenSource } from './auth.ts';
 import { ConfigError, configFromEnv } from './config.ts';
 import type { ServerConfig } from './config.ts';
-import { adminApp, clientApp, metricsApp, replicationStream } from './http.ts';
+import { adminApp, clientApp, clientError, metricsApp, replicationStream } from './http.ts';
 import { Member } from './server.ts';
 
 export type RunningServer = {
@@ -68,13 +68,28 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     clientTokens,
   };
   const stream = replicationStream(member, opts);
-  const admin = http.createServer({ shouldUpgradeCallback: stream.shouldUpgrade }, adminApp(member, opts));
+  // node checks the header and request timeouts every connectionsCheckingInterval (30 s by
+  // default): a client sending its headers or body byte by byte is cut off within a second of them.
+  const serverOpts = {
+    connectionsCheckingInterval: Math.min(1000, cfg.requestTimeoutMs),
+    // checked by the apps, so that the refusal has the JSON body of every other one
+    requireHostHeader: false,
+  };
+  const admin = http.createServer(
+    { ...serverOpts, shouldUpgradeCallback: stream.shouldUpgrade },
+    adminApp(member, opts),
+  );
   admin.on('upgrade', stream.upgrade);
-  const servers = [http.createServer(clientApp(member, opts)), admin, http.createServer(metricsApp(member))];
+  const servers = [
+    http.createServer(serverOpts, clientApp(member, opts)),
+    admin,
+    http.createServer(serverOpts, metricsApp(member)),
+  ];
   for (const s of servers) {
     s.requestTimeout = cfg.requestTimeoutMs;
     s.headersTimeout = Math.min(cfg.requestTimeoutMs, 10_000);
     s.keepAliveTimeout = 30_000;
+    s.on('clientError', clientError);
   }
   const [c, a, m] = servers as [http.Server, http.Server, http.Server];
   const ports = {
