@@ -91,14 +91,19 @@ export class LicenceError extends Error {
   }
 }
 
+/** A licence is a few levels deep; deeper input is refused before it can exhaust the stack. */
+const MAX_DEPTH = 32;
+
 /** JSON with object keys sorted at every level, no whitespace: what the signature covers. */
-export function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown, depth = 0): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  if (depth >= MAX_DEPTH)
+    throw new LicenceError('MALFORMED', `the licence file is nested more than ${MAX_DEPTH} levels deep`);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v, depth + 1)).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v, depth + 1)}`).join(',')}}`;
 }
 
 export function signingPayload(body: LicenceBody): Buffer {
@@ -153,7 +158,10 @@ export function parseAndVerify(text: string, publicKeyPem: string): LicenceFile 
   const outer = licenceFileSchema.safeParse(raw);
   if (!outer.success)
     throw new LicenceError('MALFORMED', `the licence file is not valid: ${describeZod(outer.error)}`);
-  const { signature, ...bodyRaw } = outer.data;
+  const { signature } = outer.data;
+  // The signed content is taken from the parsed text, not from the schema's output: the schema
+  // drops a "__proto__" key, which would let one be added to a signed file unnoticed.
+  const { signature: _signature, ...bodyRaw } = raw as Record<string, unknown>;
   const key = loadKey(publicKeyPem, 'public');
   const sig = Buffer.from(signature, 'base64');
   // The signature covers the file as written (canonicalised): any change, including a field
