@@ -93,22 +93,6 @@ function timeout(ms: number): RequestHandler {
   };
 }
 
-/**
- * Refuse a body whose declared length is over the limit before reading it (the JSON parser
- * would read, and throw away, all of it before answering 413); the connection is closed.
- */
-function declaredLength(limit: number): RequestHandler {
-  return (req, res, next) => {
-    const declared = Number(req.headers['content-length']);
-    if (!(declared > limit)) return next();
-    res.set('connection', 'close');
-    sendError(res, 413, {
-      code: 'PAYLOAD_TOO_LARGE',
-      message: `request body too large: ${declared} bytes, the limit is ${limit}`,
-    });
-  };
-}
-
 function requireToken(tokens: TokenSource | undefined): RequestHandler {
   return (req, _res, next) => {
     if (tokens && !tokens.check(req.headers.authorization))
@@ -156,9 +140,10 @@ function base(opts: HttpOptions): Express {
   app.set('etag', false);
   app.use(requireHost);
   app.use(timeout(opts.requestTimeoutMs));
-  const limit = byteSize(opts.bodyLimit);
-  app.use(declaredLength(limit));
-  app.use(express.json({ limit }));
+  // The JSON parser reads a body over the limit to its end (throwing it away) before it answers
+  // 413, so that a client still sending does not lose the answer to a reset; a body that never
+  // ends is cut off by the request timeout (408).
+  app.use(express.json({ limit: byteSize(opts.bodyLimit) }));
   return app;
 }
 
@@ -274,7 +259,8 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
       }
     });
   });
-  app.get(STREAM_PATH, auth, (_req, res) => {
+  app.get(STREAM_PATH, auth, (req, res) => {
+    parse(streamQuery, req.query);
     res.set('upgrade', STREAM_PROTOCOL);
     sendError(res, 426, {
       code: 'BAD_REQUEST',

@@ -16,6 +16,20 @@ const body = (ref: string) => ({
   content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
 });
 const bearer = [{ bearer: [] }];
+// the lease a checkout returned, renewed or released by the client that checked it out
+const leaseLink = (operationId: string) => ({
+  operationId,
+  requestBody: { leaseId: '$response.body#/lease/id', clientId: '$request.body#/clientId' },
+});
+const seq = { type: 'integer', minimum: 0 };
+// after/afterEpoch: the standby's position; epoch: the standby's epoch (a higher one makes an
+// active member step down)
+const replicationParams = [
+  { name: 'after', in: 'query', required: true, schema: seq },
+  { name: 'afterEpoch', in: 'query', required: true, schema: seq },
+  { name: 'member', in: 'query', required: false, schema: { type: 'string', maxLength: 100 } },
+  { name: 'epoch', in: 'query', required: false, schema: seq },
+];
 const common = {
   '400': err('BAD_REQUEST: the body or query does not validate'),
   '401': err('UNAUTHORIZED: missing or wrong bearer token'),
@@ -54,6 +68,8 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['feature', 'clientId', 'user', 'host'],
+        // 'synth' is a feature of the sample licence (samples/)
+        example: { feature: 'synth', count: 1, clientId: 'build-42', user: 'alice', host: 'ws1' },
         properties: {
           feature: { type: 'string', minLength: 1, maxLength: 100 },
           count: { type: 'integer', minimum: 1, maximum: 100000, default: 1 },
@@ -66,7 +82,10 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['leaseId', 'clientId'],
-        properties: { leaseId: { type: 'string' }, clientId: { type: 'string' } },
+        properties: {
+          leaseId: { type: 'string', minLength: 1, maxLength: 100 },
+          clientId: { type: 'string', minLength: 1, maxLength: 253 },
+        },
       },
       Lease: {
         type: 'object',
@@ -87,11 +106,20 @@ export const openApiDocument = {
         type: 'object',
         properties: { lease: { $ref: '#/components/schemas/Lease' } },
       },
-      Epoch: {
+      PromoteRequest: {
         type: 'object',
         additionalProperties: false,
         required: ['epoch'],
-        properties: { epoch: { type: 'integer', minimum: 0 }, force: { type: 'boolean', default: false } },
+        properties: {
+          epoch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          force: { type: 'boolean', default: false },
+        },
+      },
+      DemoteRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['epoch'],
+        properties: { epoch: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
       },
       RoleResponse: {
         type: 'object',
@@ -124,12 +152,16 @@ export const openApiDocument = {
       'x-port': ['licences'],
       post: {
         summary: 'Check out seats of a feature (idempotent per clientId and feature)',
+        operationId: 'checkout',
         security: bearer,
         requestBody: body('CheckoutRequest'),
         responses: {
-          '200': json('The lease (a new one, or the existing lease of this client)', {
-            $ref: '#/components/schemas/LeaseResponse',
-          }),
+          '200': {
+            ...json('The lease (a new one, or the existing lease of this client)', {
+              $ref: '#/components/schemas/LeaseResponse',
+            }),
+            links: { renew: leaseLink('renew'), release: leaseLink('release') },
+          },
           ...common,
           '403': err('LICENSE_EXPIRED or EXCLUDED'),
           '404': err('UNKNOWN_FEATURE'),
@@ -142,6 +174,7 @@ export const openApiDocument = {
       'x-port': ['licences'],
       post: {
         summary: 'Renew a lease',
+        operationId: 'renew',
         security: bearer,
         requestBody: body('LeaseRef'),
         responses: {
@@ -157,6 +190,7 @@ export const openApiDocument = {
       'x-port': ['licences'],
       post: {
         summary: 'Release a lease (its seats stay held for the feature linger time, if any)',
+        operationId: 'release',
         security: bearer,
         requestBody: body('LeaseRef'),
         responses: {
@@ -202,7 +236,7 @@ export const openApiDocument = {
       post: {
         summary: 'Become active with a new epoch',
         security: bearer,
-        requestBody: body('Epoch'),
+        requestBody: body('PromoteRequest'),
         responses: {
           '200': json('Promoted', { $ref: '#/components/schemas/RoleResponse' }),
           ...common,
@@ -215,7 +249,7 @@ export const openApiDocument = {
       post: {
         summary: 'Become standby (idempotent)',
         security: bearer,
-        requestBody: body('Epoch'),
+        requestBody: body('DemoteRequest'),
         responses: {
           '200': json('Demoted', { $ref: '#/components/schemas/RoleResponse' }),
           ...common,
@@ -278,12 +312,7 @@ export const openApiDocument = {
           'connection carrying JSON lines (entries after (after, afterEpoch) and heartbeats to the standby, ' +
           '{"ack","epoch"} lines back); without the upgrade 426',
         security: bearer,
-        parameters: [
-          { name: 'after', in: 'query', required: true, schema: { type: 'integer' } },
-          { name: 'afterEpoch', in: 'query', required: true, schema: { type: 'integer' } },
-          { name: 'member', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'epoch', in: 'query', required: false, schema: { type: 'integer' } },
-        ],
+        parameters: replicationParams,
         responses: {
           '101': { description: 'Switching Protocols: the stream follows' },
           '400': common['400'],
@@ -300,11 +329,13 @@ export const openApiDocument = {
         summary: 'Log entries after (after, afterEpoch); long-poll up to `wait` ms; acknowledges `after`',
         security: bearer,
         parameters: [
-          { name: 'after', in: 'query', required: true, schema: { type: 'integer' } },
-          { name: 'afterEpoch', in: 'query', required: true, schema: { type: 'integer' } },
-          { name: 'wait', in: 'query', required: false, schema: { type: 'integer', maximum: 10000 } },
-          { name: 'member', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'epoch', in: 'query', required: false, schema: { type: 'integer' } },
+          ...replicationParams,
+          {
+            name: 'wait',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 },
+          },
         ],
         responses: {
           '200': json('Entries', { type: 'object' }),
