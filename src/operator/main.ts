@@ -6,6 +6,7 @@ import os from 'node:os';
 import { pino } from 'pino';
 import { FIELD_MANAGER } from '../api/pair.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { countApiRequests } from '../kube/request-metrics.ts';
 import { loadConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { createMetrics } from './metrics.ts';
@@ -19,6 +20,8 @@ const kc = new k8s.KubeConfig();
 // KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount: like kubectl.
 kc.loadFromDefault();
 const metrics = createMetrics();
+const apiServer = kc.getCurrentCluster()?.server;
+if (apiServer) countApiRequests(apiServer, metrics.apiRequests);
 
 let leading = !config.leaderElect;
 let elector: LeaderElector | undefined;
@@ -34,6 +37,9 @@ const controller = new Controller({
   workers: config.maxConcurrentReconciles,
   probeConcurrency: config.probeConcurrency,
   resyncMs: config.resyncMs,
+  ...(Object.keys(config.operatorPodLabels).length > 0
+    ? { operatorPeer: { namespace: config.operatorNamespace, podLabels: config.operatorPodLabels } }
+    : {}),
 });
 
 const metricsApp = express();

@@ -9,6 +9,7 @@ const benches: Record<string, string> = {
   'license-server': 'license-server.ts',
   controller: 'controller.ts',
   failover: 'failover.ts',
+  scale: 'scale.ts',
 };
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !benches[name] || !existsSync(path.join(here, benches[name]))) {

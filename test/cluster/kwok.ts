@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { binaryPath, clusterDir, kubeconfigPath } from './config.ts';
 import { log, runningPid, startProcess, stopProcess, waitFor } from './processes.ts';
 
@@ -19,6 +20,8 @@ export async function kwokUp(): Promise<void> {
     binaryPath('kwok'),
     [
       `--kubeconfig=${kubeconfigPath}`,
+      // Without stages kwok refuses to start ("no stages found").
+      `--config=${path.join(path.dirname(fileURLToPath(import.meta.url)), 'kwok-stages.yaml')}`,
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--manage-nodes-with-label-selector=',
