@@ -316,6 +316,72 @@ export const ServiceSpecSchema = z.object({
   annotations: stringMap('Annotations of the client Service (for example for a load balancer).'),
 });
 
+export const LabelSelectorSchema = z.object({
+  matchLabels: stringMap('Labels that must all match.'),
+  matchExpressions: z
+    .array(
+      z.object({
+        key: z.string().min(1).describe('Label key.'),
+        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']).describe('How the values are matched.'),
+        values: z.array(z.string()).optional().describe('Values for `In` and `NotIn`.'),
+      }),
+    )
+    .optional()
+    .describe('Label expressions that must all match.'),
+});
+
+/** A core/v1 NetworkPolicyPeer, checked here so a typo cannot widen the policy. */
+export const NetworkPolicyPeerSchema = z
+  .object({
+    podSelector: LabelSelectorSchema.optional().describe(
+      'Pods (in the pair’s namespace, or in the namespaces of `namespaceSelector`).',
+    ),
+    namespaceSelector: LabelSelectorSchema.optional().describe(
+      'Namespaces (all their pods, or those of `podSelector`).',
+    ),
+    ipBlock: z
+      .object({
+        cidr: z.string().min(1).describe('Source range, for example `10.0.0.0/8`.'),
+        except: z.array(z.string()).optional().describe('Ranges inside `cidr` that are not admitted.'),
+      })
+      .optional()
+      .describe('A source IP range (for clients outside the cluster).'),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.podSelector) || has(self.namespaceSelector) || has(self.ipBlock)',
+        message: 'a peer needs podSelector, namespaceSelector or ipBlock',
+      },
+      {
+        rule: '!has(self.ipBlock) || (!has(self.podSelector) && !has(self.namespaceSelector))',
+        message: 'ipBlock cannot be combined with podSelector or namespaceSelector',
+      },
+    ],
+  })
+  .describe(
+    'A NetworkPolicyPeer: `podSelector`, `namespaceSelector` (both: those pods in those namespaces) or `ipBlock`.',
+  );
+
+export const NetworkPolicySpecSchema = z.object({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Create a NetworkPolicy for the member pods: the licence port only from `clients`, the admin (and replication) port only from the other member and the operator, the metrics port only from `metricsFrom`. Enforced only where the cluster’s network plugin implements NetworkPolicy.',
+    ),
+  clients: z
+    .array(NetworkPolicyPeerSchema)
+    .optional()
+    .describe('Who may reach the licence port. Omitted or empty: any source.'),
+  metricsFrom: z
+    .array(NetworkPolicyPeerSchema)
+    .optional()
+    .describe(
+      'Who may scrape the metrics port (for example the Prometheus pods). Omitted or empty: any source.',
+    ),
+});
+
 export const PairSpecSchema = z
   .object({
     server: ServerSchema.describe('The licence-server container that both members run.'),
@@ -326,6 +392,9 @@ export const PairSpecSchema = z
     failover: FailoverPolicySchema.prefault({}).describe('When and how the operator moves the Service.'),
     service: ServiceSpecSchema.prefault({}).describe(
       'The client Service, which always points at the live member.',
+    ),
+    networkPolicy: NetworkPolicySpecSchema.prefault({}).describe(
+      'The NetworkPolicy the operator creates for the member pods.',
     ),
     preferredMember: MemberSchema.default('primary').describe(
       'The member that serves when both are healthy; failback returns to it. Changing it is a planned switchover: `kubectl patch lsp NAME --type merge -p \'{"spec":{"preferredMember":"redundant"}}\'`.',
@@ -498,6 +567,8 @@ export type PlacementSpec = z.infer<typeof PlacementSchema>;
 export type HealthCheckSpec = z.infer<typeof HealthCheckSchema>;
 export type FailoverPolicy = z.infer<typeof FailoverPolicySchema>;
 export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;
+export type NetworkPolicySpec = z.infer<typeof NetworkPolicySpecSchema>;
+export type NetworkPolicyPeer = z.infer<typeof NetworkPolicyPeerSchema>;
 export type PairSpec = z.infer<typeof PairSpecSchema>;
 export type PairSpecInput = z.input<typeof PairSpecSchema>;
 export type Condition = z.infer<typeof ConditionSchema>;
@@ -558,6 +629,12 @@ export function checkSpecRules(spec: PairSpec): string[] {
   const p = spec.server.ports;
   if (p.licences === p.admin || p.licences === p.metrics || p.admin === p.metrics) {
     errors.push('ports.licences, ports.admin and ports.metrics must be different');
+  }
+  for (const peer of [...(spec.networkPolicy.clients ?? []), ...(spec.networkPolicy.metricsFrom ?? [])]) {
+    if (!peer.podSelector && !peer.namespaceSelector && !peer.ipBlock)
+      errors.push('a peer needs podSelector, namespaceSelector or ipBlock');
+    if (peer.ipBlock && (peer.podSelector || peer.namespaceSelector))
+      errors.push('ipBlock cannot be combined with podSelector or namespaceSelector');
   }
   return errors;
 }

@@ -11,6 +11,9 @@ import type {
   V1Pod,
   V1PodAffinityTerm,
   V1PodDisruptionBudget,
+  V1NetworkPolicy,
+  V1NetworkPolicyIngressRule,
+  V1NetworkPolicyPeer,
   V1Probe,
   V1Secret,
   V1Service,
@@ -24,6 +27,7 @@ import {
   LABEL_PAIR,
   type LicenseServerPair,
   type Member,
+  type NetworkPolicyPeer,
 } from '../api/pair.ts';
 
 export const CONTAINER_NAME = 'license-server';
@@ -43,6 +47,7 @@ export interface ChildNames {
   memberService: Record<Member, string>;
   clientService: string;
   pdb: string;
+  networkPolicy: string;
   adminTokenSecret: string;
   pvc: Record<Member, string>;
 }
@@ -53,6 +58,7 @@ export function childNames(pairName: string): ChildNames {
     memberService: { primary: `${pairName}-primary`, redundant: `${pairName}-redundant` },
     clientService: pairName,
     pdb: pairName,
+    networkPolicy: pairName,
     adminTokenSecret: `${pairName}-admin-token`,
     pvc: { primary: `${pairName}-primary-state`, redundant: `${pairName}-redundant-state` },
   };
@@ -405,6 +411,62 @@ export function desiredPdb(pair: LicenseServerPair): V1PodDisruptionBudget {
       selector: { matchLabels: { [LABEL_PAIR]: pair.metadata.name } },
       unhealthyPodEvictionPolicy: 'AlwaysAllow',
     },
+  };
+}
+
+/** How the operator's own pods are found: their namespace and labels (the chart passes them). */
+export interface OperatorPeer {
+  namespace: string;
+  podLabels: Record<string, string>;
+}
+
+/** The client library's model names `from`/`except` `_from`/`_except`: its serializer drops the others. */
+function toPeer(p: NetworkPolicyPeer): V1NetworkPolicyPeer {
+  const selector = (sel: NonNullable<NetworkPolicyPeer['podSelector']>) => structuredClone(sel);
+  return {
+    ...(p.podSelector ? { podSelector: selector(p.podSelector) } : {}),
+    ...(p.namespaceSelector ? { namespaceSelector: selector(p.namespaceSelector) } : {}),
+    ...(p.ipBlock
+      ? { ipBlock: { cidr: p.ipBlock.cidr, ...(p.ipBlock.except ? { _except: [...p.ipBlock.except] } : {}) } }
+      : {}),
+  };
+}
+
+/**
+ * Ingress of the member pods: the licence port from the pair's clients, the admin port (status,
+ * promote/demote, replication) from the other member and the operator only, the metrics port from
+ * the scrapers. The operator may reach every port: its health check can target any of them.
+ * Without `operator` (an operator outside the cluster) no rule admits it; such a setup turns the
+ * policy off. Undefined when the pair opts out.
+ */
+export function desiredNetworkPolicy(
+  pair: LicenseServerPair,
+  operator: OperatorPeer | undefined,
+): V1NetworkPolicy | undefined {
+  const np = pair.spec.networkPolicy;
+  if (!np.enabled) return undefined;
+  const peers = (list: NetworkPolicyPeer[] | undefined) =>
+    list && list.length > 0 ? { _from: list.map(toPeer) } : {};
+  const members = { podSelector: { matchLabels: { [LABEL_PAIR]: pair.metadata.name } } };
+  const ingress: V1NetworkPolicyIngressRule[] = [
+    { ...peers(np.clients), ports: [{ port: 'licences', protocol: 'TCP' }] },
+    { _from: [members], ports: [{ port: 'admin', protocol: 'TCP' }] },
+    { ...peers(np.metricsFrom), ports: [{ port: 'metrics', protocol: 'TCP' }] },
+  ];
+  if (operator)
+    ingress.push({
+      _from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': operator.namespace } },
+          podSelector: { matchLabels: { ...operator.podLabels } },
+        },
+      ],
+    });
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: meta(pair, childNames(pair.metadata.name).networkPolicy, pairLabels(pair)),
+    spec: { podSelector: { ...members.podSelector }, policyTypes: ['Ingress'], ingress },
   };
 }
 

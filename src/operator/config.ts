@@ -9,6 +9,8 @@ const EnvSchema = z.object({
   WATCH_NAMESPACE: z.string().default(''),
   OPERATOR_NAMESPACE: z.string().default('default'),
   POD_NAME: z.string().optional(),
+  // The operator pods' labels (k=v,k=v), so each pair's NetworkPolicy admits them; the chart sets it.
+  OPERATOR_POD_LABELS: z.string().default(''),
   LEADER_ELECT: boolish.default(true),
   LEASE_NAME: z.string().default('license-pair-operator-leader'),
   LEASE_DURATION_SECONDS: z.coerce.number().positive().default(15),
@@ -25,6 +27,8 @@ const EnvSchema = z.object({
 export interface OperatorConfig {
   watchNamespaces: string[];
   operatorNamespace: string;
+  /** Labels of the operator's own pods; empty when it runs outside the cluster. */
+  operatorPodLabels: Record<string, string>;
   identity: string;
   leaderElect: boolean;
   leaseName: string;
@@ -48,6 +52,19 @@ function addr(v: string): { host: string; port: number } {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+function labels(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const i = item.indexOf('=');
+    if (i <= 0) throw new Error(`invalid OPERATOR_POD_LABELS entry "${item}" (want key=value)`);
+    out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): OperatorConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -60,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): OperatorCo
       .map((s) => s.trim())
       .filter(Boolean),
     operatorNamespace: e.OPERATOR_NAMESPACE,
+    operatorPodLabels: labels(e.OPERATOR_POD_LABELS),
     identity: e.POD_NAME ?? `${hostname}-${process.pid}`,
     leaderElect: e.LEADER_ELECT,
     leaseName: e.LEASE_NAME,

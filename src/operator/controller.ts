@@ -7,11 +7,12 @@ import { WorkQueue } from '../kube/workqueue.ts';
 import { KubeWriter, NotLeaderError } from '../kube/writer.ts';
 import { CONTROLLER, PairSeries, type Metrics } from './metrics.ts';
 import { Prober } from './prober.ts';
+import type { OperatorPeer } from './children.ts';
 import { Reconciler } from './reconciler.ts';
 
 /**
- * Wires the informers (pairs, and the pods, Services, PDBs, PVCs and Nodes they own or use) to a
- * work queue keyed by `namespace/name`, and the queue to a bounded pool of reconcile workers.
+ * Wires the informers (pairs, and the pods, Services, PDBs, PVCs, NetworkPolicies and Nodes they own
+ * or use) to a work queue keyed by `namespace/name`, and the queue to a bounded pool of reconcile workers.
  * Signals of failure (a member pod deleted, not ready, its container terminated, its node not
  * ready, a failed health check) enqueue the pair as urgent work.
  */
@@ -25,6 +26,7 @@ export interface ControllerOptions {
   workers: number;
   probeConcurrency: number;
   resyncMs: number;
+  operatorPeer?: OperatorPeer;
 }
 
 const MANAGED = 'app.kubernetes.io/managed-by=license-pair-operator';
@@ -84,6 +86,9 @@ export class Controller {
     const pvcInfs = scopes.map((ns) =>
       make<k8s.V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', ns, MANAGED),
     );
+    const netpolInfs = scopes.map((ns) =>
+      make<k8s.V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', ns, MANAGED),
+    );
     // Node signals need cluster-wide read access; a single-namespace install goes without them.
     const nodeInf = opts.watchNamespaces.length
       ? undefined
@@ -110,6 +115,8 @@ export class Controller {
       services: merged(svcInfs),
       pdbs: merged(pdbInfs),
       pvcs: merged(pvcInfs),
+      networkPolicies: merged(netpolInfs),
+      ...(opts.operatorPeer ? { operatorPeer: opts.operatorPeer } : {}),
       ...(nodeInf ? { nodes: nodeInf } : {}),
       writer,
       events: new EventRecorder(writer, 'license-pair-operator', log),
@@ -158,7 +165,7 @@ export class Controller {
         },
       });
     }
-    for (const infs of [svcInfs, pdbInfs, pvcInfs] as Informer<k8s.KubernetesObject>[][]) {
+    for (const infs of [svcInfs, pdbInfs, pvcInfs, netpolInfs] as Informer<k8s.KubernetesObject>[][]) {
       for (const inf of infs) {
         inf.on({
           // A child changed or removed by someone else is put back.

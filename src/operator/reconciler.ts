@@ -24,10 +24,12 @@ import {
   desiredAdminTokenSecret,
   desiredClientService,
   desiredMemberService,
+  desiredNetworkPolicy,
   desiredPdb,
   desiredPod,
   desiredPvc,
   stableStringify,
+  type OperatorPeer,
 } from './children.ts';
 import { setConditions } from './conditions.ts';
 import {
@@ -53,7 +55,10 @@ export interface ReconcilerDeps {
   services: Informer<k8s.V1Service>;
   pdbs: Informer<k8s.V1PodDisruptionBudget>;
   pvcs: Informer<k8s.V1PersistentVolumeClaim>;
+  networkPolicies: Informer<k8s.V1NetworkPolicy>;
   nodes?: Informer<k8s.V1Node>;
+  /** The operator's own pods, admitted by each pair's NetworkPolicy. */
+  operatorPeer?: OperatorPeer;
   writer: KubeWriter;
   events: EventRecorder;
   prober: Prober;
@@ -293,6 +298,10 @@ export class Reconciler {
       }
     }
     await this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`));
+    const policy = desiredNetworkPolicy(pair, this.d.operatorPeer);
+    const livePolicy = this.d.networkPolicies.get(`${ns}/${names.networkPolicy}`);
+    if (policy) await this.d.writer.applyIfChanged(policy, livePolicy);
+    else if (livePolicy) await this.d.writer.delete(livePolicy, { uid: livePolicy.metadata!.uid! });
     // The client Service is applied after the decision is carried out (never before a promotion).
   }
 

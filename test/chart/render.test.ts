@@ -147,18 +147,22 @@ describe('helm template', () => {
     expect(cr.rules).toContainEqual({
       apiGroups: [''],
       resources: ['nodes'],
-      verbs: ['get', 'list', 'watch'],
+      verbs: ['list', 'watch'],
     });
     expect(cr.rules).toContainEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] });
     const leader = find(objs, 'Role', 'lpo-license-pair-operator-leader-election') as K8sObject & {
       rules: Rule[];
     };
     expect(leader.metadata.namespace).toBe('lpo-system');
-    expect(leader.rules).toContainEqual({
-      apiGroups: ['coordination.k8s.io'],
-      resources: ['leases'],
-      verbs: ['get', 'create', 'update'],
-    });
+    expect(leader.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['license-pair-operator-leader'],
+        verbs: ['get', 'update'],
+      },
+    ]);
     for (const o of Object.values(rendered).flat())
       for (const r of (o as { rules?: Rule[] }).rules ?? []) {
         expect([...r.apiGroups, ...r.resources, ...r.verbs], `${o.kind} ${o.metadata.name}`).not.toContain(

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { find, render } from '../chart/lib.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 
-// Every pod the operator creates passes the API server's Pod Security admission at the
-// `restricted` level: in a namespace that enforces it, the pair's pods are admitted, while a pod
-// without the restricted settings is refused (so the admission really is on).
+// Every pod the project creates passes the API server's Pod Security admission at the `restricted`
+// level: in a namespace that enforces it, the pair's member pods and the chart's operator pod are
+// admitted, while a pod without the restricted settings is refused (so the admission really is on).
 
 let k: Kube;
 let ns: string;
@@ -69,5 +70,21 @@ describe('Pod Security Standard restricted', () => {
         controller: 'licenseserverpair',
       }),
     ).toBe(0);
+  });
+
+  it('admits the operator pod of the chart (its Deployment’s pod template, created as a pod)', () => {
+    const objs = render([], ns, 'psa');
+    const dep = find(objs, 'Deployment') as unknown as {
+      spec: { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } };
+    };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'operator-from-chart', namespace: ns, labels: dep.spec.template.metadata['labels'] },
+      // The ServiceAccount is not created here: the dry run checks admission, not the account.
+      spec: { ...dep.spec.template.spec, serviceAccountName: 'default' },
+    };
+    const out = kubectl(['create', '--dry-run=server', '-f', '-', '-o', 'name'], JSON.stringify(pod));
+    expect(out.trim()).toBe('pod/operator-from-chart');
   });
 });

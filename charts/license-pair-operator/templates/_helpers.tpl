@@ -52,29 +52,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules the operator needs on the pairs and their children (cluster-wide or per namespace). */}}
+{{/*
+The rules the operator needs on the pairs and their children (cluster-wide or per namespace), verb by
+verb what the code uses (docs/security.md says which code path needs which): informers list and watch,
+server-side apply is a patch (and a create when the object is new), status is a merge patch.
+*/}}
 {{- define "lpo.rules" -}}
 - apiGroups: [lpo.dev]
   resources: [licenseserverpairs]
-  verbs: [get, list, watch, patch, update]
+  verbs: [list, watch]
 - apiGroups: [lpo.dev]
   resources: [licenseserverpairs/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: ['']
   resources: [pods]
-  verbs: [get, list, watch, create, delete, patch]
+  verbs: [list, watch, create, delete]
 - apiGroups: ['']
   resources: [services]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [list, watch, create, patch]
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
-  verbs: [get, list, watch, create, delete]
+  verbs: [list, watch, create]
 - apiGroups: ['']
   resources: [secrets]
   verbs: [get, create]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [list, watch, create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: ['']
   resources: [events]
   verbs: [create, patch]

@@ -40,6 +40,7 @@ describe('parseSpec defaults', () => {
         minSecondsBetweenFailovers: 10,
       },
       service: { type: 'ClusterIP', port: 7070 },
+      networkPolicy: { enabled: true },
       preferredMember: 'primary',
     });
   });
@@ -112,6 +113,14 @@ describe('checkSpecRules (the CEL rules, in TypeScript)', () => {
     expect(checkSpecRules(parseSpec({ ...minimal, healthCheck: { port: 0 } }))).toHaveLength(1);
     expect(checkSpecRules(parseSpec({ ...minimal, healthCheck: { port: 8080 } }))).toEqual([]);
     expect(checkSpecRules(parseSpec({ ...minimal, healthCheck: { port: 'metrics' } }))).toEqual([]);
+  });
+  it('rejects an empty network-policy peer and ipBlock mixed with selectors', () => {
+    const np = (clients: unknown[]) => parseSpec({ ...minimal, networkPolicy: { clients } });
+    expect(checkSpecRules(np([{ ipBlock: { cidr: '10.0.0.0/8' } }]))).toEqual([]);
+    expect(checkSpecRules(np([{}]))).toEqual(['a peer needs podSelector, namespaceSelector or ipBlock']);
+    expect(checkSpecRules(np([{ ipBlock: { cidr: '10.0.0.0/8' }, podSelector: {} }]))).toEqual([
+      'ipBlock cannot be combined with podSelector or namespaceSelector',
+    ]);
   });
   it('rejects duplicate container ports', () => {
     const s = parseSpec({ server: { ...minimal.server, ports: { admin: 7070 } } });

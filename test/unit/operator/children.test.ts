@@ -8,6 +8,7 @@ import {
   desiredChildren,
   desiredClientService,
   desiredMemberService,
+  desiredNetworkPolicy,
   desiredPdb,
   desiredPod,
   desiredPvc,
@@ -34,6 +35,7 @@ describe('names', () => {
       memberService: { primary: 'eda-primary', redundant: 'eda-redundant' },
       clientService: 'eda',
       pdb: 'eda',
+      networkPolicy: 'eda',
       adminTokenSecret: 'eda-admin-token',
       pvc: { primary: 'eda-primary-state', redundant: 'eda-redundant-state' },
     });
@@ -54,6 +56,7 @@ describe('every child', () => {
       c.pvcs!.primary,
       c.pvcs!.redundant,
       desiredAdminTokenSecret(p, 'x'),
+      desiredNetworkPolicy(p, undefined)!,
     ];
     for (const o of all) {
       expect(o.metadata!.namespace).toBe('lic');
@@ -412,5 +415,75 @@ describe('desiredChildren', () => {
     expect(Object.keys(c.pods)).toEqual(['primary', 'redundant']);
     expect(c.pods.redundant.metadata!.name).toBe('eda-redundant');
     expect(c.clientService.spec!.selector!['lpo.dev/member']).toBe('primary');
+  });
+});
+
+describe('desiredNetworkPolicy', () => {
+  const operator = {
+    namespace: 'lpo-system',
+    podLabels: { 'app.kubernetes.io/name': 'license-pair-operator', 'app.kubernetes.io/instance': 'lpo' },
+  };
+  // What the API server receives: the client library's serializer maps _from/_except to from/except.
+  const wire = (o: unknown) =>
+    JSON.parse(JSON.stringify(o).replaceAll('"_from"', '"from"').replaceAll('"_except"', '"except"'));
+
+  it('selects the pair’s pods and limits ingress port by port; the operator reaches every port', () => {
+    const np = wire(desiredNetworkPolicy(pair(), operator));
+    expect(np.metadata.name).toBe('eda');
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: { 'lpo.dev/pair': 'eda' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { ports: [{ port: 'licences', protocol: 'TCP' }] },
+        {
+          from: [{ podSelector: { matchLabels: { 'lpo.dev/pair': 'eda' } } }],
+          ports: [{ port: 'admin', protocol: 'TCP' }],
+        },
+        { ports: [{ port: 'metrics', protocol: 'TCP' }] },
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'lpo-system' } },
+              podSelector: { matchLabels: operator.podLabels },
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('admits only the listed clients to the licence port and the listed scrapers to metrics', () => {
+    const p = pair({
+      networkPolicy: {
+        clients: [
+          { namespaceSelector: { matchLabels: { team: 'eda' } } },
+          { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } },
+        ],
+        metricsFrom: [{ podSelector: { matchLabels: { app: 'prometheus' } } }],
+      },
+    });
+    const np = wire(desiredNetworkPolicy(p, operator));
+    expect(np.spec.ingress[0]).toEqual({
+      from: [
+        { namespaceSelector: { matchLabels: { team: 'eda' } } },
+        { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } },
+      ],
+      ports: [{ port: 'licences', protocol: 'TCP' }],
+    });
+    expect(np.spec.ingress[2].from).toEqual([{ podSelector: { matchLabels: { app: 'prometheus' } } }]);
+  });
+
+  it('uses the client model’s field names, which its serializer keeps (plain `from` would be dropped)', () => {
+    const np = desiredNetworkPolicy(
+      pair({ networkPolicy: { clients: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] } }),
+      operator,
+    )!;
+    expect(JSON.stringify(np)).not.toMatch(/"from"|"except"/);
+    expect(np.spec!.ingress![0]!._from![0]!.ipBlock!._except).toEqual(['10.1.0.0/16']);
+  });
+
+  it('has no operator rule when the operator’s pods are unknown, and is absent when disabled', () => {
+    expect(desiredNetworkPolicy(pair(), undefined)!.spec!.ingress).toHaveLength(3);
+    expect(desiredNetworkPolicy(pair({ networkPolicy: { enabled: false } }), operator)).toBeUndefined();
   });
 });
