@@ -24,19 +24,27 @@ export const promoteBody = z
   .strict();
 export const demoteBody = z.object({ epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();
 
+// A non-negative integer in a query string. Not z.coerce.number(): it reads "" (`?epoch=`) as 0.
+const queryInt = (max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'must be a non-negative integer')
+    .transform(Number)
+    .pipe(z.number().max(max));
+
 export const entriesQuery = z.object({
-  after: z.coerce.number().int().min(0),
-  afterEpoch: z.coerce.number().int().min(0),
-  wait: z.coerce.number().int().min(0).max(10_000).default(1000),
+  after: queryInt(),
+  afterEpoch: queryInt(),
+  wait: queryInt(10_000).default(1000),
   member: z.string().max(100).optional(),
-  epoch: z.coerce.number().int().min(0).optional(),
+  epoch: queryInt().optional(),
 });
 
 export const streamQuery = z.object({
-  after: z.coerce.number().int().min(0),
-  afterEpoch: z.coerce.number().int().min(0),
+  after: queryInt(),
+  afterEpoch: queryInt(),
   member: z.string().max(100).optional(),
-  epoch: z.coerce.number().int().min(0).optional(),
+  epoch: queryInt().optional(),
 });
 
 /** A standby's acknowledgement line on the replication stream. */
