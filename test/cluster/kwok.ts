@@ -22,6 +22,9 @@ export async function kwokUp(): Promise<void> {
       `--kubeconfig=${kubeconfigPath}`,
       // Without stages kwok refuses to start ("no stages found").
       `--config=${path.join(path.dirname(fileURLToPath(import.meta.url)), 'kwok-stages.yaml')}`,
+      // A Lease per node, as a kubelet keeps: without it the node controller marks the nodes Unknown
+      // after 40 s and evicts their pods.
+      '--node-lease-duration-seconds=40',
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--manage-nodes-with-label-selector=',

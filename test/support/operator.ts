@@ -24,9 +24,16 @@ export class OperatorProcess {
   readonly logFile: string;
   private exited: Promise<void> = Promise.resolve();
   private readonly env: Record<string, string>;
+  private readonly entry: string;
 
-  constructor(env: Record<string, string>, name = 'operator') {
+  /** `entry`: the operator's sources by default; a bundle (as in the image) for memory figures. */
+  constructor(
+    env: Record<string, string>,
+    name = 'operator',
+    entry = path.join(repoRoot, 'src/operator/main.ts'),
+  ) {
     this.env = env;
+    this.entry = entry;
     this.logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lpo-operator-')), `${name}.log`);
   }
 
@@ -34,22 +41,18 @@ export class OperatorProcess {
     this.metricsPort = await freePort();
     this.healthPort = await freePort();
     const out = fs.openSync(this.logFile, 'a');
-    const child = spawn(
-      path.join(repoRoot, 'node_modules/.bin/node'),
-      [path.join(repoRoot, 'src/operator/main.ts')],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '/tmp',
-          KUBECONFIG: process.env.KUBECONFIG ?? '',
-          METRICS_ADDR: `127.0.0.1:${this.metricsPort}`,
-          HEALTH_ADDR: `127.0.0.1:${this.healthPort}`,
-          LOG_LEVEL: 'debug',
-          ...this.env,
-        },
-        stdio: ['ignore', out, out],
+    const child = spawn(path.join(repoRoot, 'node_modules/.bin/node'), [this.entry], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        KUBECONFIG: process.env.KUBECONFIG ?? '',
+        METRICS_ADDR: `127.0.0.1:${this.metricsPort}`,
+        HEALTH_ADDR: `127.0.0.1:${this.healthPort}`,
+        LOG_LEVEL: 'debug',
+        ...this.env,
       },
-    );
+      stdio: ['ignore', out, out],
+    });
     fs.closeSync(out);
     this.child = child;
     this.exited = new Promise((r) => child.once('exit', () => r()));
