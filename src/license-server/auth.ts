@@ -1,5 +1,8 @@
 // Bearer tokens read from a file (a mounted Secret) and re-read when the file changes, so a
 // rotation needs no restart: the new token is accepted at once, the previous one for a grace period.
+// The file may hold several tokens, one per line: all are accepted and the first is presented to
+// the peer, so a rotation can go add-new, present-new, drop-old without a moment where the two
+// members (whose files the kubelet updates at different times) disagree.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 
@@ -21,9 +24,10 @@ export class TokenSource {
   private readonly graceMs: number;
   private readonly now: () => number;
   private readonly onChange: TokenSourceOptions['onChange'];
-  private current: Buffer | undefined;
+  private current: Buffer[] = [];
   private currentText = '';
-  private previous: Buffer | undefined;
+  private currentFile = '';
+  private previous: Buffer[] = [];
   private previousUntil = 0;
   private readonly listener: () => void;
 
@@ -37,7 +41,7 @@ export class TokenSource {
     fs.watchFile(this.file, { interval: opts.pollMs ?? 1000, persistent: false }, this.listener);
   }
 
-  /** The token this member presents to its peer. */
+  /** The token this member presents to its peer (the file's first). */
   get token(): string {
     return this.currentText;
   }
@@ -50,29 +54,32 @@ export class TokenSource {
       this.onChange?.({ rotated: false, error: `cannot read token file: ${(err as Error).message}` });
       return; // keep the tokens we have
     }
-    if (!text) {
+    const tokens = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    if (tokens.length === 0) {
       this.onChange?.({ rotated: false, error: 'token file is empty; keeping the previous token' });
       return;
     }
-    if (text === this.currentText) return;
-    const rotated = this.current !== undefined;
+    if (text === this.currentFile) return;
+    const rotated = this.current.length > 0;
     if (rotated) {
       this.previous = this.current;
       this.previousUntil = this.now() + this.graceMs;
     }
-    this.current = digest(text);
-    this.currentText = text;
+    this.current = tokens.map(digest);
+    this.currentText = tokens[0]!;
+    this.currentFile = text;
     this.onChange?.({ rotated });
   }
 
   /** Check an `Authorization` header value. */
   check(header: string | undefined): boolean {
-    if (!header || !header.startsWith('Bearer ') || !this.current) return false;
+    if (!header || !header.startsWith('Bearer ') || this.current.length === 0) return false;
     const given = digest(header.slice('Bearer '.length).trim());
-    if (timingSafeEqual(given, this.current)) return true;
-    return (
-      this.previous !== undefined && this.now() < this.previousUntil && timingSafeEqual(given, this.previous)
-    );
+    if (this.current.some((t) => timingSafeEqual(given, t))) return true;
+    return this.now() < this.previousUntil && this.previous.some((t) => timingSafeEqual(given, t));
   }
 
   close(): void {

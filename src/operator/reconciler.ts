@@ -84,6 +84,8 @@ const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string
 };
 
 const TOKEN_TTL_MS = 5 * 60_000;
+/** A member that passes its health check but refuses its status hints at a rotated token: read the Secret again, at most this often. */
+const TOKEN_RECHECK_MS = 10_000;
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
@@ -133,6 +135,7 @@ export class Reconciler {
       MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)]),
     ) as Record<Member, k8s.V1Pod | undefined>;
     this.updateProbeTargets(key, pair, pods, token);
+    const tokenRecheckMs = token !== undefined ? this.recheckTokenIfRefused(key, pods) : undefined;
 
     // Observe, then decide.
     const now = this.now();
@@ -178,8 +181,12 @@ export class Reconciler {
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
     if (decision.fence) {
+      // The fence moves the Service straight to the member about to be promoted (or to none), in
+      // one update: a detour through "no endpoints" would cost a second kube-proxy sync, which
+      // its minimum sync period delays by up to a second of refused connections. Until the
+      // promotion lands, the new member answers NOT_ACTIVE, which clients retry.
       await this.d.writer.applyIfChanged(
-        desiredClientService(pair, ''),
+        desiredClientService(pair, decision.promote ?? ''),
         this.d.services.get(`${namespace}/${names.clientService}`),
       );
       const demote = this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
@@ -240,7 +247,8 @@ export class Reconciler {
 
     await this.rollPods(pair, pods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus);
-    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+    const requeue = [decision.requeueAfterMs, tokenRecheckMs].filter((x): x is number => x !== undefined);
+    return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 
   private async reportInvalid(raw: k8s.KubernetesObject, message: string, log: Logger): Promise<void> {
@@ -275,9 +283,38 @@ export class Reconciler {
       secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
     }
     const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
-    const token = b64 ? Buffer.from(b64, 'base64').toString('utf8').trim() : undefined;
+    // During a rotation the Secret may hold several tokens, one per line: the members accept all,
+    // and everyone presents the first.
+    const token = b64
+      ? Buffer.from(b64, 'base64')
+          .toString('utf8')
+          .split('\n')
+          .map((l) => l.trim())
+          .find((l) => l !== '')
+      : undefined;
     if (token) this.tokens.set(key, { token, readAt: this.now() });
     return token;
+  }
+
+  /**
+   * A member that answers its health check but not its status (which needs the token) most likely
+   * has a rotated token: forget ours so the next reconcile reads the Secret again, instead of
+   * waiting out TOKEN_TTL_MS.
+   */
+  private recheckTokenIfRefused(
+    key: string,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+  ): number | undefined {
+    const cached = this.tokens.get(key);
+    const refused = MEMBERS.some((m) => {
+      const probe = this.d.prober.state(key, m, pods[m]?.metadata?.uid);
+      return probe.lastResult?.ok === true && probe.server === undefined;
+    });
+    if (!cached || !refused) return undefined;
+    const wait = cached.readAt + TOKEN_RECHECK_MS - this.now();
+    if (wait > 0) return wait; // come back then: nothing else may wake this pair
+    this.tokens.delete(key);
+    return TOKEN_RECHECK_MS;
   }
 
   private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
@@ -505,6 +542,8 @@ export class Reconciler {
     const url = `http://${ip.includes(':') ? `[${ip}]` : ip}:${pair.spec.server.ports.admin}`;
     const r = await changeRole(url, token, action, epoch, force, this.d.roleChangeTimeoutMs ?? 2000);
     this.d.prober.forgetServerReport(key, member);
+    // A refused token was probably rotated: read the Secret again on the retry, not in five minutes.
+    if (r.status === 401) this.tokens.delete(key);
     if (r.ok) return true;
     if (action === 'demote') {
       // A fenced member that does not answer is already out of the Service; it will step down
