@@ -6,6 +6,7 @@ import type {
   V1Affinity,
   V1Container,
   V1EnvVar,
+  V1IPBlock,
   V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
@@ -420,15 +421,18 @@ export interface OperatorPeer {
   podLabels: Record<string, string>;
 }
 
-/** The client library's model names `from`/`except` `_from`/`_except`: its serializer drops the others. */
+/**
+ * Typed with the client library's models on purpose: its serializer keeps only their field names
+ * (`_from` for `from`), and an excess property check catches a wrong one here.
+ */
 function toPeer(p: NetworkPolicyPeer): V1NetworkPolicyPeer {
   const selector = (sel: NonNullable<NetworkPolicyPeer['podSelector']>) => structuredClone(sel);
+  const ipBlock = (b: NonNullable<NetworkPolicyPeer['ipBlock']>): V1IPBlock =>
+    b.except ? { cidr: b.cidr, except: [...b.except] } : { cidr: b.cidr };
   return {
     ...(p.podSelector ? { podSelector: selector(p.podSelector) } : {}),
     ...(p.namespaceSelector ? { namespaceSelector: selector(p.namespaceSelector) } : {}),
-    ...(p.ipBlock
-      ? { ipBlock: { cidr: p.ipBlock.cidr, ...(p.ipBlock.except ? { _except: [...p.ipBlock.except] } : {}) } }
-      : {}),
+    ...(p.ipBlock ? { ipBlock: ipBlock(p.ipBlock) } : {}),
   };
 }
 
