@@ -62,35 +62,52 @@ function sendError(res: Response, status: number, body: ErrorJson): void {
   res.status(status).json(body);
 }
 
-function sendDenial(res: Response, member: Member, d: Denial): void {
+/** A status and JSON body to send; `close`: end the connection after it. */
+type Answer = { status: number; body: unknown; close?: boolean };
+
+function send(res: Response, a: Answer): void {
+  if (res.headersSent) return;
+  if (a.close) res.set('connection', 'close');
+  res.status(a.status).json(a.body);
+}
+
+function denial(member: Member, d: Denial): Answer {
   const body: ErrorJson = { code: d.code, message: d.message };
-  if (d.code === 'NOT_ACTIVE') {
-    body.active = member.activeAddress;
-    // A client reaching a standby through the pair's Service holds a connection that conntrack
-    // keeps on this pod after a switchover: close it, so its next request follows the Service.
-    res.set('connection', 'close');
-  }
-  sendError(res, DENIAL_STATUS[d.code], body);
+  if (d.code !== 'NOT_ACTIVE') return { status: DENIAL_STATUS[d.code], body };
+  body.active = member.activeAddress;
+  // A client reaching a standby through the pair's Service holds a connection that conntrack
+  // keeps on this pod after a switchover: close it, so its next request follows the Service.
+  return { status: DENIAL_STATUS[d.code], body, close: true };
+}
+
+function sendDenial(res: Response, member: Member, d: Denial): void {
+  send(res, denial(member, d));
 }
 
 function timeout(ms: number): RequestHandler {
   return (req, res, next) => {
     if (req.path.startsWith('/v1/replication/')) return next();
     const t = setTimeout(() => {
-      // A body still arriving is the client's doing (a slow or stalled upload): 408, and the
-      // connection goes, so the rest of that body is never read.
-      if (!req.complete) {
-        res.set('connection', 'close');
-        return sendError(res, 408, {
-          code: 'TIMEOUT',
-          message: `the request body was not received within ${ms} ms`,
-        });
-      }
-      sendError(res, 503, { code: 'TIMEOUT', message: `the request took longer than ${ms} ms` });
+      const a = timedOut(req, ms);
+      if (a.close) res.set('connection', 'close');
+      sendError(res, a.status, a.body);
     }, ms);
     res.on('close', () => clearTimeout(t));
     next();
   };
+}
+
+/** The answer to a request that is not done after the request timeout. */
+function timedOut(req: IncomingMessage, ms: number): Answer & { body: ErrorJson } {
+  // A body still arriving is the client's doing (a slow or stalled upload): 408, and the
+  // connection goes, so the rest of that body is never read.
+  if (!req.complete)
+    return {
+      status: 408,
+      body: { code: 'TIMEOUT', message: `the request body was not received within ${ms} ms` },
+      close: true,
+    };
+  return { status: 503, body: { code: 'TIMEOUT', message: `the request took longer than ${ms} ms` } };
 }
 
 function requireToken(tokens: TokenSource | undefined): RequestHandler {
@@ -162,32 +179,134 @@ export function clientApp(member: Member, opts: HttpOptions): Express {
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
-  app.post('/v1/checkout', auth, async (req, res) => {
-    const body = parse(checkoutBody, req.body);
-    const r = await member.checkout(body);
-    if (!r.ok) return sendDenial(res, member, r);
-    res.json({ lease: member.leaseJson(r.lease, r.existing) });
-  });
-  app.post('/v1/renew', auth, async (req, res) => {
-    const body = parse(leaseRefBody, req.body);
-    const r = await member.renew(body.leaseId, body.clientId);
-    if (!r.ok) {
-      const feature = member.leases().find((l) => l.id === body.leaseId)?.feature ?? '(unknown)';
-      if (r.code !== 'NOT_ACTIVE') member.recordDenial(feature, r.code);
-      return sendDenial(res, member, r);
-    }
-    res.json({ lease: member.leaseJson(r.lease, true) });
-  });
-  app.post('/v1/release', auth, async (req, res) => {
-    const body = parse(leaseRefBody, req.body);
-    const r = await member.release(body.leaseId, body.clientId);
-    if (!r.ok) return sendDenial(res, member, r);
-    res.json({ released: true, leaseId: r.lease.id });
-  });
+  for (const route of LEASE_ROUTES)
+    app.post(route, auth, async (req, res) => {
+      send(res, await leaseCall(member, route, req.body));
+    });
   app.get('/v1/features', auth, (_req, res) => {
     res.json({ role: member.role, features: member.features() });
   });
   return finish(app, member);
+}
+
+const LEASE_ROUTES = ['/v1/checkout', '/v1/renew', '/v1/release'] as const;
+type LeaseRoute = (typeof LEASE_ROUTES)[number];
+
+/** A call of the lease API with its (parsed, not yet validated) JSON body. */
+async function leaseCall(member: Member, route: LeaseRoute, raw: unknown): Promise<Answer> {
+  if (route === '/v1/checkout') {
+    const r = await member.checkout(parse(checkoutBody, raw));
+    if (!r.ok) return denial(member, r);
+    return { status: 200, body: { lease: member.leaseJson(r.lease, r.existing) } };
+  }
+  const body = parse(leaseRefBody, raw);
+  if (route === '/v1/renew') {
+    const r = await member.renew(body.leaseId, body.clientId);
+    if (!r.ok) {
+      const feature = member.leases().find((l) => l.id === body.leaseId)?.feature ?? '(unknown)';
+      if (r.code !== 'NOT_ACTIVE') member.recordDenial(feature, r.code);
+      return denial(member, r);
+    }
+    return { status: 200, body: { lease: member.leaseJson(r.lease, true) } };
+  }
+  const r = await member.release(body.leaseId, body.clientId);
+  if (!r.ok) return denial(member, r);
+  return { status: 200, body: { released: true, leaseId: r.lease.id } };
+}
+
+const JSON_WHITESPACE = /^[ \t\n\r]*([^ \t\n\r])/;
+
+/**
+ * A request body as express.json() reads it (strict): a leading BOM is dropped, an empty body is
+ * {}, and only an object or an array is accepted; a SyntaxError's message is the one it gives.
+ */
+function parseJsonBody(text: string): unknown {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (body.length === 0) return {};
+  const first = JSON_WHITESPACE.exec(body)?.[1];
+  if (first === '{' || first === '[') return JSON.parse(body);
+  // the message JSON.parse gives for the first character (express.json's own strict check)
+  const at = first === undefined ? -1 : body.indexOf(first);
+  try {
+    JSON.parse(at < 0 ? '' : body.slice(0, at) + '#'.repeat(body.length - at));
+  } catch (err) {
+    throw new SyntaxError(
+      (err as Error).message.replace(/#+/g, (hashes) => body.slice(at, at + hashes.length)),
+      { cause: err },
+    );
+  }
+  throw new SyntaxError('strict violation');
+}
+
+/**
+ * The licences port's request handler. Checkout, renew and release are the hot path: a request
+ * to one of them that is plainly well-formed (a JSON body of a declared length within the
+ * limit, no content or transfer encoding, a Host header, the client token when one is required)
+ * is answered here without express, whose routing and body parsing cost about as much CPU as
+ * the call itself. Everything else (and every refusal those checks would make) goes to
+ * clientApp, so edge cases have one implementation; the answers of both are the same.
+ */
+export function clientHandler(member: Member, opts: HttpOptions): http.RequestListener {
+  const app = clientApp(member, opts);
+  const limit = byteSize(opts.bodyLimit);
+  const ms = opts.requestTimeoutMs;
+  const routes = new Set<string>(LEASE_ROUTES);
+  const reply = (res: http.ServerResponse, a: Answer): void => {
+    if (res.headersSent) return;
+    const text = JSON.stringify(a.body);
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    };
+    if (a.close) headers.connection = 'close';
+    res.writeHead(a.status, headers);
+    res.end(text);
+  };
+  const failed = (err: unknown): Answer => {
+    if (err instanceof HttpError)
+      return { status: err.status, body: { code: err.code, message: err.message } };
+    member.log.error({ err }, 'request failed');
+    return { status: 500, body: { code: 'INTERNAL', message: 'internal error; see the server log' } };
+  };
+  return (req, res) => {
+    const h = req.headers;
+    const length = h['content-length'];
+    const type = h['content-type']?.toLowerCase().replaceAll(' ', '');
+    if (
+      req.method !== 'POST' ||
+      !routes.has(req.url ?? '') ||
+      !h.host ||
+      (type !== 'application/json' && type !== 'application/json;charset=utf-8') ||
+      length === undefined ||
+      !/^[1-9]\d{0,8}$/.test(length) ||
+      Number(length) > limit ||
+      h['content-encoding'] !== undefined ||
+      h['transfer-encoding'] !== undefined ||
+      (opts.clientTokens !== undefined && !opts.clientTokens.check(h.authorization))
+    )
+      return void app(req, res);
+    const route = req.url as LeaseRoute;
+    const timer = setTimeout(() => reply(res, timedOut(req, ms)), ms);
+    res.on('close', () => clearTimeout(timer));
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      let raw: unknown;
+      try {
+        raw = parseJsonBody(
+          (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8'),
+        );
+      } catch (err) {
+        const message = `request body is not valid JSON: ${(err as Error).message}`;
+        reply(res, { status: 400, body: { code: 'BAD_REQUEST', message } });
+        return;
+      }
+      leaseCall(member, route, raw).then(
+        (a) => reply(res, a),
+        (err: unknown) => reply(res, failed(err)),
+      );
+    });
+  };
 }
 
 /** The admin port: health, status, roles, leases, licence reload, replication. */

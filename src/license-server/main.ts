@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { TokenSource } from './auth.ts';
 import { ConfigError, configFromEnv } from './config.ts';
 import type { ServerConfig } from './config.ts';
-import { adminApp, clientApp, clientError, metricsApp, replicationStream } from './http.ts';
+import { adminApp, clientError, clientHandler, metricsApp, replicationStream } from './http.ts';
 import { Member } from './server.ts';
 
 export type RunningServer = {
@@ -81,7 +81,7 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
   );
   admin.on('upgrade', stream.upgrade);
   const servers = [
-    http.createServer(serverOpts, clientApp(member, opts)),
+    http.createServer(serverOpts, clientHandler(member, opts)),
     admin,
     http.createServer(serverOpts, metricsApp(member)),
   ];

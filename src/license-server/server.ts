@@ -252,7 +252,7 @@ export class Member {
     const jsons = entries.map((e) => JSON.stringify(e));
     this.source.push(entries, jsons);
     this.store.appendSerialized(jsons, Date.now());
-    if (this.store.journalEntries >= this.config.compactEvery) this.compact();
+    if (this.store.journalEntries >= this.config.compactEvery) this.compactInBackground();
     const last = entries[entries.length - 1] as LogEntry;
     return Promise.all([this.store.durable(), this.source.waitFor(last.seq)]);
   }
@@ -261,6 +261,16 @@ export class Member {
     const t = this.now();
     this.store.compact(this.ledger.snapshot(t), Date.now());
     this.log.info({ seq: this.ledger.seq, ms: Math.round(this.now() - t) }, 'journal compacted');
+  }
+
+  /** Compaction while serving: the snapshot is written without holding requests up. */
+  private compactInBackground(): void {
+    const t = this.now();
+    const seq = this.ledger.seq;
+    this.store.compactInBackground(this.ledger.snapshot(t), Date.now(), (err) => {
+      if (err) this.log.error({ seq, error: err.message }, 'journal compaction failed');
+      else this.log.info({ seq, ms: Math.round(this.now() - t) }, 'journal compacted');
+    });
   }
 
   async checkout(req: CheckoutRequest): Promise<Granted | Denial> {
@@ -509,7 +519,7 @@ export class Member {
     } finally {
       this.store.appendSerialized(applied, Date.now());
     }
-    if (this.store.journalEntries >= this.config.compactEvery) this.compact();
+    if (this.store.journalEntries >= this.config.compactEvery) this.compactInBackground();
   }
 
   private applySnapshot(snap: SnapshotResponse): void {
