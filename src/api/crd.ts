@@ -334,8 +334,12 @@ The decision is a pure function (\`src/operator/failover.ts\`), evaluated on eve
 - A member **fails** on a pod or node signal (pod deleted or missing, container terminated or
   crash-looping, pod phase Failed, node NotReady or unreachable; for the live member also its pod
   turning NotReady) at once, without waiting for health checks, or after
-  \`healthCheck.failureThreshold\` failed checks. It is **healthy** again after
-  \`healthCheck.successThreshold\` successful checks in a row.
+  \`healthCheck.failureThreshold\` failed checks. With the reference protocol, the live member
+  also fails after a **single** failed check when the standby confirms it: its status says it has
+  not heard from the active over replication for a second (heartbeats come every 250 ms), in a
+  report read after the failed check (reason \`PeerLost\`). Two observers, the operator and the
+  standby, agree; a blip of the operator's own path to the member is not enough.
+  It is **healthy** again after \`healthCheck.successThreshold\` successful checks in a row.
 - When the live member fails, the operator waits \`failover.delaySeconds\` (counted from the first sign
   of failure) and \`failover.minSecondsBetweenFailovers\` since the last move, fences the failed member
   (out of the Service, demoted when reachable) and promotes the standby with a new epoch: only a

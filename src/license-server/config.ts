@@ -20,6 +20,8 @@ export type ServerConfig = {
   metricsPort: number;
   replicationMode: 'sync' | 'async';
   syncTimeoutMs: number;
+  /** Heartbeat period of the replication stream: the standby's evidence that the active is alive. */
+  heartbeatMs: number;
   leaseTtlMs: number;
   sweepIntervalMs: number;
   fsync: 'batch' | 'always';
@@ -86,6 +88,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     metricsPort: int(env, 'LS_METRICS_PORT', 9464),
     replicationMode: oneOf(env, 'LS_REPLICATION_MODE', ['sync', 'async'] as const, 'sync'),
     syncTimeoutMs: int(env, 'LS_SYNC_TIMEOUT_MS', 500, 1),
+    heartbeatMs: int(env, 'LS_HEARTBEAT_MS', 250, 10),
     leaseTtlMs: int(env, 'LS_LEASE_TTL_SECONDS', 120, 1) * 1000,
     sweepIntervalMs: int(env, 'LS_SWEEP_INTERVAL_MS', 1000, 10),
     fsync: oneOf(env, 'LS_FSYNC', ['batch', 'always'] as const, 'batch'),

@@ -99,6 +99,7 @@ export class Member {
     return new ReplicationSource({
       mode: this.config.replicationMode,
       syncTimeoutMs: this.config.syncTimeoutMs,
+      heartbeatMs: this.config.heartbeatMs,
     });
   }
 

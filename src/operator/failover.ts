@@ -73,6 +73,10 @@ export interface ServerReport {
   lagSeconds?: number;
   /** Since when replication.state has been 'in-sync' without interruption, ms. */
   inSyncSince?: number;
+  /** Seconds since this member last heard from its peer over replication (the standby: from the active). */
+  peerLastSeenSeconds?: number;
+  /** When the report was read, ms. */
+  at?: number;
 }
 
 export interface MemberObservation {
@@ -165,9 +169,9 @@ export function recordServerReport(
   now: number,
 ): ServerReport | undefined {
   if (next === undefined) return undefined;
-  if (next.replication !== 'in-sync') return { ...next };
+  if (next.replication !== 'in-sync') return { ...next, at: now };
   const since = prev?.replication === 'in-sync' && prev.inSyncSince !== undefined ? prev.inSyncSince : now;
-  return { ...next, inSyncSince: since };
+  return { ...next, inSyncSince: since, at: now };
 }
 
 function ms(t: Date | string | undefined | null): number | undefined {
@@ -227,6 +231,7 @@ export type MemberReason =
   | 'NotProbed'
   | 'ProbeFailing'
   | 'ProbeFailed'
+  | 'PeerLost'
   | 'PodMissing'
   | 'PodDeleted'
   | 'PodPending'
@@ -259,11 +264,35 @@ export interface MemberAssessment {
   reportsActive: boolean;
 }
 
+/**
+ * The standby's view of the live member, as evidence that a failed health check is not a blip of
+ * the operator's own path to it: the standby followed the active recently (within
+ * PEER_RECENT_SECONDS) but has heard nothing over replication — heartbeats come every 250 ms — for
+ * PEER_SILENT_SECONDS, in a report read no earlier than the check that failed was sent.
+ */
+export const PEER_SILENT_SECONDS = 1;
+export const PEER_RECENT_SECONDS = 60;
+
+export function standbyLostLive(live: MemberObservation, standby: MemberObservation | undefined): boolean {
+  const report = standby?.server;
+  const failedAt = live.probe.firstFailureAt;
+  if (live.probe.consecutiveFailures < 1 || failedAt === undefined || !report) return false;
+  if (report.role !== 'standby' || report.at === undefined || report.peerLastSeenSeconds === undefined)
+    return false;
+  // A report older than the failed check says nothing about it (a check fails at most its timeout
+  // after it was sent; PEER_SILENT_SECONDS of silence before that would already be the fault).
+  if (report.at < failedAt - PEER_SILENT_SECONDS * 1000) return false;
+  return (
+    report.peerLastSeenSeconds >= PEER_SILENT_SECONDS && report.peerLastSeenSeconds <= PEER_RECENT_SECONDS
+  );
+}
+
 function assess(
   m: MemberObservation,
   isLive: boolean,
   liveSince: number | undefined,
   p: Policy,
+  peer?: MemberObservation,
 ): MemberAssessment {
   const server = p.protocol === 'reference' ? m.server : undefined;
   const inSync = server === undefined || server.replication === 'in-sync' || server.replication === 'none';
@@ -309,6 +338,16 @@ function assess(
     if (at === undefined || liveSince === undefined || at >= liveSince) {
       return fail('PodNotReady', 'the pod is not ready', true, at);
     }
+  }
+  // Two observers agree: the operator's check failed and the standby lost the replication stream.
+  // Waiting for failureThreshold checks would only add periods to the outage.
+  if (isLive && p.protocol === 'reference' && standbyLostLive(m, peer)) {
+    return fail(
+      'PeerLost',
+      `a health check failed and the standby has not heard from it for ${peer!.server!.peerLastSeenSeconds!.toFixed(1)} s`,
+      false,
+      m.probe.firstFailureAt,
+    );
   }
   if (m.probe.consecutiveFailures >= p.failureThreshold) {
     return fail(
@@ -473,8 +512,8 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const prevLive = obs.status.liveMember;
   const liveSince = obs.status.liveSince;
   const members = {
-    primary: assess(obs.members.primary, prevLive === 'primary', liveSince, policy),
-    redundant: assess(obs.members.redundant, prevLive === 'redundant', liveSince, policy),
+    primary: assess(obs.members.primary, prevLive === 'primary', liveSince, policy, obs.members.redundant),
+    redundant: assess(obs.members.redundant, prevLive === 'redundant', liveSince, policy, obs.members.primary),
   };
   const reported = MEMBER_LIST.map((m) =>
     policy.protocol === 'reference' ? (obs.members[m].server?.epoch ?? 0) : 0,

@@ -16,6 +16,7 @@ export interface MemberStatus {
   replication: 'in-sync' | 'catching-up' | 'disconnected' | 'none';
   lagEntries?: number;
   lagSeconds?: number;
+  peerLastSeenSeconds?: number;
 }
 
 export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeResult> {
@@ -63,7 +64,12 @@ export async function readStatus(
     const body = (await res.json()) as {
       role?: string;
       epoch?: number;
-      replication?: { state?: string; lagEntries?: number; lagSeconds?: number };
+      replication?: {
+        state?: string;
+        lagEntries?: number;
+        lagSeconds?: number;
+        peerLastSeenSeconds?: number | null;
+      };
     };
     if (body.role !== 'active' && body.role !== 'standby') return undefined;
     const state = body.replication?.state;
@@ -77,6 +83,9 @@ export async function readStatus(
         : {}),
       ...(typeof body.replication?.lagSeconds === 'number'
         ? { lagSeconds: body.replication.lagSeconds }
+        : {}),
+      ...(typeof body.replication?.peerLastSeenSeconds === 'number'
+        ? { peerLastSeenSeconds: body.replication.peerLastSeenSeconds }
         : {}),
     };
   } catch {

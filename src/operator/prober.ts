@@ -45,6 +45,8 @@ interface Entry {
   state: MemberProbeState;
   nextDue: number;
   inFlight: boolean;
+  /** Checked early because the other member's check failed: its answer is evidence, reconcile on it. */
+  corroborating?: boolean;
 }
 
 export class Prober {
@@ -171,6 +173,12 @@ export class Prober {
         server.lagSeconds,
       );
 
+    // A failed check: read the other member now rather than at its next period, so the decision
+    // has the standby's fresh view of the live member (failover.ts: standbyLostLive).
+    if (!result.ok) this.checkSoon(t.pairKey, t.member === 'primary' ? 'redundant' : 'primary');
+    const corroborating = e.corroborating === true;
+    e.corroborating = false;
+
     const flipped = prev.lastResult !== undefined && prev.lastResult.ok !== result.ok;
     const first = prev.lastResult === undefined;
     const reachedFailure = history.consecutiveFailures === t.failureThreshold;
@@ -180,9 +188,17 @@ export class Prober {
       prev.server?.role !== server?.role ||
       prev.server?.epoch !== server?.epoch ||
       prev.server?.replication !== server?.replication;
-    if (flipped || first || reachedFailure || reachedSuccess || serverChanged) {
+    if (corroborating) this.opts.onChange(t.pairKey, true);
+    else if (flipped || first || reachedFailure || reachedSuccess || serverChanged) {
       this.opts.onChange(t.pairKey, !result.ok || reachedFailure);
     }
+  }
+
+  private checkSoon(pairKey: string, member: 'primary' | 'redundant'): void {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    if (!e || e.inFlight || !e.target.statusUrl) return;
+    e.corroborating = true;
+    e.nextDue = Math.min(e.nextDue, this.now());
   }
 }
 

@@ -94,6 +94,7 @@ export function testConfig(fx: Fixture, over: Partial<ServerConfig> = {}): Serve
     metricsPort: 0,
     replicationMode: 'sync',
     syncTimeoutMs: 500,
+    heartbeatMs: 250,
     leaseTtlMs: 60_000,
     sweepIntervalMs: 200,
     fsync: 'batch',

@@ -253,6 +253,56 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'one failed check confirmed by the standby (peer silent, fresh report): failover at once',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 2.1, at: T0 } }),
+    ),
+    expect: {
+      action: 'failover',
+      reason: 'PeerLost',
+      live: 'redundant',
+      fence: 'primary',
+      promote: 'redundant',
+      lastFailover: {
+        from: 'primary',
+        to: 'redundant',
+        action: 'failover',
+        reason: 'PeerLost',
+        detectionSeconds: 0.2,
+      },
+    },
+  },
+  {
+    name: 'one failed check, the standby still hears the active: wait for the threshold',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 0.3, at: T0 } }),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
+    name: 'one failed check, the standby report predates the check: not evidence, wait',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 5, at: T0 - 3 * S } }),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
+    name: 'one failed check, the standby lost the active long ago: not fresh evidence, wait',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 3600, at: T0 } }),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
+    name: 'the standby silent but no failed check: nothing (the operator still reaches the active)',
+    obs: steady(member('active'), member('standby', { server: { peerLastSeenSeconds: 5, at: T0 } })),
+    expect: { action: 'none', live: 'primary', phase: 'Running' },
+  },
+  {
     name: 'pod being deleted: failover at once, ignoring good checks',
     obs: steady(
       member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 0.5 * S } }),
