@@ -85,7 +85,11 @@ export class LeaderElector {
     while (!this.stopped && this.leading) {
       await sleep(this.retryPeriodMs);
       if (this.stopped) break;
-      const ok = await this.tryAcquireOrRenew();
+      // A renewal stuck on a broken network must not outlive the deadline: give up when it
+      // passes, so the process exits before another replica can take the Lease (leaseDuration
+      // after the last renewal).
+      const left = Math.max(0, this.renewDeadlineMs - (performance.now() - this.lastRenew));
+      const ok = await Promise.race([this.tryAcquireOrRenew(), sleep(left).then(() => false)]);
       if (ok) {
         this.lastRenew = performance.now();
       } else if (performance.now() - this.lastRenew >= this.renewDeadlineMs) {

@@ -179,47 +179,8 @@ export async function controlPlaneUp(): Promise<ClusterState> {
   writeFileSync(kubeconfigPath, kubeconfigFor('admin', apiserverURL, 'lpo-admin'), { mode: 0o600 });
   linkTools();
 
-  const etcdURL = `http://127.0.0.1:${net.etcdClientPort}`;
-  mkdirSync(path.join(dataDir, 'etcd'), { recursive: true, mode: 0o700 });
-  log(`starting etcd on ${etcdURL}`);
-  startProcess('etcd', binaryPath('etcd'), [
-    '--name=lpo-local',
-    `--data-dir=${path.join(dataDir, 'etcd')}`,
-    `--listen-client-urls=${etcdURL}`,
-    `--advertise-client-urls=${etcdURL}`,
-    `--listen-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
-    `--initial-cluster=lpo-local=http://127.0.0.1:${net.etcdPeerPort}`,
-    // A throwaway test cluster: skipping fsync makes the API server several times faster on a
-    // small VM disk. Never do this with data you care about.
-    '--unsafe-no-fsync=true',
-    '--log-level=warn',
-  ]);
-  await waitFor('etcd health', async () => (await fetch(`${etcdURL}/health`)).ok, 30_000, 'etcd');
-
-  log(`starting kube-apiserver v${k8sVersion} on ${apiserverURL}`);
-  startProcess('kube-apiserver', binaryPath('kube-apiserver'), [
-    `--etcd-servers=${etcdURL}`,
-    `--bind-address=${hostIP}`,
-    `--advertise-address=${hostIP}`,
-    `--secure-port=${net.apiserverPort}`,
-    `--tls-cert-file=${pkiPath('apiserver.crt')}`,
-    `--tls-private-key-file=${pkiPath('apiserver.key')}`,
-    `--client-ca-file=${pkiPath('ca.crt')}`,
-    `--kubelet-client-certificate=${pkiPath('apiserver-kubelet-client.crt')}`,
-    `--kubelet-client-key=${pkiPath('apiserver-kubelet-client.key')}`,
-    `--kubelet-certificate-authority=${pkiPath('ca.crt')}`,
-    '--kubelet-preferred-address-types=InternalIP,Hostname',
-    `--service-account-key-file=${pkiPath('sa.pub')}`,
-    `--service-account-signing-key-file=${pkiPath('sa.key')}`,
-    `--service-account-issuer=https://kubernetes.default.svc.${net.clusterDomain}`,
-    `--service-cluster-ip-range=${net.serviceCIDR}`,
-    '--authorization-mode=Node,RBAC',
-    '--allow-privileged=true',
-    '--profiling=false',
-    '--v=1',
-  ]);
-  await waitFor('kube-apiserver /readyz', () => ok(`${apiserverURL}/readyz`), 90_000, 'kube-apiserver');
+  await startEtcd();
+  await startApiserver(state);
 
   const kcmKubeconfig = path.join(clusterDir, 'controller-manager.kubeconfig');
   log('starting kube-controller-manager');
@@ -282,6 +243,56 @@ export async function controlPlaneUp(): Promise<ClusterState> {
     `control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${kubeconfigPath}`,
   );
   return state;
+}
+
+/** etcd with the cluster's data directory (started by `up`; tests restart it to inject faults). */
+export async function startEtcd(): Promise<void> {
+  const etcdURL = `http://127.0.0.1:${net.etcdClientPort}`;
+  mkdirSync(path.join(dataDir, 'etcd'), { recursive: true, mode: 0o700 });
+  log(`starting etcd on ${etcdURL}`);
+  startProcess('etcd', binaryPath('etcd'), [
+    '--name=lpo-local',
+    `--data-dir=${path.join(dataDir, 'etcd')}`,
+    `--listen-client-urls=${etcdURL}`,
+    `--advertise-client-urls=${etcdURL}`,
+    `--listen-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
+    `--initial-cluster=lpo-local=http://127.0.0.1:${net.etcdPeerPort}`,
+    // A throwaway test cluster: skipping fsync makes the API server several times faster on a
+    // small VM disk. Never do this with data you care about.
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ]);
+  await waitFor('etcd health', async () => (await fetch(`${etcdURL}/health`)).ok, 30_000, 'etcd');
+}
+
+/** kube-apiserver against etcd (started by `up`; tests restart it to inject faults). */
+export async function startApiserver(state: ClusterState): Promise<void> {
+  const { hostIP, apiserverURL } = state;
+  const etcdURL = `http://127.0.0.1:${net.etcdClientPort}`;
+  log(`starting kube-apiserver v${k8sVersion} on ${apiserverURL}`);
+  startProcess('kube-apiserver', binaryPath('kube-apiserver'), [
+    `--etcd-servers=${etcdURL}`,
+    `--bind-address=${hostIP}`,
+    `--advertise-address=${hostIP}`,
+    `--secure-port=${net.apiserverPort}`,
+    `--tls-cert-file=${pkiPath('apiserver.crt')}`,
+    `--tls-private-key-file=${pkiPath('apiserver.key')}`,
+    `--client-ca-file=${pkiPath('ca.crt')}`,
+    `--kubelet-client-certificate=${pkiPath('apiserver-kubelet-client.crt')}`,
+    `--kubelet-client-key=${pkiPath('apiserver-kubelet-client.key')}`,
+    `--kubelet-certificate-authority=${pkiPath('ca.crt')}`,
+    '--kubelet-preferred-address-types=InternalIP,Hostname',
+    `--service-account-key-file=${pkiPath('sa.pub')}`,
+    `--service-account-signing-key-file=${pkiPath('sa.key')}`,
+    `--service-account-issuer=https://kubernetes.default.svc.${net.clusterDomain}`,
+    `--service-cluster-ip-range=${net.serviceCIDR}`,
+    '--authorization-mode=Node,RBAC',
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--v=1',
+  ]);
+  await waitFor('kube-apiserver /readyz', () => ok(`${apiserverURL}/readyz`), 90_000, 'kube-apiserver');
 }
 
 export async function controlPlaneDown(): Promise<void> {

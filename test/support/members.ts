@@ -112,6 +112,8 @@ export class LoopbackMember {
   async status(): Promise<{ role: string; epoch: number; replication: { state: string } }> {
     const r = await fetch(`${this.adminUrl}/v1/status`, {
       headers: { authorization: `Bearer ${this.fx.token}` },
+      // A paused (hung) member never answers.
+      signal: AbortSignal.timeout(2000),
     });
     return (await r.json()) as { role: string; epoch: number; replication: { state: string } };
   }
@@ -285,7 +287,13 @@ export async function createLoopbackPairObject(
       apiVersion: 'lpo.dev/v1alpha1',
       kind: 'LicenseServerPair',
       metadata: { name: pair },
-      spec: { server: { license: { secretName: 'unused' }, ports }, ...spec },
+      spec: {
+        server: { license: { secretName: 'unused' }, ports },
+        // The stand-in kubelet plays the node: a real node of the local cluster (when one is up)
+        // must not get these pods from the scheduler and overwrite their status.
+        placement: { nodeSelector: { 'lpo.dev/test': 'stand-in-kubelet' } },
+        ...spec,
+      },
     },
   });
 }

@@ -1,0 +1,71 @@
+import net from 'node:net';
+
+/**
+ * A TCP proxy in front of the API server that can be partitioned: while cut, established
+ * connections and new ones stay open but nothing is forwarded either way — what a process behind a
+ * broken network sees (timeouts, not refusals). TLS passes through unchanged; the API server's
+ * certificate names 127.0.0.1.
+ */
+export class PartitionableProxy {
+  private server: net.Server | undefined;
+  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private readonly blackHoled = new Set<net.Socket>();
+  private cut = false;
+  port = 0;
+  private readonly target: { host: string; port: number };
+
+  constructor(target: { host: string; port: number }) {
+    this.target = target;
+  }
+
+  async start(): Promise<void> {
+    this.server = net.createServer((client) => {
+      if (this.cut) {
+        // Accepted, never answered: a black hole.
+        this.blackHoled.add(client);
+        client.on('error', () => undefined);
+        return;
+      }
+      const upstream = net.connect(this.target);
+      const pair = { client, upstream };
+      this.pairs.add(pair);
+      const drop = () => {
+        this.pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.on('data', (d) => {
+        if (!this.cut) upstream.write(d);
+      });
+      upstream.on('data', (d) => {
+        if (!this.cut) client.write(d);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server!.address() as net.AddressInfo).port;
+  }
+
+  /** Stop forwarding; connections stay open and silent. */
+  partition(): void {
+    this.cut = true;
+  }
+
+  /** Forward again. Connections that were open during the cut are closed (their streams are torn). */
+  heal(): void {
+    for (const p of this.pairs) {
+      p.client.destroy();
+      p.upstream.destroy();
+    }
+    this.pairs.clear();
+    for (const c of this.blackHoled) c.destroy();
+    this.blackHoled.clear();
+    this.cut = false;
+  }
+
+  async stop(): Promise<void> {
+    this.heal();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
