@@ -513,7 +513,13 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const liveSince = obs.status.liveSince;
   const members = {
     primary: assess(obs.members.primary, prevLive === 'primary', liveSince, policy, obs.members.redundant),
-    redundant: assess(obs.members.redundant, prevLive === 'redundant', liveSince, policy, obs.members.primary),
+    redundant: assess(
+      obs.members.redundant,
+      prevLive === 'redundant',
+      liveSince,
+      policy,
+      obs.members.primary,
+    ),
   };
   const reported = MEMBER_LIST.map((m) =>
     policy.protocol === 'reference' ? (obs.members[m].server?.epoch ?? 0) : 0,
