@@ -152,7 +152,8 @@ function kubeClients() {
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
   };
 }
-const k = kubeClients();
+// Made once the cluster runs (main starts it when needed): the kubeconfig exists only then.
+let k: ReturnType<typeof kubeClients>;
 const kc = (a: string[], input?: string) =>
   must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...a], { input, timeoutMs: 200_000 });
 
@@ -551,6 +552,7 @@ async function main(): Promise<void> {
   const reuse =
     cp.length > 0 && cp.every((r) => r.healthy) && node.length > 0 && node.every((r) => r.healthy);
   if (!reuse) clusterCmd(['up', '--node']);
+  k = kubeClients();
   clusterCmd(['images', 'license-pair-operator/operator:0.1.0', IMAGE]);
   const id = randomBytes(3).toString('hex');
   const release = `lpo-bench-${id}`;
