@@ -39,7 +39,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
-import { applySamplePair } from '../chart/live-pair.ts';
+import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { ctr, nodeStatus } from '../cluster/node.ts';
@@ -341,17 +341,7 @@ async function pairRound(ns: string, fault: Fault, load: Load): Promise<Round> {
   const outageS = load.outage(at, end);
   const failed = load.failures(at, end);
   // Failback Manual: make the new live member the preferred one (no move), so the pair is Running.
-  kc([
-    'patch',
-    'lsp',
-    PAIR,
-    '-n',
-    ns,
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ spec: { preferredMember: to } }),
-  ]);
+  preferMember(ns, PAIR, to);
   await pairSettled(ns);
   const r: Round = {
     switchS,

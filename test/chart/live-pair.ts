@@ -244,6 +244,21 @@ export async function makeLicenceTraffic(ns: string, name: string): Promise<void
     await post('/v1/checkout', { feature: 'sim', clientId: `dash-sim-${i}`, user: `u${i}`, host: 'ws-9' }); // HOST_LIMIT on the third
 }
 
+/** Sets spec.preferredMember: a switchover, or after a failover with failback Manual, no move. */
+export function preferMember(ns: string, name: string, member: string): void {
+  kc([
+    'patch',
+    'lsp',
+    name,
+    '-n',
+    ns,
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ spec: { preferredMember: member } }),
+  ]);
+}
+
 /** A real failover: delete the live member's pod and wait for the other member to serve. */
 export async function failOver(ns: string, name: string): Promise<string> {
   const live = readPair(ns, name).status!.liveMember!;

@@ -19,6 +19,7 @@ import {
   emptyDashboardQueries,
   LocalPrometheus,
   makeLicenceTraffic,
+  preferMember,
   readPair,
   until,
   waitLive,
@@ -107,17 +108,7 @@ describe('the chart on a real node', () => {
     // A planned switchover gives the failover panels data without breaking the pair.
     const before = readPair(sampleNs, pair).status!.liveMember!;
     const other = before === 'primary' ? 'redundant' : 'primary';
-    kc([
-      'patch',
-      'lsp',
-      pair,
-      '-n',
-      sampleNs,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ spec: { preferredMember: other } }),
-    ]);
+    preferMember(sampleNs, pair, other);
     await waitLive(sampleNs, pair, 120_000, before);
     await waitStandbyReady(sampleNs, pair);
     await makeLicenceTraffic(sampleNs, pair);

@@ -5,8 +5,9 @@ import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
-import { applySamplePair } from '../chart/live-pair.ts';
+import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { ctr } from '../cluster/node.ts';
+import { eventually } from '../support/kube.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { LoadConfig, LoadReport } from './load-client.ts';
 
@@ -60,26 +61,11 @@ async function pairStatus(): Promise<PairStatus> {
   return o.status ?? {};
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${ms / 1000}s waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-}
-
 const condition = (st: PairStatus, type: string) => st.conditions?.find((c) => c.type === type)?.status;
 
 /** Ready, both members Healthy, the standby in sync: the state every scenario must return to. */
 async function settled(): Promise<PairStatus> {
-  return until(
+  return eventually(
     'the pair Ready with both members Healthy and the standby in sync',
     async () => {
       const st = await pairStatus();
@@ -187,7 +173,11 @@ async function checkAfter(
   const st = await settled();
   // The clients are served again (renewals succeed after the pair settled).
   const since = Date.now();
-  await until('the clients served again', async () => (await load.report()).lastOkAt > since + 1000, 60_000);
+  await eventually(
+    'the clients served again',
+    async () => (await load.report()).lastOkAt > since + 1000,
+    60_000,
+  );
   // A late extra move would show up here: give the operator a moment to (wrongly) flap.
   await sleep(3000);
   const final = await settled();
@@ -219,7 +209,7 @@ async function spacedFromLastMove(st: PairStatus): Promise<void> {
 }
 
 async function waitLive(not: string): Promise<string> {
-  return until(
+  return eventually(
     `a live member other than ${not}`,
     async () => {
       const live = (await pairStatus()).liveMember;
@@ -255,7 +245,7 @@ beforeAll(async () => {
     feature: FEATURE,
     clients: CLIENTS,
   });
-  await until(
+  await eventually(
     'every load client holding or refused a seat',
     async () => {
       const r = await load.report();
@@ -290,17 +280,7 @@ async function failoverScenario(
     undo();
   }
   // Manual failback: the member that took over is made the preferred one, which moves nothing.
-  kc([
-    'patch',
-    'lsp',
-    PAIR,
-    '-n',
-    ns,
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ spec: { preferredMember: now } }),
-  ]);
+  preferMember(ns, PAIR, now);
   await checkAfter(scenario, began, st.failoverCount ?? 0, 1);
 }
 
@@ -360,7 +340,7 @@ describe('failover under load on a real node', () => {
     const pod = await memberPod(standby);
     const began = Date.now();
     killContainer(pod.containerId!);
-    await until(
+    await eventually(
       'the standby container restarted',
       async () => {
         const p = await core.readNamespacedPod({ namespace: ns, name: pod.name });
@@ -379,17 +359,7 @@ describe('failover under load on a real node', () => {
       const live = st.liveMember!;
       const to = live === 'primary' ? 'redundant' : 'primary';
       const began = Date.now();
-      kc([
-        'patch',
-        'lsp',
-        PAIR,
-        '-n',
-        ns,
-        '--type',
-        'merge',
-        '-p',
-        JSON.stringify({ spec: { preferredMember: to } }),
-      ]);
+      preferMember(ns, PAIR, to);
       expect(await waitLive(live)).toBe(to);
       await checkAfter(i === 0 ? 'switchover' : 'failback', began, st.failoverCount ?? 0, 1);
     }

@@ -17,6 +17,7 @@ import {
 } from '../support/members.ts';
 import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 import { PartitionableProxy } from '../support/partition.ts';
+import { preferMember } from '../chart/live-pair.ts';
 
 // Faults of the platform rather than of the workload (docs/reliability.md states the promises):
 // the API server stopped for 60 s, etcd restarted, an operator replica partitioned from the API
@@ -179,17 +180,7 @@ describe('faults of the platform', () => {
     for (const id of leases) expect(onNew).toContain(id);
     loopback.members[live].resume();
     // The old member steps down (fenced) and the pair is whole again with the same move count.
-    kubectl([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      ns,
-      '--type',
-      'merge',
-      '-p',
-      `{"spec":{"preferredMember":"${standby}"}}`,
-    ]);
+    preferMember(ns, PAIR, standby);
     const whole = await settled();
     expect(whole.failoverCount).toBe(after.failoverCount);
     expect((await roles())[live]?.role).toBe('standby');
@@ -219,17 +210,7 @@ describe('faults of the platform', () => {
       200,
     );
     await loopback.members[live].start();
-    kubectl([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      ns,
-      '--type',
-      'merge',
-      '-p',
-      `{"spec":{"preferredMember":"${live === 'primary' ? 'redundant' : 'primary'}"}}`,
-    ]);
+    preferMember(ns, PAIR, live === 'primary' ? 'redundant' : 'primary');
     const whole = await settled();
     expect(whole.failoverCount).toBe((before.failoverCount ?? 0) + 1);
   });
