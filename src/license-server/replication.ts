@@ -424,6 +424,8 @@ export type FollowerOptions = {
   retryMs?: number;
   requestTimeoutMs?: number;
   now?: () => number;
+  /** Source address of the connections to the peer (the member's own address when it binds one). */
+  localAddress?: string;
 };
 
 export class PeerError extends Error {
@@ -459,7 +461,10 @@ export async function peerGet<T>(url: string, token: string, timeoutMs: number):
 
 /** The standby's pull loop. */
 export class Follower {
-  private readonly opts: Required<Omit<FollowerOptions, 'token'>> & { token: () => string };
+  private readonly opts: Required<Omit<FollowerOptions, 'token' | 'localAddress'>> & {
+    token: () => string;
+    localAddress?: string;
+  };
   private readonly host: FollowerHost;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -549,12 +554,32 @@ export class Follower {
   private async get<T>(pathAndQuery: string, timeoutMs: number): Promise<T> {
     this.abort = new AbortController();
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]);
-    const res = await fetch(`${this.opts.peerUrl}${pathAndQuery}`, {
-      headers: { authorization: `Bearer ${this.opts.token()}` },
-      signal,
+    const url = new URL(`${this.opts.peerUrl}${pathAndQuery}`);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(url, {
+        headers: { authorization: `Bearer ${this.opts.token()}` },
+        signal,
+        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
     });
-    const body = (await res.json()) as T & { code?: string; message?: string };
-    if (!res.ok) throw new PeerError(res.status, body.code ?? 'UNKNOWN', body.message ?? String(res.status));
+    let body: T & { code?: string; message?: string };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new PeerError(status, 'BAD_RESPONSE', `peer answered ${status} with non-JSON`);
+    }
+    if (status < 200 || status >= 300)
+      throw new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? String(status));
     return body;
   }
 
@@ -624,6 +649,7 @@ export class Follower {
     return new Promise((resolve, reject) => {
       const req = request(url, {
         agent: false,
+        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
         headers: {
           authorization: `Bearer ${this.opts.token()}`,
           connection: 'Upgrade',

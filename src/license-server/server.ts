@@ -495,7 +495,15 @@ export class Member {
         sawPeer: (info) => this.notePeer(info.role, info.epoch, info.wall, info.advertiseUrl),
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       },
-      { peerUrl: this.config.peerUrl, token: this.peerToken },
+      {
+        peerUrl: this.config.peerUrl,
+        token: this.peerToken,
+        // A member bound to one address talks to its peer from it too (multi-homed hosts,
+        // and firewall rules written per member address).
+        ...(this.config.bind !== '0.0.0.0' && this.config.bind !== '::'
+          ? { localAddress: this.config.bind }
+          : {}),
+      },
     );
     this.follower.start();
   }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 
 /**
@@ -67,5 +68,48 @@ export class PartitionableProxy {
   async stop(): Promise<void> {
     this.heal();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+const PARTITION_COMMENT = 'lpo-test-member-partition';
+
+/**
+ * Drops every packet between two addresses, both ways (iptables), leaving each reachable from
+ * everything else: here the operator, on 127.0.0.1, still reaches both members, while the members
+ * (which talk to each other from their own addresses) cannot.
+ */
+export function partitionAddresses(a: string, b: string): void {
+  for (const [src, dst] of [
+    [a, b],
+    [b, a],
+  ] as const)
+    execFileSync('iptables', [
+      '-w',
+      '-I',
+      'INPUT',
+      '-s',
+      src,
+      '-d',
+      dst,
+      '-m',
+      'comment',
+      '--comment',
+      PARTITION_COMMENT,
+      '-j',
+      'DROP',
+    ]);
+}
+
+/** Removes every rule partitionAddresses() added (idempotent). */
+export function healAddresses(): void {
+  const rules = execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(PARTITION_COMMENT));
+  for (const rule of rules) {
+    const args = rule
+      .replace(/^-A /, '-D ')
+      .match(/"[^"]*"|\S+/g)!
+      .map((x) => x.replace(/^"|"$/g, ''));
+    execFileSync('iptables', ['-w', ...args]);
   }
 }
