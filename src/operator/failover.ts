@@ -5,8 +5,9 @@
 // How the shell carries out a decision (order matters: never two live members):
 //   1. write status (liveMember, epoch, …) — the intent is durable; a restarted operator repeats
 //      the rest (a live member that reports `standby` is promoted again: action `repromote`),
-//   2. if `fence`: point the client Service away from it (selector of `live`, or nothing) and
-//      demote it through the admin API with `epoch` (best effort: it may be unreachable),
+//   2. if `fence`: when nobody is promoted, point the client Service at nothing; demote the
+//      fenced member through the admin API with `epoch` (best effort: it may be unreachable;
+//      awaited only when it is healthy, as in a switchover),
 //   3. if `promote`: POST /v1/admin/promote {epoch, force: fence !== undefined}, then
 //   4. point the client Service at `live` (or at nothing when `live` is '').
 import type { PairSpec } from '../api/pair.ts';

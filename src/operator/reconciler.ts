@@ -181,18 +181,19 @@ export class Reconciler {
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
     if (decision.fence) {
-      // The fence moves the Service straight to the member about to be promoted (or to none), in
-      // one update: a detour through "no endpoints" would cost a second kube-proxy sync, which
-      // its minimum sync period delays by up to a second of refused connections. Until the
-      // promotion lands, the new member answers NOT_ACTIVE, which clients retry.
-      await this.d.writer.applyIfChanged(
-        desiredClientService(pair, decision.promote ?? ''),
-        this.d.services.get(`${namespace}/${names.clientService}`),
-      );
+      // With a member to promote, the Service moves once, straight from the fenced member to the
+      // promoted one, after the promotion: a detour through "no endpoints" would cost a second
+      // kube-proxy sync, which its minimum sync period delays by up to a second of refused
+      // connections. With nobody to promote, the fenced member leaves the Service now.
+      if (!decision.promote)
+        await this.d.writer.applyIfChanged(
+          desiredClientService(pair, ''),
+          this.d.services.get(`${namespace}/${names.clientService}`),
+        );
       const demote = this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
       // A healthy member (graceful switchover) is demoted before the other is promoted. A failed
-      // one is already out of the Service and may hang: waiting for it would only delay the
-      // failover, and it steps down by itself when it sees the higher epoch.
+      // one may hang: waiting for it would only delay the failover, and it steps down by itself
+      // when it sees the higher epoch.
       if (decision.members[decision.fence].healthy) await demote;
       else void demote;
     }

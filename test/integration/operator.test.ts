@@ -162,9 +162,16 @@ describe('the operator on a real API server', () => {
       'the failover counted in the metrics',
       async () => (await operator.metricValue('lpo_failovers_total', { namespace: ns, pair: PAIR })) === 1,
     );
-    expect(
-      await operator.metricValue('lpo_pair_live_member', { namespace: ns, pair: PAIR, member: 'redundant' }),
-    ).toBe(1);
+    // The gauge is set when the reconcile that moved the Service finishes.
+    await eventually(
+      'the live-member gauge on redundant',
+      async () =>
+        (await operator.metricValue('lpo_pair_live_member', {
+          namespace: ns,
+          pair: PAIR,
+          member: 'redundant',
+        })) === 1,
+    );
   });
 
   it('brings the primary back as standby and fails back automatically once it is stable', async () => {
