@@ -549,6 +549,8 @@ async function main(): Promise<void> {
   const rows = await controlPlaneStatus().catch(() => []);
   const reuseCluster = rows.length > 0 && rows.every((r) => r.healthy);
   const reuseKwok = runningPid('kwok') !== undefined;
+  // The kubeconfig exists once the control plane runs: start it before making clients.
+  if (!reuseCluster) cluster(['up']);
   process.env.KUBECONFIG = kubeconfigPath;
   const k = clientsFor(kubeconfigPath);
   const responder = new Responder();
@@ -587,7 +589,6 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    if (!reuseCluster) cluster(['up']);
     await kwokUp();
     kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
     kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/licenseserverpairs.lpo.dev']);
