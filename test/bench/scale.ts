@@ -11,8 +11,8 @@
 // and one responder process (scale-responder.ts) answers the health contract for every member
 // address; it can make chosen members hang.
 //
-// Run under the cluster lock:
-//   flock /tmp/lpo-cluster.lock npm run bench -- scale [--pairs 1000] [--soak-minutes 10]
+// Run:
+//   npm run bench -- scale [--pairs 1000] [--soak-minutes 10]
 //   quick: --pairs 200 --soak-minutes 1 --failovers 10 --burst 50 --single-rounds 5
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
