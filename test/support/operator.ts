@@ -66,6 +66,9 @@ export class OperatorProcess {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Never leave a process behind when the caller gets an error instead of a running operator.
+    child.kill('SIGKILL');
+    await this.exited;
     throw new Error(`operator not ready in 30 s: ${this.tail()}`);
   }
 
