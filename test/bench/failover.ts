@@ -42,7 +42,7 @@ import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
-import { ctr, nodeStatus } from '../cluster/node.ts';
+import { containerHostPid, killContainer, nodeStatus } from '../cluster/node.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
@@ -212,20 +212,10 @@ async function podsOf(ns: string, labelSelector: string): Promise<PodInfo[]> {
     });
 }
 
-/** Host pid of a container's init process (the licence server), from `ctr tasks ls`. */
-function hostPid(containerId: string): number {
-  const line = ctr(['tasks', 'ls'])
-    .split('\n')
-    .find((l) => l.startsWith(containerId));
-  const pid = Number(line?.trim().split(/\s+/)[1]);
-  if (!pid) throw new Error(`no task for container ${containerId}`);
-  return pid;
-}
-
 /** Injects the fault into a running container; returns the time of the fault and how to undo a hang. */
 function inject(fault: Fault, ns: string, pod: PodInfo): { at: number; resume: () => void } {
   if (!pod.containerId) throw new Error(`${pod.name} has no container`);
-  const pid = fault === 'process-hung' ? hostPid(pod.containerId) : 0;
+  const pid = fault === 'process-hung' ? containerHostPid(pod.containerId) : 0;
   const at = Date.now();
   if (fault === 'pod-deleted') {
     // Asynchronous so the call's own duration is not part of the measurement setup.
@@ -237,7 +227,7 @@ function inject(fault: Fault, ns: string, pod: PodInfo): { at: number; resume: (
       },
     );
   } else if (fault === 'container-killed') {
-    ctr(['tasks', 'kill', '--signal', 'SIGKILL', pod.containerId]);
+    killContainer(pod.containerId);
   } else {
     process.kill(pid, 'SIGSTOP');
   }

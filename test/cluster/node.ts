@@ -256,6 +256,21 @@ export function ctr(args: string[], opts: { allowFail?: boolean } = {}): string 
   return sh('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', ...args], opts);
 }
 
+/** Host pid of a container's init process, from the node's containerd (`ctr tasks ls`). */
+export function containerHostPid(containerId: string): number {
+  const line = ctr(['tasks', 'ls'])
+    .split('\n')
+    .find((l) => l.startsWith(containerId));
+  const pid = Number(line?.trim().split(/\s+/)[1]);
+  if (!pid) throw new Error(`no task for container ${containerId}`);
+  return pid;
+}
+
+/** Kills a container's process as the kernel's OOM killer or a crash would (the kubelet restarts it). */
+export function killContainer(containerId: string): void {
+  ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+}
+
 async function nodeReady(): Promise<boolean> {
   const state = readState();
   if (!state) return false;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
-import { ctr } from '../cluster/node.ts';
+import { containerHostPid, killContainer } from '../cluster/node.ts';
 import { eventually } from '../support/kube.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { LoadConfig, LoadReport } from './load-client.ts';
@@ -98,18 +98,6 @@ async function memberPod(member: string): Promise<PodInfo> {
     ...(cid ? { containerId: cid } : {}),
   };
 }
-
-/** Host pid of a container's process, from the node's containerd. */
-function hostPid(containerId: string): number {
-  const line = ctr(['tasks', 'ls'])
-    .split('\n')
-    .find((l) => l.startsWith(containerId));
-  const pid = Number(line?.trim().split(/\s+/)[1]);
-  if (!pid) throw new Error(`no task for container ${containerId}`);
-  return pid;
-}
-
-const killContainer = (containerId: string) => ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId]);
 
 class Load {
   private proc: ChildProcess;
@@ -301,7 +289,7 @@ describe('failover under load on a real node', () => {
 
   it('the live process hangs (stops answering but stays up)', async () => {
     await failoverScenario('live process hung', async (_live, pod) => {
-      const pid = hostPid(pod.containerId!);
+      const pid = containerHostPid(pod.containerId!);
       process.kill(pid, 'SIGSTOP');
       return () => {
         try {

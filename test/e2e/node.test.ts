@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binLinkDir, kubeconfigPath } from '../cluster/config.ts';
-import { ctr } from '../cluster/node.ts';
+import { killContainer } from '../cluster/node.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 
@@ -171,7 +171,7 @@ describe('a real node', () => {
   it('restarts a killed container', async () => {
     const before = await ready('echo-a');
     const containerId = before.status!.containerStatuses![0]!.containerID!.replace('containerd://', '');
-    ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+    killContainer(containerId);
     const after = await eventually(
       'the container to be restarted and Ready',
       async () => {
