@@ -8,12 +8,10 @@ import { stopProcess } from '../cluster/processes.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import {
-  StandInKubelet,
-  createLoopbackPairObject,
   memberIPs,
   readPair,
-  startLoopbackPair,
-  type LoopbackPair,
+  startOperatedLoopbackPair,
+  type OperatedLoopbackPair,
   type MemberName,
 } from '../support/members.ts';
 import { ensureCrd, OperatorProcess } from '../support/operator.ts';
@@ -31,8 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let k: Kube;
 let ns: string;
-let loopback: LoopbackPair;
-let kubelet: StandInKubelet;
+let loopback: OperatedLoopbackPair;
 let operator: OperatorProcess;
 
 const pair = () => readPair(k, ns, PAIR);
@@ -102,15 +99,11 @@ beforeAll(async () => {
   k = kube();
   await ensureCrd(kubectl);
   ns = await createNamespace(k, 'faults');
-  loopback = await startLoopbackPair(k, ns, PAIR);
-  kubelet = new StandInKubelet(k, ns);
-  kubelet.start();
-  operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
-  await operator.start();
-  await createLoopbackPairObject(k, ns, PAIR, loopback.ports, {
+  loopback = await startOperatedLoopbackPair(k, ns, PAIR, {
     healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
     failover: { failback: 'Manual', minSecondsBetweenFailovers: 1 },
   });
+  ({ operator } = loopback);
   await settled();
 });
 
@@ -121,8 +114,6 @@ afterAll(async () => {
   if (state && !(await fetch(`http://127.0.0.1:${clusterNet.etcdClientPort}/health`).catch(() => undefined)))
     await startEtcd();
   if (state && (await apiserverDown())) await startApiserver(state);
-  kubelet?.stop();
-  await operator?.stop();
   await loopback?.stop();
   await deleteNamespace(k, ns);
 });

@@ -4,13 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
-import {
-  StandInKubelet,
-  createLoopbackPairObject,
-  readPair,
-  startLoopbackPair,
-  type LoopbackPair,
-} from '../support/members.ts';
+import { readPair, startOperatedLoopbackPair, type OperatedLoopbackPair } from '../support/members.ts';
 import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 
 // The admin token, end to end with real processes: the operator and two licence servers (loopback
@@ -22,8 +16,7 @@ import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 const PAIR = 'tokens';
 let k: Kube;
 let ns: string;
-let loopback: LoopbackPair;
-let kubelet: StandInKubelet;
+let loopback: OperatedLoopbackPair;
 let operator: OperatorProcess;
 const newToken = `new-${randomBytes(24).toString('base64url')}`;
 const wrongToken = `wrong-${randomBytes(24).toString('base64url')}`;
@@ -50,20 +43,14 @@ beforeAll(async () => {
   k = kube();
   await ensureCrd(kubectl);
   ns = await createNamespace(k, 'secrets');
-  loopback = await startLoopbackPair(k, ns, PAIR);
-  kubelet = new StandInKubelet(k, ns);
-  kubelet.start();
-  operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
-  await operator.start();
-  await createLoopbackPairObject(k, ns, PAIR, loopback.ports, {
+  loopback = await startOperatedLoopbackPair(k, ns, PAIR, {
     healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
     failover: { failback: 'Manual', minSecondsBetweenFailovers: 1 },
   });
+  ({ operator } = loopback);
 });
 
 afterAll(async () => {
-  kubelet?.stop();
-  await operator?.stop();
   await loopback?.stop();
   if (ns) await deleteNamespace(k, ns);
 });

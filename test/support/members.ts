@@ -5,7 +5,7 @@ import path from 'node:path';
 import { repoRoot } from '../cluster/config.ts';
 import { feature, makeFixture, type Fixture } from '../unit/license-server/fixtures.ts';
 import type { Kube } from './kube.ts';
-import { freePort } from './operator.ts';
+import { freePort, OperatorProcess } from './operator.ts';
 
 /**
  * For integration tests without a node: real licence-server processes on loopback addresses
@@ -268,6 +268,38 @@ export async function startLoopbackPair(k: Kube, ns: string, pair: string): Prom
       fx.cleanup();
     },
   };
+}
+
+/** A loopback pair run by a real operator process (one replica), with the stand-in kubelet. */
+export interface OperatedLoopbackPair extends LoopbackPair {
+  kubelet: StandInKubelet;
+  operator: OperatorProcess;
+}
+
+/** Starts the members, the stand-in kubelet and the operator, then creates the pair with `spec`. */
+export async function startOperatedLoopbackPair(
+  k: Kube,
+  ns: string,
+  pair: string,
+  spec: Record<string, unknown>,
+): Promise<OperatedLoopbackPair> {
+  const loopback = await startLoopbackPair(k, ns, pair);
+  const kubelet = new StandInKubelet(k, ns);
+  kubelet.start();
+  const operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
+  const stop = async () => {
+    kubelet.stop();
+    await operator.stop();
+    await loopback.stop();
+  };
+  try {
+    await operator.start();
+    await createLoopbackPairObject(k, ns, pair, loopback.ports, spec);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ...loopback, kubelet, operator, stop };
 }
 
 /** Creates the LicenseServerPair whose members run on loopback (ports as started). */
