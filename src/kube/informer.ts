@@ -13,7 +13,7 @@ import { Counter, Gauge } from 'prom-client';
  * cache, as a safety net against lost events. Handlers see add/update/delete, and every cached
  * object again on each resync (level-triggered reconcile does the rest).
  */
-export interface InformerOptions {
+export interface InformerOptions<T = unknown> {
   kc: k8s.KubeConfig;
   apiVersion: string;
   kind: string;
@@ -25,6 +25,8 @@ export interface InformerOptions {
   relistMs?: number;
   log: Logger;
   registry?: Registry;
+  /** What of each object is cached and handed to handlers (src/kube/slim.ts); the whole object by default. */
+  transform?: (obj: T) => T;
 }
 
 export interface Handlers<T> {
@@ -83,14 +85,23 @@ export class Informer<T extends Meta> {
   private readonly metrics: ReturnType<typeof metricsFor> | undefined;
   private readonly resource: string;
 
-  private readonly opts: InformerOptions;
+  private readonly opts: InformerOptions<T>;
+  private readonly transform: (obj: T) => T;
 
-  constructor(opts: InformerOptions) {
+  constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.objects = k8s.KubernetesObjectApi.makeApiClient(opts.kc);
     this.watch = new k8s.Watch(opts.kc);
     this.metrics = opts.registry ? metricsFor(opts.registry) : undefined;
     this.resource = opts.kind;
+    const transform = opts.transform ?? ((o: T) => o);
+    // List items come without apiVersion and kind; cached objects carry them (deletes need them).
+    this.transform = (o) => {
+      const out = transform(o) as T & { apiVersion?: string; kind?: string };
+      out.apiVersion ??= opts.apiVersion;
+      out.kind ??= opts.kind;
+      return out;
+    };
   }
 
   on(handlers: Handlers<T>): void {
@@ -189,7 +200,7 @@ export class Informer<T extends Meta> {
         500,
         continueToken,
       );
-      for (const item of page.items) seen.set(objectKey(item), item as T);
+      for (const item of page.items) seen.set(objectKey(item), this.transform(item as T));
       continueToken = page.metadata?._continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (continueToken);
@@ -227,17 +238,18 @@ export class Informer<T extends Meta> {
         .watch(
           this.opts.path,
           params,
-          (type: string, obj: T, raw?: { object?: { code?: number } }) => {
+          (type: string, received: T, raw?: { object?: { code?: number } }) => {
             this.metrics?.lastEvent.set({ resource: this.resource }, Date.now() / 1000);
             if (type === 'ERROR') {
-              const code = (raw?.object ?? (obj as { code?: number })).code;
+              const code = (raw?.object ?? (received as { code?: number })).code;
               failure = Object.assign(new Error(`watch error ${code}`), { code });
               this.abort?.abort();
               return;
             }
-            const rv = obj.metadata?.resourceVersion;
+            const rv = received.metadata?.resourceVersion;
             if (rv) this.resourceVersion = rv;
             if (type === 'BOOKMARK') return;
+            const obj = this.transform(received);
             const key = objectKey(obj);
             const old = this.cache.get(key);
             if (type === 'DELETED') {
