@@ -16,6 +16,7 @@ import {
   otherMember,
 } from '../api/pair.ts';
 import type { Condition, Member, MemberStatus, PairStatus } from '../api/pair.ts';
+import { shareConnections } from '../kube/connections.ts';
 import { CliExit, EXIT, registerCommands } from './program.ts';
 import type { Io } from './program.ts';
 
@@ -480,6 +481,7 @@ export function connect(opts: KubeOptions): PairApi {
   } catch (err) {
     throw new CliExit(EXIT.USAGE, `cannot load the kubeconfig: ${(err as Error).message}`);
   }
+  shareConnections(kc);
   // Without KUBECONFIG, ~/.kube/config or a service account, client-node falls back to
   // http://localhost:8080 (as kubectl does); say so instead of a TLS complaint.
   if (

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { pino } from 'pino';
 import { FIELD_MANAGER } from '../api/pair.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { shareConnections } from '../kube/connections.ts';
 import { countApiRequests } from '../kube/request-metrics.ts';
 import { loadConfig } from './config.ts';
 import { Controller } from './controller.ts';
@@ -19,6 +20,7 @@ const log = pino({
 const kc = new k8s.KubeConfig();
 // KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount: like kubectl.
 kc.loadFromDefault();
+shareConnections(kc);
 const metrics = createMetrics();
 const apiServer = kc.getCurrentCluster()?.server;
 if (apiServer) countApiRequests(apiServer, metrics.apiRequests);

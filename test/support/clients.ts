@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { shareConnections } from '../../src/kube/connections.ts';
 
 /** API clients for one kubeconfig (usable outside the test runner, e.g. by benchmarks). */
 export interface Kube {
@@ -17,6 +18,7 @@ export interface Kube {
 export function clientsFor(kubeconfigFile: string): Kube {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfigFile);
+  shareConnections(kc);
   return {
     kc,
     core: kc.makeApiClient(k8s.CoreV1Api),
