@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 
 /**
@@ -21,16 +22,10 @@ export interface MemberStatus {
 
 export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
-    const latencyMs = performance.now() - started;
-    return res.status >= 200 && res.status < 400
-      ? { ok: true, latencyMs, message: `HTTP ${res.status}` }
-      : { ok: false, latencyMs, message: `HTTP ${res.status}` };
-  } catch (err) {
-    return { ok: false, latencyMs: performance.now() - started, message: describe(err) };
-  }
+  const r = await request(url, { timeoutMs });
+  const latencyMs = performance.now() - started;
+  if (r.error !== undefined) return { ok: false, latencyMs, message: r.error };
+  return { ok: r.status >= 200 && r.status < 400, latencyMs, message: `HTTP ${r.status}` };
 }
 
 export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -52,16 +47,13 @@ export async function readStatus(
   token: string | undefined,
   timeoutMs: number,
 ): Promise<MemberStatus | undefined> {
+  const r = await request(`${baseUrl}/v1/status`, {
+    timeoutMs,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (r.error !== undefined || r.status < 200 || r.status >= 300) return undefined;
   try {
-    const res = await fetch(`${baseUrl}/v1/status`, {
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) {
-      await res.arrayBuffer();
-      return undefined;
-    }
-    const body = (await res.json()) as {
+    const body = JSON.parse(r.body) as {
       role?: string;
       epoch?: number;
       replication?: {
@@ -108,36 +100,103 @@ export async function changeRole(
   force: boolean,
   timeoutMs: number,
 ): Promise<RoleChangeResult> {
+  const r = await request(`${baseUrl}/v1/admin/${action}`, {
+    method: 'POST',
+    timeoutMs,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(action === 'promote' ? { epoch, force } : { epoch }),
+  });
+  if (r.error !== undefined) return { ok: false, status: 0, message: r.error };
+  let body: { code?: string; message?: string } = {};
   try {
-    const res = await fetch(`${baseUrl}/v1/admin/${action}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(action === 'promote' ? { epoch, force } : { epoch }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let body: { code?: string; message?: string } = {};
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      // Not JSON: keep the raw text as the message.
-    }
-    return {
-      ok: res.ok,
-      status: res.status,
-      ...(body.code ? { code: body.code } : {}),
-      message: body.message ?? text.slice(0, 200),
-    };
-  } catch (err) {
-    return { ok: false, status: 0, message: describe(err) };
+    body = JSON.parse(r.body) as typeof body;
+  } catch {
+    // Not JSON: keep the raw text as the message.
   }
+  return {
+    ok: r.status >= 200 && r.status < 300,
+    status: r.status,
+    ...(body.code ? { code: body.code } : {}),
+    message: body.message ?? r.body.slice(0, 200),
+  };
+}
+
+/** Bodies past this are not a health or status answer: the call fails instead of buffering them. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+// One connection per call, closed after it (as the kubelet probes): at a thousand pairs, keeping
+// connections to 4,000 member ports open would cost more memory than reconnecting costs CPU.
+const agent = new http.Agent({ keepAlive: false });
+
+interface Answer {
+  status: number;
+  body: string;
+  /** Set when no complete answer came: timed out, refused, reset, too large. */
+  error?: string;
+}
+
+/**
+ * One HTTP call with a deadline that covers connecting, the headers and the body. Node's http
+ * client rather than fetch: a health check every two seconds for each of thousands of members is
+ * the operator's hottest path, and fetch allocates an AbortSignal, a Response and streams per call.
+ */
+function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
+): Promise<Answer> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (a: Answer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(a);
+    };
+    let req: http.ClientRequest;
+    try {
+      req = http.request(url, {
+        agent,
+        method: opts.method ?? 'GET',
+        headers: {
+          ...(opts.body !== undefined ? { 'content-length': Buffer.byteLength(opts.body) } : {}),
+          ...opts.headers,
+        },
+      });
+    } catch (err) {
+      resolve({ status: 0, body: '', error: describe(err) });
+      return;
+    }
+    const timer = setTimeout(() => {
+      finish({ status: 0, body: '', error: 'timed out' });
+      req.destroy();
+    }, opts.timeoutMs);
+    req.once('error', (err) => finish({ status: 0, body: '', error: describe(err) }));
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY_BYTES) {
+          finish({
+            status: res.statusCode ?? 0,
+            body: '',
+            error: `answer larger than ${MAX_BODY_BYTES} bytes`,
+          });
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      res.once('end', () =>
+        finish({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.once('error', (err) => finish({ status: 0, body: '', error: describe(err) }));
+    });
+    req.end(opts.body);
+  });
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    if (err.name === 'TimeoutError') return 'timed out';
-    return cause?.code ?? cause?.message ?? err.message;
-  }
+  if (err instanceof Error) return (err as { code?: string }).code ?? err.message;
   return String(err);
 }

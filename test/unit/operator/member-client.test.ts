@@ -1,0 +1,119 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeRole, httpCheck, readStatus } from '../../../src/operator/member-client.ts';
+
+// A real HTTP server on loopback playing a member: healthy, failing, hung, oversized, the status
+// and role-change endpoints of the reference protocol.
+let server: http.Server;
+let base = '';
+const seen: { path: string; auth?: string; body: string }[] = [];
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({
+        path: req.url ?? '',
+        ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+        body,
+      });
+      switch (req.url) {
+        case '/healthz':
+          return res.end('ok');
+        case '/failing':
+          res.statusCode = 503;
+          return res.end('not ready');
+        case '/hang':
+          return; // never answered
+        case '/huge':
+          return res.end('x'.repeat(200 * 1024));
+        case '/v1/status':
+          if (req.headers.authorization !== 'Bearer s3cret') {
+            res.statusCode = 401;
+            return res.end('{"code":"Unauthorized"}');
+          }
+          return res.end(
+            JSON.stringify({
+              role: 'standby',
+              epoch: 7,
+              replication: { state: 'catching-up', lagEntries: 3, lagSeconds: 0.5, peerLastSeenSeconds: 0.2 },
+            }),
+          );
+        case '/v1/admin/promote':
+          res.statusCode = 409;
+          return res.end(JSON.stringify({ code: 'StaleEpoch', message: 'epoch 3 is older than 7' }));
+        default:
+          res.statusCode = 404;
+          return res.end();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+describe('member calls', () => {
+  it('passes a 2xx health check and fails a 5xx one with the status in the message', async () => {
+    const ok = await httpCheck(`${base}/healthz`, 1000);
+    expect(ok).toMatchObject({ ok: true, message: 'HTTP 200' });
+    const bad = await httpCheck(`${base}/failing`, 1000);
+    expect(bad).toMatchObject({ ok: false, message: 'HTTP 503' });
+  });
+
+  it('fails a check that gets no answer within its timeout, and does not wait longer', async () => {
+    const started = Date.now();
+    const r = await httpCheck(`${base}/hang`, 300);
+    expect(r).toMatchObject({ ok: false, message: 'timed out' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('names a refused connection', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    expect(await httpCheck(`http://127.0.0.1:${port}/healthz`, 1000)).toMatchObject({
+      ok: false,
+      message: 'ECONNREFUSED',
+    });
+  });
+
+  it('does not buffer an answer larger than a health or status answer can be', async () => {
+    const r = await httpCheck(`${base}/huge`, 1000);
+    expect(r.ok).toBe(false);
+    expect(r.message).toMatch(/larger than/);
+  });
+
+  it('reads the status with the token, and nothing without it', async () => {
+    expect(await readStatus(base, 's3cret', 1000)).toEqual({
+      role: 'standby',
+      epoch: 7,
+      replication: 'catching-up',
+      lagEntries: 3,
+      lagSeconds: 0.5,
+      peerLastSeenSeconds: 0.2,
+    });
+    expect(await readStatus(base, 'wrong', 1000)).toBeUndefined();
+    expect(seen.filter((s) => s.path === '/v1/status').map((s) => s.auth)).toEqual([
+      'Bearer s3cret',
+      'Bearer wrong',
+    ]);
+  });
+
+  it('sends a role change with its epoch and reports a refusal with its code and reason', async () => {
+    const r = await changeRole(base, 's3cret', 'promote', 3, true, 1000);
+    expect(r).toEqual({ ok: false, status: 409, code: 'StaleEpoch', message: 'epoch 3 is older than 7' });
+    expect(seen.find((s) => s.path === '/v1/admin/promote')).toMatchObject({
+      auth: 'Bearer s3cret',
+      body: JSON.stringify({ epoch: 3, force: true }),
+    });
+  });
+});
