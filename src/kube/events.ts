@@ -27,7 +27,15 @@ export class EventRecorder {
     this.log = log;
   }
 
-  async record(
+  /**
+   * Records an Event in the background, as client-go's recorder does: a reconcile never waits for
+   * its Events (at a thousand new pairs they would double its round trips).
+   */
+  record(obj: k8s.KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    void this.send(obj, type, reason, message);
+  }
+
+  private async send(
     obj: k8s.KubernetesObject,
     type: 'Normal' | 'Warning',
     reason: string,
@@ -45,6 +53,9 @@ export class EventRecorder {
         return;
       }
       const name = `${obj.metadata?.name}.${randomBytes(8).toString('hex')}`;
+      // Known before the write, so a repeat recorded meanwhile counts on this Event.
+      this.seen.set(key, { name, count: 1, first: now, at: Date.now() });
+      if (this.seen.size > 10_000) this.prune();
       await this.writer.createEvent(ns, {
         metadata: { name, namespace: ns },
         involvedObject: {
@@ -64,8 +75,6 @@ export class EventRecorder {
         source: { component: this.component },
         reportingComponent: this.component,
       });
-      this.seen.set(key, { name, count: 1, first: now, at: Date.now() });
-      if (this.seen.size > 10_000) this.prune();
     } catch (err) {
       this.log.warn({ reason, err: String(err) }, 'could not record an Event');
     }

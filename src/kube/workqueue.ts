@@ -34,7 +34,8 @@ const metricsByRegistry = new WeakMap<Registry, Metrics>();
 function metricsFor(registry: Registry): Metrics {
   let m = metricsByRegistry.get(registry);
   if (m) return m;
-  const buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  // Up to minutes: a burst of a thousand new pairs queues for that long, and the histogram should say so.
+  const buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
   m = {
     depth: new Gauge({
       name: 'workqueue_depth',

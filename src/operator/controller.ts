@@ -4,9 +4,10 @@ import { API_VERSION, KIND, LABEL_PAIR, PLURAL } from '../api/pair.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { Informer, errMessage, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
+import { metadataOnly, slimNode, slimPod, withoutManagedFields } from '../kube/slim.ts';
 import { KubeWriter, NotLeaderError } from '../kube/writer.ts';
 import { CONTROLLER, PairSeries, type Metrics } from './metrics.ts';
-import { Prober } from './prober.ts';
+import { Prober, type ProbeSignal } from './prober.ts';
 import type { OperatorPeer } from './children.ts';
 import { Reconciler } from './reconciler.ts';
 
@@ -28,6 +29,8 @@ export interface ControllerOptions {
   resyncMs: number;
   operatorPeer?: OperatorPeer;
 }
+
+type TriggerSource = 'pair' | 'resync' | 'pod' | 'child' | 'node' | `probe-${ProbeSignal}`;
 
 const MANAGED = 'app.kubernetes.io/managed-by=license-pair-operator';
 
@@ -52,7 +55,8 @@ export class Controller {
       kind: string,
       plural: string,
       ns: string | undefined,
-      labelSelector?: string,
+      labelSelector: string | undefined,
+      transform: (obj: T) => T,
     ) => {
       const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
       const inf = new Informer<T>({
@@ -62,6 +66,7 @@ export class Controller {
         path: ns ? `${base}/namespaces/${ns}/${plural}` : `${base}/${plural}`,
         ...(ns ? { namespace: ns } : {}),
         ...(labelSelector ? { labelSelector } : {}),
+        transform,
         resyncMs: opts.resyncMs,
         log,
         registry: metrics.registry,
@@ -71,9 +76,15 @@ export class Controller {
     };
     // One informer per resource and watched namespace; the reconciler reads through a merged view.
     const merged = <T extends k8s.KubernetesObject>(list: Informer<T>[]) => mergedView(list);
-    const pairInfs = scopes.map((ns) => make<k8s.KubernetesObject>(API_VERSION, KIND, PLURAL, ns));
-    const podInfs = scopes.map((ns) => make<k8s.V1Pod>('v1', 'Pod', 'pods', ns, MANAGED));
-    const svcInfs = scopes.map((ns) => make<k8s.V1Service>('v1', 'Service', 'services', ns, MANAGED));
+    // The caches keep only what the reconciler reads (src/kube/slim.ts): a thousand pairs fit in
+    // a small heap.
+    const pairInfs = scopes.map((ns) =>
+      make<k8s.KubernetesObject>(API_VERSION, KIND, PLURAL, ns, undefined, withoutManagedFields),
+    );
+    const podInfs = scopes.map((ns) => make<k8s.V1Pod>('v1', 'Pod', 'pods', ns, MANAGED, slimPod));
+    const svcInfs = scopes.map((ns) =>
+      make<k8s.V1Service>('v1', 'Service', 'services', ns, MANAGED, metadataOnly),
+    );
     const pdbInfs = scopes.map((ns) =>
       make<k8s.V1PodDisruptionBudget>(
         'policy/v1',
@@ -81,18 +92,33 @@ export class Controller {
         'poddisruptionbudgets',
         ns,
         MANAGED,
+        metadataOnly,
       ),
     );
     const pvcInfs = scopes.map((ns) =>
-      make<k8s.V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', ns, MANAGED),
+      make<k8s.V1PersistentVolumeClaim>(
+        'v1',
+        'PersistentVolumeClaim',
+        'persistentvolumeclaims',
+        ns,
+        MANAGED,
+        metadataOnly,
+      ),
     );
     const netpolInfs = scopes.map((ns) =>
-      make<k8s.V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', ns, MANAGED),
+      make<k8s.V1NetworkPolicy>(
+        'networking.k8s.io/v1',
+        'NetworkPolicy',
+        'networkpolicies',
+        ns,
+        MANAGED,
+        metadataOnly,
+      ),
     );
     // Node signals need cluster-wide read access; a single-namespace install goes without them.
     const nodeInf = opts.watchNamespaces.length
       ? undefined
-      : make<k8s.V1Node>('v1', 'Node', 'nodes', undefined);
+      : make<k8s.V1Node>('v1', 'Node', 'nodes', undefined, undefined, slimNode);
     this.pairs.push(...pairInfs);
     this.pods.push(...podInfs);
 
@@ -100,7 +126,12 @@ export class Controller {
       concurrency: opts.probeConcurrency,
       log,
       metrics,
-      onChange: (pairKey, urgent) => this.queue.add(pairKey, { urgent }),
+      // A failure is urgent; so is a member turning healthy in a pair that has no live member
+      // (nobody is served until it is promoted, e.g. each new pair).
+      onChange: (pairKey, signal) =>
+        this.trigger(pairKey, `probe-${signal}`, {
+          urgent: signal === 'failure' || (signal === 'healthy' && !this.hasLiveMember(pairKey)),
+        }),
     });
     const series = new PairSeries(metrics);
     const writer = new KubeWriter({
@@ -126,20 +157,21 @@ export class Controller {
       log,
     });
 
-    const enqueue = (obj: k8s.KubernetesObject, urgent = false) => this.queue.add(objectKey(obj), { urgent });
+    const enqueue = (obj: k8s.KubernetesObject, source: TriggerSource) =>
+      this.trigger(objectKey(obj), source);
     for (const inf of pairInfs) {
       inf.on({
-        add: (o) => enqueue(o),
+        add: (o) => enqueue(o, 'pair'),
         update: (a, b) => {
           // Spec or annotation changes; status-only updates are our own writes.
           if (
             a.metadata?.generation !== b.metadata?.generation ||
             JSON.stringify(a.metadata?.annotations) !== JSON.stringify(b.metadata?.annotations)
           )
-            enqueue(b);
+            enqueue(b, 'pair');
         },
-        delete: (o) => enqueue(o),
-        resync: (o) => enqueue(o),
+        delete: (o) => enqueue(o, 'pair'),
+        resync: (o) => enqueue(o, 'resync'),
       });
     }
     const ownerKey = (o: k8s.KubernetesObject) => {
@@ -151,17 +183,17 @@ export class Controller {
         add: (p) => {
           this.indexPod(p);
           const k = ownerKey(p);
-          if (k) this.queue.add(k);
+          if (k) this.trigger(k, 'pod');
         },
         update: (a, b) => {
           this.indexPod(b);
           const k = ownerKey(b);
-          if (k) this.queue.add(k, { urgent: podGotWorse(a, b) });
+          if (k) this.trigger(k, 'pod', { urgent: podGotWorse(a, b) });
         },
         delete: (p) => {
           this.unindexPod(p);
           const k = ownerKey(p);
-          if (k) this.queue.add(k, { urgent: true });
+          if (k) this.trigger(k, 'pod', { urgent: true });
         },
       });
     }
@@ -171,11 +203,11 @@ export class Controller {
           // A child changed or removed by someone else is put back.
           update: (a, b) => {
             const k = ownerKey(b);
-            if (k && a.metadata?.resourceVersion !== b.metadata?.resourceVersion) this.queue.add(k);
+            if (k && childChanged(a, b)) this.trigger(k, 'child');
           },
           delete: (o) => {
             const k = ownerKey(o);
-            if (k) this.queue.add(k);
+            if (k) this.trigger(k, 'child');
           },
         });
       }
@@ -184,12 +216,26 @@ export class Controller {
       update: (a, b) => {
         if (nodeReady(a) !== nodeReady(b))
           for (const k of this.pairsOnNode(b.metadata!.name!))
-            this.queue.add(k, { urgent: nodeReady(b) !== 'True' });
+            this.trigger(k, 'node', { urgent: nodeReady(b) !== 'True' });
       },
       delete: (n) => {
-        for (const k of this.pairsOnNode(n.metadata!.name!)) this.queue.add(k, { urgent: true });
+        for (const k of this.pairsOnNode(n.metadata!.name!)) this.trigger(k, 'node', { urgent: true });
       },
     });
+  }
+
+  /** Queues a pair's reconcile and counts why (lpo_reconcile_triggers_total: what keeps the operator busy). */
+  private trigger(key: string, source: TriggerSource, opts: { urgent?: boolean } = {}): void {
+    this.opts.metrics.reconcileTriggers.inc({ source });
+    this.queue.add(key, opts);
+  }
+
+  private hasLiveMember(pairKey: string): boolean {
+    for (const inf of this.pairs) {
+      const pair = inf.get(pairKey) as { status?: { liveMember?: string } } | undefined;
+      if (pair) return (pair.status?.liveMember ?? '') !== '';
+    }
+    return false;
   }
 
   private indexPod(p: k8s.V1Pod): void {
@@ -291,6 +337,21 @@ function podGotWorse(a: k8s.V1Pod, b: k8s.V1Pod): boolean {
   const terminated = (p: k8s.V1Pod) =>
     p.status?.containerStatuses?.some((c) => c.state?.terminated !== undefined) ?? false;
   return !terminated(a) && terminated(b);
+}
+
+/**
+ * What the operator reads of a child is its metadata (the applied hash, labels, deletion) and, for
+ * drift, its generation: a status update (a PDB's counts, changed with every pod) is not a reason
+ * to reconcile.
+ */
+function childChanged(a: k8s.KubernetesObject, b: k8s.KubernetesObject): boolean {
+  const m = (o: k8s.KubernetesObject) => o.metadata ?? {};
+  return (
+    m(a).generation !== m(b).generation ||
+    m(a).deletionTimestamp !== m(b).deletionTimestamp ||
+    JSON.stringify(m(a).annotations) !== JSON.stringify(m(b).annotations) ||
+    JSON.stringify(m(a).labels) !== JSON.stringify(m(b).labels)
+  );
 }
 
 function nodeReady(n: k8s.V1Node): string {

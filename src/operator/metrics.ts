@@ -56,6 +56,12 @@ export function createMetrics() {
       labelNames: ['verb', 'resource'],
       registers: [registry],
     }),
+    reconcileTriggers: new Counter({
+      name: 'lpo_reconcile_triggers_total',
+      help: 'Reconciles asked for, by what asked: pair, resync, pod, child, node, probe-failure, probe-healthy, probe-changed',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
     pairInfo: new Gauge({
       name: 'lpo_pair_info',
       help: 'Pair state as labels (always 1)',

@@ -33,6 +33,12 @@ export interface ProbeTarget {
   token?: string;
 }
 
+/**
+ * Why a check wakes its pair: a failure (or evidence about one), a member that just became healthy
+ * (it may be promoted), or another change the decision reads.
+ */
+export type ProbeSignal = 'failure' | 'healthy' | 'changed';
+
 export interface MemberProbeState {
   history: ProbeHistory;
   server?: ServerReport;
@@ -57,7 +63,7 @@ export class Prober {
     concurrency: number;
     log: Logger;
     metrics: Metrics;
-    onChange: (pairKey: string, urgent: boolean) => void;
+    onChange: (pairKey: string, signal: ProbeSignal) => void;
     now?: () => number;
   };
 
@@ -188,10 +194,11 @@ export class Prober {
       prev.server?.role !== server?.role ||
       prev.server?.epoch !== server?.epoch ||
       prev.server?.replication !== server?.replication;
-    if (corroborating) this.opts.onChange(t.pairKey, true);
-    else if (flipped || first || reachedFailure || reachedSuccess || serverChanged) {
-      this.opts.onChange(t.pairKey, !result.ok || reachedFailure);
-    }
+    if (!(corroborating || flipped || first || reachedFailure || reachedSuccess || serverChanged)) return;
+    this.opts.onChange(
+      t.pairKey,
+      corroborating || !result.ok || reachedFailure ? 'failure' : reachedSuccess ? 'healthy' : 'changed',
+    );
   }
 
   private checkSoon(pairKey: string, member: 'primary' | 'redundant'): void {

@@ -128,8 +128,12 @@ export class Reconciler {
     const status: PairStatus = pair.status ?? {};
     const names = childNames(name);
 
-    const token = pair.spec.server.protocol === 'reference' ? await this.ensureAdminToken(pair) : undefined;
-    await this.ensureSupportingObjects(pair);
+    // The Secret and the supporting objects do not depend on each other: written concurrently, a
+    // new pair costs one round trip here instead of six.
+    const tokenRead =
+      pair.spec.server.protocol === 'reference' ? this.ensureAdminToken(pair, status) : undefined;
+    await settleAll([tokenRead, this.ensureSupportingObjects(pair)]);
+    const token = await tokenRead;
 
     const pods = Object.fromEntries(
       MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)]),
@@ -141,7 +145,12 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
-    const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], desiredPod(pair, m)));
+    // Built once per reconcile: a pod spec and its hash are the most expensive thing computed here.
+    const desiredPods = Object.fromEntries(MEMBERS.map((m) => [m, desiredPod(pair, m)])) as Record<
+      Member,
+      k8s.V1Pod
+    >;
+    const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], desiredPods[m]));
     const policy = policyFromSpec(pair.spec);
     // A spec change reaches the live member last: when it is outdated and the standby already runs
     // the new spec, switch over to the standby first (a graceful, fenced move).
@@ -165,7 +174,7 @@ export class Reconciler {
       const waited = created ? now - new Date(created).getTime() : 0;
       const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
       if (waited < grace) {
-        await this.rollPods(pair, pods, [], decision, log);
+        await this.rollPods(pair, pods, desiredPods, [], decision, log);
         return { requeueAfterMs: 250 };
       }
     }
@@ -226,7 +235,7 @@ export class Reconciler {
         },
         decision.message,
       );
-      await this.d.events.record(raw, ev.type, ev.reason, decision.message);
+      this.d.events.record(raw, ev.type, ev.reason, decision.message);
       if (decision.moved && decision.previousLive !== '' && decision.live !== '') {
         this.d.series.failover(namespace, name, decision.reason);
         const detection = decision.lastFailover?.detectionSeconds ?? 0;
@@ -236,17 +245,16 @@ export class Reconciler {
         );
       }
     }
-    if (statusChanged && status.phase !== newStatus.phase && newStatus.phase) {
+    // A phase change is an Event, except a new pair's first phase and its first promotion to
+    // Running (the Promoted Event says that): two writes fewer for each new pair.
+    const firstPhases =
+      status.phase === undefined || (status.phase === 'Pending' && decision.action === 'initial-promote');
+    if (statusChanged && status.phase !== newStatus.phase && newStatus.phase && !firstPhases) {
       const warn = newStatus.phase === 'Unavailable' || newStatus.phase === 'Degraded';
-      await this.d.events.record(
-        raw,
-        warn ? 'Warning' : 'Normal',
-        `Phase${newStatus.phase}`,
-        decision.message,
-      );
+      this.d.events.record(raw, warn ? 'Warning' : 'Normal', `Phase${newStatus.phase}`, decision.message);
     }
 
-    await this.rollPods(pair, pods, outdated, decision, log);
+    await this.rollPods(pair, pods, desiredPods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus);
     const requeue = [decision.requeueAfterMs, tokenRecheckMs].filter((x): x is number => x !== undefined);
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
@@ -265,23 +273,31 @@ export class Reconciler {
     await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, raw.metadata!.namespace!, raw.metadata!.name!, {
       conditions,
     });
-    await this.d.events.record(raw, 'Warning', 'InvalidSpec', message.slice(0, 1000));
+    this.d.events.record(raw, 'Warning', 'InvalidSpec', message.slice(0, 1000));
   }
 
-  /** The per-pair admin token: created once with a random value, read back (and cached) after. */
-  private async ensureAdminToken(pair: LicenseServerPair): Promise<string | undefined> {
+  /**
+   * The per-pair admin token: created once with a random value, read back (and cached) after. A
+   * pair without status is new: its Secret is created straight away (its token is then known
+   * without reading it back); an existing one is read first.
+   */
+  private async ensureAdminToken(pair: LicenseServerPair, status: PairStatus): Promise<string | undefined> {
     const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
     const cached = this.tokens.get(key);
     if (cached && this.now() - cached.readAt < TOKEN_TTL_MS) return cached.token;
     const name = childNames(pair.metadata.name).adminTokenSecret;
-    let secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
+    const isNew = status.phase === undefined && status.liveMember === undefined;
+    let secret = isNew ? undefined : await this.d.writer.readSecret(pair.metadata.namespace, name);
     if (!secret) {
+      const fresh = randomBytes(32).toString('base64url');
       try {
-        await this.d.writer.create(desiredAdminTokenSecret(pair, randomBytes(32).toString('base64url')));
+        await this.d.writer.create(desiredAdminTokenSecret(pair, fresh));
+        this.tokens.set(key, { token: fresh, readAt: this.now() });
+        return fresh;
       } catch (err) {
         if ((err as { code?: number }).code !== 409) throw err;
+        secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
       }
-      secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
     }
     const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
     // During a rotation the Secret may hold several tokens, one per line: the members accept all,
@@ -318,29 +334,36 @@ export class Reconciler {
     return TOKEN_RECHECK_MS;
   }
 
+  /** Member Services, PVCs, the PDB and the NetworkPolicy: independent of each other, written concurrently. */
   private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
     const ns = pair.metadata.namespace;
     const names = childNames(pair.metadata.name);
+    const writes: Promise<unknown>[] = [];
     for (const m of MEMBERS) {
-      await this.d.writer.applyIfChanged(
-        desiredMemberService(pair, m),
-        this.d.services.get(`${ns}/${names.memberService[m]}`),
+      writes.push(
+        this.d.writer.applyIfChanged(
+          desiredMemberService(pair, m),
+          this.d.services.get(`${ns}/${names.memberService[m]}`),
+        ),
       );
       const pvc = desiredPvc(pair, m);
-      if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) {
-        try {
-          await this.d.writer.create(pvc);
-        } catch (err) {
-          if ((err as { code?: number }).code !== 409) throw err;
-        }
-      }
+      if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) writes.push(this.createIfAbsent(pvc));
     }
-    await this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`));
+    writes.push(this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`)));
     const policy = desiredNetworkPolicy(pair, this.d.operatorPeer);
     const livePolicy = this.d.networkPolicies.get(`${ns}/${names.networkPolicy}`);
-    if (policy) await this.d.writer.applyIfChanged(policy, livePolicy);
-    else if (livePolicy) await this.d.writer.delete(livePolicy, { uid: livePolicy.metadata!.uid! });
+    if (policy) writes.push(this.d.writer.applyIfChanged(policy, livePolicy));
+    else if (livePolicy) writes.push(this.d.writer.delete(livePolicy, { uid: livePolicy.metadata!.uid! }));
     // The client Service is applied after the decision is carried out (never before a promotion).
+    await settleAll(writes);
+  }
+
+  private async createIfAbsent(obj: k8s.KubernetesObject): Promise<void> {
+    try {
+      await this.d.writer.create(obj);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+    }
   }
 
   private updateProbeTargets(
@@ -558,7 +581,7 @@ export class Reconciler {
     log.warn({ member, epoch, status: r.status, code: r.code, problem: r.message }, 'promotion refused');
     const raw = this.d.pairs.get(key);
     if (raw)
-      await this.d.events.record(
+      this.d.events.record(
         raw,
         'Warning',
         'PromoteFailed',
@@ -571,24 +594,25 @@ export class Reconciler {
   private async rollPods(
     pair: LicenseServerPair,
     pods: Record<Member, k8s.V1Pod | undefined>,
+    desiredPods: Record<Member, k8s.V1Pod>,
     outdated: Member[],
     decision: Decision,
     log: Logger,
   ): Promise<void> {
+    const creates: Promise<void>[] = [];
     for (const m of MEMBERS) {
       const pod = pods[m];
-      const desired = desiredPod(pair, m);
+      const desired = desiredPods[m];
       const podKey = `${pair.metadata.namespace}/${desired.metadata!.name}`;
       if (!pod) {
         // Expectations, as in client-go: a pod created a moment ago may not be in the informer's
         // cache yet; creating it again would only be a wasted write answered by 409.
         if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
-        try {
-          await this.d.writer.create(desired);
-        } catch (err) {
-          if ((err as { code?: number }).code !== 409) throw err;
-        }
-        this.expectedPods.set(podKey, this.now() + 30_000);
+        creates.push(
+          this.createIfAbsent(desired).then(() => {
+            this.expectedPods.set(podKey, this.now() + 30_000);
+          }),
+        );
         continue;
       }
       this.expectedPods.delete(podKey);
@@ -604,6 +628,7 @@ export class Reconciler {
         await this.d.writer.delete(pod, { uid: pod.metadata!.uid! });
       }
     }
+    await settleAll(creates);
   }
 
   private exportMetrics(
@@ -626,6 +651,15 @@ export class Reconciler {
     if (status.liveSince) m.pairLiveSince.set(sel, Date.parse(status.liveSince) / 1000);
     m.pairOnPreferred.set(sel, decision.live === pair.spec.preferredMember ? 1 : 0);
   }
+}
+
+/**
+ * Waits for every write, then throws the first failure: unlike Promise.all, no write is still
+ * running unobserved when the reconcile ends (and is retried).
+ */
+async function settleAll(writes: (Promise<unknown> | undefined)[]): Promise<void> {
+  const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function other(m: Member): Member {
