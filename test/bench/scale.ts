@@ -19,6 +19,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { bundle } from '../cluster/images.ts';
@@ -41,6 +42,27 @@ const NODES = num('nodes', 4);
 const STEADY_SECONDS = num('steady-seconds', 60);
 const CONVERGE_TIMEOUT_S = num('converge-timeout', 300);
 const PAIRS_PER_NS = 100;
+// The operator runs with the heap limit its chart gives it by default (values.yaml heapLimitMiB),
+// so the memory figures are what an installation gets; --heap-limit-mib overrides it (0: Node's
+// default), --node-options adds flags (e.g. "--heapsnapshot-signal=SIGUSR2").
+const CHART_HEAP_LIMIT_MIB = Number(
+  (
+    YAML.parse(readFileSync(path.join(repoRoot, 'charts/license-pair-operator/values.yaml'), 'utf8')) as {
+      heapLimitMiB?: number;
+    }
+  ).heapLimitMiB ?? 0,
+);
+const HEAP_LIMIT_MIB = num('heap-limit-mib', CHART_HEAP_LIMIT_MIB);
+const OPERATOR_NODE_OPTIONS = [
+  // As the chart's deployment.yaml sets them.
+  HEAP_LIMIT_MIB > 0 ? `--max-old-space-size=${HEAP_LIMIT_MIB} --max-semi-space-size=16` : '',
+  (() => {
+    const i = args.indexOf('--node-options');
+    return i >= 0 ? (args[i + 1] ?? '') : '';
+  })(),
+]
+  .filter(Boolean)
+  .join(' ');
 const FAULT = (() => {
   const i = args.indexOf('--fault');
   return (i >= 0 ? args[i + 1] : 'hang') as 'hang' | 'unhealthy' | 'refuse';
@@ -149,17 +171,84 @@ class Responder {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Watching the client Services: when each one switched, as seen from outside the operator.
+// Watching from outside the operator. Watches, not polling: listing a thousand pairs every two
+// seconds would load the API server the benchmark measures.
 
-class ServiceWatch {
-  /** ns/name → [member selected, when seen] in arrival order. */
-  readonly history = new Map<string, { member: string; at: number }[]>();
+/** Lists, then watches from the list's resourceVersion, again after each closed watch, until stopped. */
+class ListWatch<T extends k8s.KubernetesObject> {
   private abort: AbortController | undefined;
   private stopped = false;
   private readonly k: Kube;
+  private readonly what: { apiVersion: string; kind: string; path: string; labelSelector?: string };
+  private readonly record: (obj: T) => void;
+
+  constructor(k: Kube, what: ListWatch<T>['what'], record: (obj: T) => void) {
+    this.k = k;
+    this.what = what;
+    this.record = record;
+  }
+
+  async start(): Promise<void> {
+    const w = new k8s.Watch(this.k.kc);
+    const { apiVersion, kind, path, labelSelector } = this.what;
+    const selector = labelSelector ? { labelSelector } : {};
+    const loop = async () => {
+      while (!this.stopped) {
+        // A list refused (the API server still starting its caches answers 429) is tried again.
+        const list = (await this.k.objects
+          .list<T>(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, labelSelector)
+          .catch(() => undefined)) as { items: T[]; metadata?: { resourceVersion?: string } } | undefined;
+        if (!list) {
+          await sleep(1000);
+          continue;
+        }
+        for (const o of list.items) this.record(o);
+        let rv = list.metadata?.resourceVersion ?? '';
+        await new Promise<void>((resolve) => {
+          void w
+            .watch(
+              path,
+              { ...selector, resourceVersion: rv, allowWatchBookmarks: true },
+              (type: string, obj: T) => {
+                if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
+                if (type === 'ADDED' || type === 'MODIFIED') this.record(obj);
+              },
+              () => resolve(),
+            )
+            .then(
+              (c) => (this.abort = c),
+              () => resolve(),
+            );
+        });
+        if (!this.stopped) await sleep(200);
+      }
+    };
+    void loop().catch((err) => say(`watch of ${path} stopped: ${String(err)}`));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+}
+
+/** When each client Service switched, as seen from outside the operator. */
+class ServiceWatch {
+  /** ns/name → [member selected, when seen] in arrival order. */
+  readonly history = new Map<string, { member: string; at: number }[]>();
+  private readonly watch: ListWatch<k8s.V1Service>;
 
   constructor(k: Kube) {
-    this.k = k;
+    this.watch = new ListWatch(
+      k,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        path: '/api/v1/services',
+        labelSelector: 'app.kubernetes.io/managed-by=license-pair-operator',
+      },
+      (s) => this.record(s),
+    );
   }
 
   current(key: string): string | undefined {
@@ -184,45 +273,32 @@ class ServiceWatch {
     this.history.set(key, h);
   }
 
-  async start(): Promise<void> {
-    const w = new k8s.Watch(this.k.kc);
-    const loop = async () => {
-      while (!this.stopped) {
-        const list = await this.k.core.listServiceForAllNamespaces({
-          labelSelector: 'app.kubernetes.io/managed-by=license-pair-operator',
-        });
-        for (const s of list.items) this.record(s);
-        let rv = list.metadata?.resourceVersion ?? '';
-        await new Promise<void>((resolve) => {
-          void w
-            .watch(
-              '/api/v1/services',
-              {
-                labelSelector: 'app.kubernetes.io/managed-by=license-pair-operator',
-                resourceVersion: rv,
-                allowWatchBookmarks: true,
-              },
-              (type: string, obj: k8s.V1Service) => {
-                if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-                if (type === 'ADDED' || type === 'MODIFIED') this.record(obj);
-              },
-              () => resolve(),
-            )
-            .then(
-              (c) => (this.abort = c),
-              () => resolve(),
-            );
-        });
-        if (!this.stopped) await sleep(200);
-      }
-    };
-    void loop().catch((err) => say(`service watch stopped: ${String(err)}`));
+  start = () => this.watch.start();
+  stop = () => this.watch.stop();
+}
+
+/** The latest status of every benchmark pair. */
+class PairWatch {
+  readonly status = new Map<string, PairStatusView>();
+  private readonly watch: ListWatch<k8s.KubernetesObject & { status?: PairStatusView }>;
+
+  constructor(k: Kube) {
+    this.watch = new ListWatch(
+      k,
+      {
+        apiVersion: `${GROUP.group}/${GROUP.version}`,
+        kind: 'LicenseServerPair',
+        path: `/apis/${GROUP.group}/${GROUP.version}/${GROUP.plural}`,
+      },
+      (p) => {
+        if (p.metadata?.namespace?.startsWith(NS_PREFIX))
+          this.status.set(`${p.metadata.namespace}/${p.metadata.name}`, p.status ?? {});
+      },
+    );
   }
 
-  stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
-  }
+  start = () => this.watch.start();
+  stop = () => this.watch.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +394,8 @@ interface Rates {
   reconcilesPerSecond: number;
   addsPerSecond: number;
   probesPerSecond: number;
+  /** Reconciles asked for per second, by what asked (lpo_reconcile_triggers_total). */
+  triggers: string;
 }
 
 function rates(a: Snapshot, b: Snapshot): Rates {
@@ -332,6 +410,16 @@ function rates(a: Snapshot, b: Snapshot): Rates {
     reconcilesPerSecond: d('controller_runtime_reconcile_total') / s,
     addsPerSecond: d('workqueue_adds_total') / s,
     probesPerSecond: d('lpo_probe_duration_seconds_count') / s,
+    triggers:
+      [...new Set([...b.m.keys()].filter((k) => k.startsWith('lpo_reconcile_triggers_total{')))]
+        .map((k) => ({
+          source: /source="([^"]+)"/.exec(k)?.[1] ?? '?',
+          rate: ((b.m.get(k) ?? 0) - (a.m.get(k) ?? 0)) / s,
+        }))
+        .filter((t) => t.rate > 0)
+        .sort((x, y) => y.rate - x.rate)
+        .map((t) => `${t.source} ${t.rate.toFixed(2)}/s`)
+        .join(', ') || 'none',
   };
 }
 
@@ -377,17 +465,6 @@ async function createPair(k: Kube, ns: string, name: string, adminPort: number):
       await sleep(500 * (attempt + 1));
     }
   }
-}
-
-async function listPairs(k: Kube, namespaces: string[]): Promise<Map<string, PairStatusView>> {
-  const out = new Map<string, PairStatusView>();
-  await pool(namespaces, 4, async (ns) => {
-    const r = (await k.custom.listNamespacedCustomObject({ ...GROUP, namespace: ns })) as {
-      items: { metadata: { name: string }; status?: PairStatusView }[];
-    };
-    for (const p of r.items) out.set(`${ns}/${p.metadata.name}`, p.status ?? {});
-  });
-  return out;
 }
 
 async function readPairStatus(k: Kube, key: string): Promise<PairStatusView> {
@@ -555,6 +632,7 @@ async function main(): Promise<void> {
   const k = clientsFor(kubeconfigPath);
   const responder = new Responder();
   const services = new ServiceWatch(k);
+  const pairWatch = new PairWatch(k);
   let operator: OperatorProcess | undefined;
   let nodes: string[] = [];
   const namespaces = Array.from({ length: Math.ceil(PAIRS / PAIRS_PER_NS) }, (_, i) => `${NS_PREFIX}${i}`);
@@ -565,6 +643,7 @@ async function main(): Promise<void> {
   const doCleanup = async () => {
     say('cleaning up');
     services.stop();
+    pairWatch.stop();
     await operator?.stop().catch(() => undefined);
     for (const ns of [singleNs, ...namespaces])
       await k.core.deleteNamespace({ name: ns }).catch(() => undefined);
@@ -597,18 +676,26 @@ async function main(): Promise<void> {
     nodes = await createNodes(k);
     say(`${nodes.length} kwok nodes Ready (pod CIDRs 127.64.0.0/16 …)`);
     await services.start();
+    await pairWatch.start();
     // The operator as its image runs it: one esbuild bundle on plain Node (running the sources
     // through type stripping adds the stripper's own memory to the RSS).
     const bundleFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'lpo-scale-')), 'main.mjs');
     bundle(path.join(repoRoot, 'src/operator/main.ts'), bundleFile);
     operator = new OperatorProcess(
-      { LEADER_ELECT: 'false', LOG_LEVEL: 'info' },
+      {
+        LEADER_ELECT: 'false',
+        LOG_LEVEL: 'info',
+        ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
+      },
       'scale-operator',
       bundleFile,
     );
     await operator.start();
     const pid = operator.child!.pid!;
-    say(`operator running (pid ${pid}, log ${operator.logFile})`);
+    say(
+      `operator running (pid ${pid}, log ${operator.logFile}` +
+        `${OPERATOR_NODE_OPTIONS ? `, NODE_OPTIONS ${OPERATOR_NODE_OPTIONS}` : ''})`,
+    );
 
     // ---- single pair: the reference figure --------------------------------------------------
     await k.core.createNamespace({ body: { metadata: { name: singleNs } } });
@@ -680,7 +767,7 @@ async function main(): Promise<void> {
     let converged = 0;
     while (Date.now() - t0 < CONVERGE_TIMEOUT_S * 1000) {
       await sleep(2000);
-      const pairs = await listPairs(k, namespaces).catch(() => new Map<string, PairStatusView>());
+      const pairs = pairWatch.status;
       converged = 0;
       let running = 0;
       for (const [key, st] of pairs) {
@@ -756,6 +843,7 @@ async function main(): Promise<void> {
       `  reconciles ${st.reconcilesPerSecond.toFixed(2)}/s, queue adds ${st.addsPerSecond.toFixed(2)}/s, ` +
         `health checks ${st.probesPerSecond.toFixed(0)}/s (responder saw ${((rStats1.requests - rStats0.requests) / st.seconds).toFixed(0)} HTTP requests/s)`,
     );
+    out(`  reconciles asked for by: ${st.triggers}`);
     report.targets.push({
       name: 'operator RSS at steady state',
       target: '< 250 MB',
@@ -768,7 +856,7 @@ async function main(): Promise<void> {
       value: `${st.writesPerMinute.toFixed(1)} /min`,
       met: st.writesPerMinute === 0,
     });
-    for (const l of report.lines.slice(-4)) say(l);
+    for (const l of report.lines.slice(-5)) say(l);
 
     // ---- failovers one by one while the others are healthy -----------------------------------
     const stride = Math.max(1, Math.floor(PAIRS / Math.max(1, FAILOVERS)));
@@ -939,6 +1027,7 @@ async function main(): Promise<void> {
         `  CPU ${sr.cpuPercent.toFixed(1)} %, API reads/watches ${sr.readsPerSecond.toFixed(2)}/s, writes ${sr.writesPerMinute.toFixed(1)}/min, ` +
           `reconciles ${sr.reconcilesPerSecond.toFixed(2)}/s`,
       );
+      out(`  reconciles asked for by: ${sr.triggers}`);
       report.targets.push({
         name: 'operator RSS over the soak',
         target: '< 250 MB',
