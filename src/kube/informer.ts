@@ -132,7 +132,12 @@ export class Informer<T extends Meta> {
   start(): void {
     void this.relistAndWatch();
     const resyncMs = this.opts.resyncMs ?? 5 * 60_000;
-    this.resyncTimer = setInterval(() => this.resync(), jitter(resyncMs));
+    // Every cached object once per resyncMs, a slice each second rather than all at once: a
+    // thousand pairs resynced in one burst were a thousand reconciles queued in the same second.
+    const resync = new SpreadCycle(this.cache, resyncMs, RESYNC_TICK_MS);
+    this.resyncTimer = setInterval(() => {
+      for (const obj of resync.next()) this.emit((h) => h.resync?.(obj));
+    }, RESYNC_TICK_MS);
     const relistMs = this.opts.relistMs ?? 30 * 60_000;
     this.relistTimer = setInterval(() => this.restartWatch('periodic-relist', true), jitter(relistMs));
   }
@@ -275,10 +280,6 @@ export class Informer<T extends Meta> {
     });
   }
 
-  private resync(): void {
-    for (const obj of this.cache.values()) this.emit((h) => h.resync?.(obj));
-  }
-
   private emit(fn: (h: Handlers<T>) => void): void {
     for (const h of this.handlers) {
       try {
@@ -287,6 +288,49 @@ export class Informer<T extends Meta> {
         this.opts.log.error({ resource: this.resource, err: errMessage(err) }, 'informer handler threw');
       }
     }
+  }
+}
+
+const RESYNC_TICK_MS = 1000;
+
+/**
+ * Walks a live Map in slices so that every entry comes up once per period: each tick returns the
+ * next size·tick/period entries (at least one), and a finished walk starts over. Entries added
+ * meanwhile are reached in the same walk, removed ones are skipped.
+ */
+export class SpreadCycle<V> {
+  private readonly map: Map<string, V>;
+  private readonly periodMs: number;
+  private readonly tickMs: number;
+  private walk: Iterator<V> | undefined;
+  private owed = 0;
+
+  constructor(map: Map<string, V>, periodMs: number, tickMs: number) {
+    this.map = map;
+    this.periodMs = periodMs;
+    this.tickMs = tickMs;
+  }
+
+  next(): V[] {
+    // Counted in entry·ms, so fractions carry over exactly: a period of ticks hands out the whole
+    // map (a small map: one entry every few ticks).
+    this.owed += this.map.size * this.tickMs;
+    const out: V[] = [];
+    while (this.owed >= this.periodMs) {
+      if (this.map.size === 0) {
+        this.owed = 0;
+        break;
+      }
+      this.walk ??= this.map.values();
+      const r = this.walk.next();
+      if (r.done) {
+        this.walk = undefined;
+        continue;
+      }
+      out.push(r.value);
+      this.owed -= this.periodMs;
+    }
+    return out;
   }
 }
 
