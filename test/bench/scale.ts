@@ -569,6 +569,43 @@ function kubectl(args: string[]): void {
   });
 }
 
+/** Requests the API server has answered (apiserver_request_total), all and writes. */
+function apiServerRequests(): { all: number; writes: number } {
+  const r = spawnSync(
+    path.join(repoRoot, '.local-cluster/bin/kubectl'),
+    ['--kubeconfig', kubeconfigPath, 'get', '--raw', '/metrics'],
+    { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 },
+  );
+  let all = 0;
+  let writes = 0;
+  for (const [k, v] of parseMetrics(r.stdout ?? '')) {
+    if (!k.startsWith('apiserver_request_total{')) continue;
+    all += v;
+    if (/verb="(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)"/.test(k)) writes += v;
+  }
+  return { all, writes };
+}
+
+/** CPU seconds used so far by each process of the cluster, the operator's included. */
+const CLUSTER_PROCESSES = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
+function clusterCpu(operatorPid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const name of CLUSTER_PROCESSES) {
+    const pid = runningPid(name);
+    if (pid !== undefined) out.set(name, procCpuSeconds(pid));
+  }
+  out.set('operator', procCpuSeconds(operatorPid));
+  return out;
+}
+
+function cpuShares(a: Map<string, number>, b: Map<string, number>, seconds: number): string {
+  return [...b]
+    .map(([name, cpu]) => ({ name, pct: ((cpu - (a.get(name) ?? cpu)) / seconds) * 100 }))
+    .sort((x, y) => y.pct - x.pct)
+    .map((x) => `${x.name} ${x.pct.toFixed(0)} %`)
+    .join(', ');
+}
+
 function cluster(args: string[]): void {
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), ...args], {
     stdio: 'inherit',
@@ -752,6 +789,8 @@ async function main(): Promise<void> {
       (_, i) => `${namespaces[Math.floor(i / PAIRS_PER_NS)]}/p-${String(i).padStart(4, '0')}`,
     );
     const beforeConverge = await snapshot(operator);
+    const apiBefore = apiServerRequests();
+    const cpuBefore = clusterCpu(pid);
     say(`creating ${PAIRS} pairs in ${namespaces.length} namespaces`);
     const t0 = Date.now();
     let created = 0;
@@ -791,6 +830,8 @@ async function main(): Promise<void> {
     }
     await creating;
     const afterConverge = await snapshot(operator);
+    const apiAfter = apiServerRequests();
+    const cpuAfter = clusterCpu(pid);
     const convergeSeconds = convergedAt ? (convergedAt - t0) / 1000 : NaN;
     const cr = rates(beforeConverge, afterConverge);
     out(
@@ -813,7 +854,16 @@ async function main(): Promise<void> {
       value: convergedAt ? `${f2(convergeSeconds)} s` : `not converged (${converged}/${PAIRS})`,
       met: convergeSeconds < 60,
     });
-    for (const l of report.lines.slice(-3)) say(l);
+    // Where the machine's CPU went: on one small machine the API server, etcd, the controllers
+    // and kwok share the cores with the operator.
+    const convergeWall = (afterConverge.at - beforeConverge.at) / 1000;
+    out(
+      `  API server answered ${(apiAfter.all - apiBefore.all).toFixed(0)} requests ` +
+        `(${(apiAfter.writes - apiBefore.writes).toFixed(0)} writes, ${((apiAfter.writes - apiBefore.writes) / PAIRS).toFixed(1)} per pair; ` +
+        `the operator's ${(sum(afterConverge.m, 'lpo_api_writes_total') - sum(beforeConverge.m, 'lpo_api_writes_total')).toFixed(0)}); ` +
+        `CPU ${cpuShares(cpuBefore, cpuAfter, convergeWall)}`,
+    );
+    for (const l of report.lines.slice(-4)) say(l);
 
     // ---- steady state -----------------------------------------------------------------------
     say('letting the pairs settle for 20 s');
