@@ -27,22 +27,32 @@ export class EventRecorder {
     this.log = log;
   }
 
+  /** Sends in flight, by Event key: a repeat waits for the create it counts on. */
+  private readonly sending = new Map<string, Promise<void>>();
+
   /**
    * Records an Event in the background, as client-go's recorder does: a reconcile never waits for
    * its Events (at a thousand new pairs they would double its round trips).
    */
   record(obj: k8s.KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    void this.send(obj, type, reason, message);
+    const key = `${obj.metadata?.uid}|${reason}|${message}`;
+    const sent = (this.sending.get(key) ?? Promise.resolve()).then(() =>
+      this.send(key, obj, type, reason, message),
+    );
+    this.sending.set(key, sent);
+    void sent.then(() => {
+      if (this.sending.get(key) === sent) this.sending.delete(key);
+    });
   }
 
   private async send(
+    key: string,
     obj: k8s.KubernetesObject,
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,
   ): Promise<void> {
     const ns = obj.metadata?.namespace ?? 'default';
-    const key = `${obj.metadata?.uid}|${reason}|${message}`;
     const now = new Date();
     const prev = this.seen.get(key);
     try {
@@ -53,9 +63,6 @@ export class EventRecorder {
         return;
       }
       const name = `${obj.metadata?.name}.${randomBytes(8).toString('hex')}`;
-      // Known before the write, so a repeat recorded meanwhile counts on this Event.
-      this.seen.set(key, { name, count: 1, first: now, at: Date.now() });
-      if (this.seen.size > 10_000) this.prune();
       await this.writer.createEvent(ns, {
         metadata: { name, namespace: ns },
         involvedObject: {
@@ -75,6 +82,8 @@ export class EventRecorder {
         source: { component: this.component },
         reportingComponent: this.component,
       });
+      this.seen.set(key, { name, count: 1, first: now, at: Date.now() });
+      if (this.seen.size > 10_000) this.prune();
     } catch (err) {
       this.log.warn({ reason, err: String(err) }, 'could not record an Event');
     }
