@@ -6,8 +6,8 @@ import { Informer, errMessage, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import { metadataOnly, slimNode, slimPod, withoutManagedFields } from '../kube/slim.ts';
 import { KubeWriter, NotLeaderError } from '../kube/writer.ts';
-import { CONTROLLER, PairSeries, type Metrics } from './metrics.ts';
-import { Prober, type ProbeSignal } from './prober.ts';
+import { CONTROLLER, PairSeries, type Metrics, type TriggerSource } from './metrics.ts';
+import { Prober } from './prober.ts';
 import type { OperatorPeer } from './children.ts';
 import { Reconciler } from './reconciler.ts';
 
@@ -29,8 +29,6 @@ export interface ControllerOptions {
   resyncMs: number;
   operatorPeer?: OperatorPeer;
 }
-
-type TriggerSource = 'pair' | 'resync' | 'pod' | 'child' | 'node' | `probe-${ProbeSignal}`;
 
 const MANAGED = 'app.kubernetes.io/managed-by=license-pair-operator';
 

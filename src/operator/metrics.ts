@@ -6,6 +6,19 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export const CONTROLLER = 'licenseserverpair';
 
+/** What queues a pair's reconcile (lpo_reconcile_triggers_total{source}). */
+export const TRIGGER_SOURCES = [
+  'pair',
+  'resync',
+  'pod',
+  'child',
+  'node',
+  'probe-failure',
+  'probe-healthy',
+  'probe-changed',
+] as const;
+export type TriggerSource = (typeof TRIGGER_SOURCES)[number];
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -58,7 +71,7 @@ export function createMetrics() {
     }),
     reconcileTriggers: new Counter({
       name: 'lpo_reconcile_triggers_total',
-      help: 'Reconciles asked for, by what asked: pair, resync, pod, child, node, probe-failure, probe-healthy, probe-changed',
+      help: 'Reconciles asked for, by what asked (pair, resync, pod, child, node, probe-failure, probe-healthy, probe-changed)',
       labelNames: ['source'],
       registers: [registry],
     }),
@@ -141,6 +154,7 @@ export function createMetrics() {
   for (const result of ['success', 'error', 'requeue', 'requeue_after'])
     m.reconcileTotal.inc({ controller: CONTROLLER, result }, 0);
   m.reconcileErrors.inc({ controller: CONTROLLER }, 0);
+  for (const source of TRIGGER_SOURCES) m.reconcileTriggers.inc({ source }, 0);
   m.maxConcurrent.set({ controller: CONTROLLER }, 0);
   m.activeWorkers.set({ controller: CONTROLLER }, 0);
   return m;

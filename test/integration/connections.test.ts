@@ -2,7 +2,8 @@ import * as k8s from '@kubernetes/client-node';
 import diagnostics from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shareConnections } from '../../src/kube/connections.ts';
-import { kubeconfigPath } from '../cluster/config.ts';
+import path from 'node:path';
+import { clusterDir, kubeconfigPath } from '../cluster/config.ts';
 
 // The operator's API calls share one connection pool (src/kube/connections.ts): counted here as
 // the TLS connections undici opens to the real API server.
@@ -51,6 +52,34 @@ describe('connections to the API server', () => {
     await Promise.all(Array.from({ length: 8 }, () => core.readNamespace({ name: 'default' })));
     expect(afterFirstBurst).toBeLessThanOrEqual(8);
     expect(opened).toBe(afterFirstBurst);
+  });
+
+  it('follow a change of client certificate: new calls use the new one', async () => {
+    const kc = shareConnections(config());
+    const auth = kc.makeApiClient(k8s.AuthenticationV1Api);
+    const whoAmI = async () =>
+      (
+        await auth.createSelfSubjectReview({
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+        })
+      ).status?.userInfo?.username;
+    opened = 0;
+    const before = await whoAmI();
+    // Another client certificate of the same cluster (the scheduler's), as a rotated one would be.
+    const other = new k8s.KubeConfig();
+    other.loadFromFile(path.join(clusterDir, 'scheduler.kubeconfig'));
+    const user = kc.getCurrentUser()!;
+    Object.assign(user, {
+      certData: other.getCurrentUser()!.certData,
+      keyData: other.getCurrentUser()!.keyData,
+    });
+    const after = await whoAmI();
+    expect(before).not.toBe(after);
+    expect(after).toBe('system:kube-scheduler');
+    expect(opened).toBe(2);
+    // And it is shared again from then on.
+    await whoAmI();
+    expect(opened).toBe(2);
   });
 
   it('are what client-node opens per call without it (the reason it exists)', async () => {
