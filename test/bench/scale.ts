@@ -41,6 +41,8 @@ const SINGLE_ROUNDS = num('single-rounds', 10);
 const NODES = num('nodes', 4);
 const STEADY_SECONDS = num('steady-seconds', 60);
 const CONVERGE_TIMEOUT_S = num('converge-timeout', 300);
+// Concurrent reconciles of the operator (MAX_CONCURRENT_RECONCILES); 0: its default.
+const WORKERS = num('workers', 0);
 const PAIRS_PER_NS = 100;
 // The operator runs with the heap limit its chart gives it by default (values.yaml heapLimitMiB),
 // so the memory figures are what an installation gets; --heap-limit-mib overrides it (0: Node's
@@ -722,6 +724,7 @@ async function main(): Promise<void> {
       {
         LEADER_ELECT: 'false',
         LOG_LEVEL: 'info',
+        ...(WORKERS > 0 ? { MAX_CONCURRENT_RECONCILES: String(WORKERS) } : {}),
         ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
       },
       'scale-operator',
