@@ -42,7 +42,8 @@ import {
 } from './failover.ts';
 import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
-import type { Prober, ProbeTarget } from './prober.ts';
+import { probeStateFromStatus } from './probe-seed.ts';
+import type { MemberProbeState, Prober, ProbeTarget } from './prober.ts';
 
 /**
  * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
@@ -138,7 +139,7 @@ export class Reconciler {
     const pods = Object.fromEntries(
       MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)]),
     ) as Record<Member, k8s.V1Pod | undefined>;
-    this.updateProbeTargets(key, pair, pods, token);
+    this.updateProbeTargets(key, pair, pods, token, status);
     const tokenRecheckMs = token !== undefined ? this.recheckTokenIfRefused(key, pods) : undefined;
 
     // Observe, then decide.
@@ -371,6 +372,7 @@ export class Reconciler {
     pair: LicenseServerPair,
     pods: Record<Member, k8s.V1Pod | undefined>,
     token: string | undefined,
+    status: PairStatus,
   ): void {
     const hc = pair.spec.healthCheck;
     const ports = pair.spec.server.ports;
@@ -400,7 +402,15 @@ export class Reconciler {
           : {}),
       });
     }
-    this.d.prober.setTargets(key, targets);
+    // Members this process has not checked yet start from what status recorded of the same pod.
+    const seeds: Partial<Record<Member, MemberProbeState>> = {};
+    for (const m of MEMBERS) {
+      const pod = pods[m];
+      if (!pod || this.d.prober.state(key, m, pod.metadata?.uid).lastResult !== undefined) continue;
+      const seed = probeStateFromStatus(status.members?.[m], pod, hc.successThreshold);
+      if (seed) seeds[m] = seed;
+    }
+    this.d.prober.setTargets(key, targets, seeds);
   }
 
   private observe(
