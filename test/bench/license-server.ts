@@ -563,4 +563,7 @@ async function main(): Promise<void> {
   }
 }
 
+// Interrupted: stop the licence servers it started before going.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => void ServerProcess.stopAll().finally(() => process.exit(130)));
 await main();

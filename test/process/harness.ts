@@ -55,6 +55,13 @@ export type MemberSpec = {
 };
 
 export class ServerProcess {
+  /** Every server started in this process and not stopped yet (stopAll() on an interrupt). */
+  private static readonly running = new Set<ServerProcess>();
+
+  static async stopAll(): Promise<void> {
+    await Promise.all([...ServerProcess.running].map((p) => p.stop()));
+  }
+
   readonly spec: MemberSpec;
   ports = { licences: 0, admin: 0, metrics: 0 };
   peerAdmin = 0;
@@ -105,7 +112,13 @@ export class ServerProcess {
     const child = spawn(NODE, [MAIN], { env, stdio: ['ignore', out, out] });
     fs.closeSync(out);
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    ServerProcess.running.add(this);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        ServerProcess.running.delete(this);
+        resolve();
+      }),
+    );
     await until(`${this.spec.name} /healthz`, async () => {
       if (child.exitCode !== null)
         throw new Error(`${this.spec.name} exited with ${child.exitCode}: ${this.tail()}`);
