@@ -26,6 +26,7 @@ import { bundle } from '../cluster/images.ts';
 import { kwokDown, kwokUp } from '../cluster/kwok.ts';
 import { runningPid } from '../cluster/processes.ts';
 import { clientsFor, type Kube } from '../support/clients.ts';
+import { waitForCrdsEstablished } from '../support/crd-established.ts';
 import { OperatorProcess, freePort } from '../support/operator.ts';
 
 const args = process.argv.slice(2);
@@ -709,7 +710,19 @@ async function main(): Promise<void> {
   try {
     await kwokUp();
     kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
-    kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/licenseserverpairs.lpo.dev']);
+    waitForCrdsEstablished(
+      (a) => {
+        const r = spawnSync(
+          path.join(repoRoot, '.local-cluster/bin/kubectl'),
+          ['--kubeconfig', kubeconfigPath, ...a],
+          { encoding: 'utf8' },
+        );
+        if (r.status !== 0) throw new Error(r.stderr);
+        return r.stdout;
+      },
+      ['licenseserverpairs.lpo.dev'],
+      30_000,
+    );
     await responder.start();
     say(`responder answering the health contract for every member on port ${responder.port}`);
     nodes = await createNodes(k);

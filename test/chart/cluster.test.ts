@@ -20,6 +20,7 @@ import {
   tool,
   kubeconfigPath,
 } from './lib.ts';
+import { waitForCrdsEstablished } from '../support/crd-established.ts';
 
 // The chart against the real API server of the local cluster (`npm run cluster -- up`): every
 // rendered object accepted with --dry-run=server, RBAC checked with `kubectl auth can-i`, and a real
@@ -61,7 +62,7 @@ describe.skipIf(!reachable)('the chart on a real API server', () => {
     ensurePrometheusOperatorCrds();
     // The samples are checked against the CRD: make sure it is served, whatever ran before.
     kc(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
-    kc(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crdName}`]);
+    waitForCrdsEstablished(kc, [crdName]);
     for (const ns of [releaseNs, ...watched, other]) kc(['create', 'namespace', ns]);
   });
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { waitForCrdsEstablished } from '../support/crd-established.ts';
 
 /** Helpers of the chart tests: helm, kubectl and promtool as real programs. */
 
@@ -152,16 +153,14 @@ export function ensurePrometheusOperatorCrds(): void {
   for (const file of prometheusOperatorCrdFiles()) {
     must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, 'apply', '--server-side', '-f', file]);
   }
-  must(tool('kubectl'), [
-    '--kubeconfig',
-    kubeconfigPath,
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/podmonitors.monitoring.coreos.com',
-    'crd/servicemonitors.monitoring.coreos.com',
-    'crd/prometheusrules.monitoring.coreos.com',
-  ]);
+  waitForCrdsEstablished(
+    (args) => must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...args]),
+    [
+      'podmonitors.monitoring.coreos.com',
+      'servicemonitors.monitoring.coreos.com',
+      'prometheusrules.monitoring.coreos.com',
+    ],
+  );
 }
 
 export const crdName = 'licenseserverpairs.lpo.dev';

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../cluster/config.ts';
+import { waitForCrdsEstablished } from './crd-established.ts';
 
 /** Runs the real operator (src/operator/main.ts) as a child process against the test cluster. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -126,5 +127,5 @@ export class OperatorProcess {
 /** Applies the CRD from crds/ (idempotent) and waits until it is Established. */
 export async function ensureCrd(kubectl: (args: string[]) => string): Promise<void> {
   kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
-  kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/licenseserverpairs.lpo.dev']);
+  waitForCrdsEstablished(kubectl, ['licenseserverpairs.lpo.dev'], 30_000);
 }
