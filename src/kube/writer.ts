@@ -73,6 +73,17 @@ export class KubeWriter {
     return this.objects.create(obj, undefined, undefined, this.opts.fieldManager);
   }
 
+  /** Creates `obj` unless it exists (409): true when this call created it. */
+  async createIfAbsent<T extends k8s.KubernetesObject>(obj: T): Promise<boolean> {
+    try {
+      await this.create(obj);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw err;
+    }
+  }
+
   async delete(
     obj: k8s.KubernetesObject,
     opts: { uid?: string; gracePeriodSeconds?: number } = {},

@@ -91,12 +91,12 @@ export class Prober {
 
   /**
    * The targets of one pair (0–2). A new pod UID or IP starts a fresh history, or the state
-   * `seeds` gives for that member (what a previous operator recorded, probe-seed.ts).
+   * `seed` gives for that member (what a previous operator recorded, probe-seed.ts).
    */
   setTargets(
     pairKey: string,
     targets: ProbeTarget[],
-    seeds: Partial<Record<'primary' | 'redundant', MemberProbeState>> = {},
+    seed: (member: 'primary' | 'redundant') => MemberProbeState | undefined = () => undefined,
   ): void {
     for (const member of ['primary', 'redundant'] as const) {
       const key = `${pairKey}/${member}`;
@@ -112,7 +112,7 @@ export class Prober {
       }
       this.entries.set(key, {
         target,
-        state: seeds[member] ?? { history: EMPTY_PROBE_HISTORY },
+        state: seed(member) ?? { history: EMPTY_PROBE_HISTORY },
         // Spread first checks over the period so a thousand new members do not probe in one burst.
         nextDue: this.now() + Math.random() * Math.min(target.periodMs, 1000),
         inFlight: false,

@@ -43,7 +43,7 @@ import {
 import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { probeStateFromStatus } from './probe-seed.ts';
-import type { MemberProbeState, Prober, ProbeTarget } from './prober.ts';
+import type { Prober, ProbeTarget } from './prober.ts';
 
 /**
  * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
@@ -291,14 +291,11 @@ export class Reconciler {
     let secret = isNew ? undefined : await this.d.writer.readSecret(pair.metadata.namespace, name);
     if (!secret) {
       const fresh = randomBytes(32).toString('base64url');
-      try {
-        await this.d.writer.create(desiredAdminTokenSecret(pair, fresh));
+      if (await this.d.writer.createIfAbsent(desiredAdminTokenSecret(pair, fresh))) {
         this.tokens.set(key, { token: fresh, readAt: this.now() });
         return fresh;
-      } catch (err) {
-        if ((err as { code?: number }).code !== 409) throw err;
-        secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
       }
+      secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
     }
     const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
     // During a rotation the Secret may hold several tokens, one per line: the members accept all,
@@ -348,7 +345,7 @@ export class Reconciler {
         ),
       );
       const pvc = desiredPvc(pair, m);
-      if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) writes.push(this.createIfAbsent(pvc));
+      if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) writes.push(this.d.writer.createIfAbsent(pvc));
     }
     writes.push(this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`)));
     const policy = desiredNetworkPolicy(pair, this.d.operatorPeer);
@@ -357,14 +354,6 @@ export class Reconciler {
     else if (livePolicy) writes.push(this.d.writer.delete(livePolicy, { uid: livePolicy.metadata!.uid! }));
     // The client Service is applied after the decision is carried out (never before a promotion).
     await settleAll(writes);
-  }
-
-  private async createIfAbsent(obj: k8s.KubernetesObject): Promise<void> {
-    try {
-      await this.d.writer.create(obj);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw err;
-    }
   }
 
   private updateProbeTargets(
@@ -402,15 +391,11 @@ export class Reconciler {
           : {}),
       });
     }
-    // Members this process has not checked yet start from what status recorded of the same pod.
-    const seeds: Partial<Record<Member, MemberProbeState>> = {};
-    for (const m of MEMBERS) {
+    // A member this process starts checking starts from what status recorded of the same pod.
+    this.d.prober.setTargets(key, targets, (m) => {
       const pod = pods[m];
-      if (!pod || this.d.prober.state(key, m, pod.metadata?.uid).lastResult !== undefined) continue;
-      const seed = probeStateFromStatus(status.members?.[m], pod, hc.successThreshold);
-      if (seed) seeds[m] = seed;
-    }
-    this.d.prober.setTargets(key, targets, seeds);
+      return pod ? probeStateFromStatus(status.members?.[m], pod, hc.successThreshold) : undefined;
+    });
   }
 
   private observe(
@@ -619,7 +604,7 @@ export class Reconciler {
         // cache yet; creating it again would only be a wasted write answered by 409.
         if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
         creates.push(
-          this.createIfAbsent(desired).then(() => {
+          this.d.writer.createIfAbsent(desired).then(() => {
             this.expectedPods.set(podKey, this.now() + 30_000);
           }),
         );
