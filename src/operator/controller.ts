@@ -37,7 +37,8 @@ export class Controller {
   readonly prober: Prober;
   private readonly informers: Informer<k8s.KubernetesObject>[] = [];
   private readonly reconciler: Reconciler;
-  private readonly pairs: Informer<k8s.KubernetesObject>[] = [];
+  /** Every pair, across the watched namespaces. */
+  private readonly pairs: Informer<k8s.KubernetesObject>;
   private readonly pods: Informer<k8s.V1Pod>[] = [];
   private running = false;
   private readonly opts: ControllerOptions;
@@ -117,7 +118,7 @@ export class Controller {
     const nodeInf = opts.watchNamespaces.length
       ? undefined
       : make<k8s.V1Node>('v1', 'Node', 'nodes', undefined, undefined, slimNode);
-    this.pairs.push(...pairInfs);
+    this.pairs = merged(pairInfs);
     this.pods.push(...podInfs);
 
     this.prober = new Prober({
@@ -139,7 +140,7 @@ export class Controller {
       writes: metrics.apiWrites,
     });
     this.reconciler = new Reconciler({
-      pairs: merged(pairInfs),
+      pairs: this.pairs,
       pods: merged(podInfs),
       services: merged(svcInfs),
       pdbs: merged(pdbInfs),
@@ -229,11 +230,8 @@ export class Controller {
   }
 
   private hasLiveMember(pairKey: string): boolean {
-    for (const inf of this.pairs) {
-      const pair = inf.get(pairKey) as { status?: { liveMember?: string } } | undefined;
-      if (pair) return (pair.status?.liveMember ?? '') !== '';
-    }
-    return false;
+    const pair = this.pairs.get(pairKey) as { status?: { liveMember?: string } } | undefined;
+    return (pair?.status?.liveMember ?? '') !== '';
   }
 
   private indexPod(p: k8s.V1Pod): void {
@@ -274,7 +272,7 @@ export class Controller {
     await this.waitForSync();
     this.running = true;
     this.prober.start();
-    for (const inf of this.pairs) for (const p of inf.list()) this.queue.add(objectKey(p));
+    for (const p of this.pairs.list()) this.queue.add(objectKey(p));
     this.opts.metrics.maxConcurrent.set({ controller: CONTROLLER }, this.opts.workers);
     for (let i = 0; i < this.opts.workers; i++) void this.worker();
   }
