@@ -2,6 +2,15 @@ import type * as k8s from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import type https from 'node:https';
 
+/** An undici Dispatcher, as far as this module uses one. */
+interface Dispatcher {
+  close(): Promise<void>;
+}
+type CreateDispatcher = (
+  cluster: k8s.Cluster | null,
+  agentOptions: https.AgentOptions,
+) => Dispatcher | undefined;
+
 /**
  * Makes every API call of `kc` share one connection pool.
  *
@@ -15,15 +24,6 @@ import type https from 'node:https';
  * It replaces a private method of KubeConfig; test/integration/connections.test.ts fails if a
  * client-node upgrade renames it or the calls stop sharing connections.
  */
-/** An undici Dispatcher, as far as this module uses one. */
-interface Dispatcher {
-  close(): Promise<void>;
-}
-type CreateDispatcher = (
-  cluster: k8s.Cluster | null,
-  agentOptions: https.AgentOptions,
-) => Dispatcher | undefined;
-
 export function shareConnections(kc: k8s.KubeConfig): k8s.KubeConfig {
   const target = kc as unknown as { createDispatcher?: CreateDispatcher };
   const original = target.createDispatcher;

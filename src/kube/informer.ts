@@ -295,8 +295,8 @@ const RESYNC_TICK_MS = 1000;
 
 /**
  * Walks a live Map in slices so that every entry comes up once per period: each tick returns the
- * next size·tick/period entries (at least one), and a finished walk starts over. Entries added
- * meanwhile are reached in the same walk, removed ones are skipped.
+ * next size·tick/period entries (fractions carried to the next tick), and a finished walk starts
+ * over. Entries added meanwhile are reached in the same walk, removed ones are skipped.
  */
 export class SpreadCycle<V> {
   private readonly map: Map<string, V>;

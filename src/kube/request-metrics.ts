@@ -4,9 +4,9 @@ import type { Counter } from 'prom-client';
 /**
  * Counts the requests made to the Kubernetes API server (client-go's rest_client_requests_total:
  * HTTP method and status code, `<error>` when no answer came). client-node sends every request,
- * watches included, through undici, which publishes each one on diagnostics channels; only requests to the API server's origin are
- * counted (anything else in the process that uses fetch is not). A watch
- * counts once, when it starts. Returns a function that stops counting.
+ * watches included, through undici, which publishes each one on diagnostics channels; only requests
+ * to the API server's origin are counted (anything else in the process that uses fetch is not). A
+ * watch counts once, when it starts. Returns a function that stops counting.
  */
 interface UndiciRequest {
   origin?: string | URL;

@@ -135,6 +135,8 @@ interface Answer {
   error?: string;
 }
 
+const failed = (error: string): Answer => ({ status: 0, body: '', error });
+
 /**
  * One HTTP call with a deadline that covers connecting, the headers and the body. Node's http
  * client rather than fetch: a health check every two seconds for each of thousands of members is
@@ -163,14 +165,14 @@ function request(
         },
       });
     } catch (err) {
-      resolve({ status: 0, body: '', error: describe(err) });
+      resolve(failed(describe(err)));
       return;
     }
     const timer = setTimeout(() => {
-      finish({ status: 0, body: '', error: 'timed out' });
+      finish(failed('timed out'));
       req.destroy();
     }, opts.timeoutMs);
-    req.once('error', (err) => finish({ status: 0, body: '', error: describe(err) }));
+    req.once('error', (err) => finish(failed(describe(err))));
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -190,7 +192,7 @@ function request(
       res.once('end', () =>
         finish({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
       );
-      res.once('error', (err) => finish({ status: 0, body: '', error: describe(err) }));
+      res.once('error', (err) => finish(failed(describe(err))));
     });
     req.end(opts.body);
   });

@@ -8,7 +8,7 @@ import type { MemberProbeState } from './prober.ts';
  * not checked yet: a member the last operator found healthy, on the same pod, starts with a
  * passing streak, as if this operator had checked it. Without this every healthy pair counted as
  * "not probed yet" for successThreshold checks after each restart: its phase flipped to Degraded
- * and back, two status writes and two Events per pair, thousands at scale. A failure streak is not
+ * and back, five status writes and the phase Events per pair, thousands at scale. A failure streak is not
  * taken over: a failing member is failed over after failureThreshold checks of this operator's own.
  *
  * Pure: the pod and its status record, the policy's successThreshold.
