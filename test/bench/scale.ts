@@ -19,15 +19,17 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import YAML from 'yaml';
+import { Informer } from '../../src/kube/informer.ts';
+import { must, tool } from '../chart/lib.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { bundle } from '../cluster/images.ts';
 import { kwokDown, kwokUp } from '../cluster/kwok.ts';
 import { runningPid } from '../cluster/processes.ts';
 import { clientsFor, type Kube } from '../support/clients.ts';
-import { waitForCrdsEstablished } from '../support/crd-established.ts';
-import { OperatorProcess, freePort } from '../support/operator.ts';
+import { OperatorProcess, ensureCrd, freePort } from '../support/operator.ts';
 
 const args = process.argv.slice(2);
 const num = (n: string, d: number) => {
@@ -177,72 +179,27 @@ class Responder {
 // Watching from outside the operator. Watches, not polling: listing a thousand pairs every two
 // seconds would load the API server the benchmark measures.
 
-/** Lists, then watches from the list's resourceVersion, again after each closed watch, until stopped. */
-class ListWatch<T extends k8s.KubernetesObject> {
-  private abort: AbortController | undefined;
-  private stopped = false;
-  private readonly k: Kube;
-  private readonly what: { apiVersion: string; kind: string; path: string; labelSelector?: string };
-  private readonly record: (obj: T) => void;
+const benchLog = pino({ level: 'warn', base: { component: 'scale-bench' } });
 
-  constructor(k: Kube, what: ListWatch<T>['what'], record: (obj: T) => void) {
-    this.k = k;
-    this.what = what;
-    this.record = record;
-  }
-
-  async start(): Promise<void> {
-    const w = new k8s.Watch(this.k.kc);
-    const { apiVersion, kind, path, labelSelector } = this.what;
-    const selector = labelSelector ? { labelSelector } : {};
-    const loop = async () => {
-      while (!this.stopped) {
-        // A list refused (the API server still starting its caches answers 429) is tried again.
-        const list = (await this.k.objects
-          .list<T>(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, labelSelector)
-          .catch(() => undefined)) as { items: T[]; metadata?: { resourceVersion?: string } } | undefined;
-        if (!list) {
-          await sleep(1000);
-          continue;
-        }
-        for (const o of list.items) this.record(o);
-        let rv = list.metadata?.resourceVersion ?? '';
-        await new Promise<void>((resolve) => {
-          void w
-            .watch(
-              path,
-              { ...selector, resourceVersion: rv, allowWatchBookmarks: true },
-              (type: string, obj: T) => {
-                if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-                if (type === 'ADDED' || type === 'MODIFIED') this.record(obj);
-              },
-              () => resolve(),
-            )
-            .then(
-              (c) => (this.abort = c),
-              () => resolve(),
-            );
-        });
-        if (!this.stopped) await sleep(200);
-      }
-    };
-    void loop().catch((err) => say(`watch of ${path} stopped: ${String(err)}`));
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
-  }
+/** The project's own informer (list, watch, relist on errors), telling `record` of every object seen. */
+function watchAll<T extends k8s.KubernetesObject>(
+  k: Kube,
+  what: { apiVersion: string; kind: string; path: string; labelSelector?: string },
+  record: (obj: T) => void = () => undefined,
+): Informer<T> {
+  const inf = new Informer<T>({ kc: k.kc, ...what, resyncMs: 24 * 3_600_000, log: benchLog });
+  inf.on({ add: record, update: (_old, obj) => record(obj) });
+  return inf;
 }
 
 /** When each client Service switched, as seen from outside the operator. */
 class ServiceWatch {
   /** ns/name → [member selected, when seen] in arrival order. */
   readonly history = new Map<string, { member: string; at: number }[]>();
-  private readonly watch: ListWatch<k8s.V1Service>;
+  private readonly watch: Informer<k8s.V1Service>;
 
   constructor(k: Kube) {
-    this.watch = new ListWatch(
+    this.watch = watchAll<k8s.V1Service>(
       k,
       {
         apiVersion: 'v1',
@@ -274,30 +231,6 @@ class ServiceWatch {
     if (h.at(-1)?.member !== member) h.push({ member, at: Date.now() });
     if (h.length > 20) h.splice(0, h.length - 20);
     this.history.set(key, h);
-  }
-
-  start = () => this.watch.start();
-  stop = () => this.watch.stop();
-}
-
-/** The latest status of every benchmark pair. */
-class PairWatch {
-  readonly status = new Map<string, PairStatusView>();
-  private readonly watch: ListWatch<k8s.KubernetesObject & { status?: PairStatusView }>;
-
-  constructor(k: Kube) {
-    this.watch = new ListWatch(
-      k,
-      {
-        apiVersion: `${GROUP.group}/${GROUP.version}`,
-        kind: 'LicenseServerPair',
-        path: `/apis/${GROUP.group}/${GROUP.version}/${GROUP.plural}`,
-      },
-      (p) => {
-        if (p.metadata?.namespace?.startsWith(NS_PREFIX))
-          this.status.set(`${p.metadata.namespace}/${p.metadata.name}`, p.status ?? {});
-      },
-    );
   }
 
   start = () => this.watch.start();
@@ -566,22 +499,13 @@ async function waitHealthy(k: Kube, keys: string[], timeoutMs: number): Promise<
 
 // ---------------------------------------------------------------------------------------------
 
-function kubectl(args: string[]): void {
-  spawnSync(path.join(repoRoot, '.local-cluster/bin/kubectl'), ['--kubeconfig', kubeconfigPath, ...args], {
-    stdio: 'ignore',
-  });
-}
+const kubectl = (args: string[]) => must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...args]);
 
 /** Requests the API server has answered (apiserver_request_total), all and writes. */
 function apiServerRequests(): { all: number; writes: number } {
-  const r = spawnSync(
-    path.join(repoRoot, '.local-cluster/bin/kubectl'),
-    ['--kubeconfig', kubeconfigPath, 'get', '--raw', '/metrics'],
-    { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 },
-  );
   let all = 0;
   let writes = 0;
-  for (const [k, v] of parseMetrics(r.stdout ?? '')) {
+  for (const [k, v] of parseMetrics(kubectl(['get', '--raw', '/metrics']))) {
     if (!k.startsWith('apiserver_request_total{')) continue;
     all += v;
     if (/verb="(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)"/.test(k)) writes += v;
@@ -672,7 +596,11 @@ async function main(): Promise<void> {
   const k = clientsFor(kubeconfigPath);
   const responder = new Responder();
   const services = new ServiceWatch(k);
-  const pairWatch = new PairWatch(k);
+  const pairWatch = watchAll<k8s.KubernetesObject & { status?: PairStatusView }>(k, {
+    apiVersion: `${GROUP.group}/${GROUP.version}`,
+    kind: 'LicenseServerPair',
+    path: `/apis/${GROUP.group}/${GROUP.version}/${GROUP.plural}`,
+  });
   let operator: OperatorProcess | undefined;
   let nodes: string[] = [];
   const namespaces = Array.from({ length: Math.ceil(PAIRS / PAIRS_PER_NS) }, (_, i) => `${NS_PREFIX}${i}`);
@@ -709,26 +637,13 @@ async function main(): Promise<void> {
 
   try {
     await kwokUp();
-    kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds')]);
-    waitForCrdsEstablished(
-      (a) => {
-        const r = spawnSync(
-          path.join(repoRoot, '.local-cluster/bin/kubectl'),
-          ['--kubeconfig', kubeconfigPath, ...a],
-          { encoding: 'utf8' },
-        );
-        if (r.status !== 0) throw new Error(r.stderr);
-        return r.stdout;
-      },
-      ['licenseserverpairs.lpo.dev'],
-      30_000,
-    );
+    await ensureCrd(kubectl);
     await responder.start();
     say(`responder answering the health contract for every member on port ${responder.port}`);
     nodes = await createNodes(k);
     say(`${nodes.length} kwok nodes Ready (pod CIDRs 127.64.0.0/16 …)`);
     await services.start();
-    await pairWatch.start();
+    pairWatch.start();
     // The operator as its image runs it: one esbuild bundle on plain Node (running the sources
     // through type stripping adds the stripper's own memory to the RSS).
     const bundleFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'lpo-scale-')), 'main.mjs');
@@ -822,10 +737,12 @@ async function main(): Promise<void> {
     let converged = 0;
     while (Date.now() - t0 < CONVERGE_TIMEOUT_S * 1000) {
       await sleep(2000);
-      const pairs = pairWatch.status;
       converged = 0;
       let running = 0;
-      for (const [key, st] of pairs) {
+      for (const p of pairWatch.list()) {
+        if (!p.metadata?.namespace?.startsWith(NS_PREFIX)) continue;
+        const key = `${p.metadata.namespace}/${p.metadata.name}`;
+        const st = p.status ?? {};
         if (st.phase === 'Running') running++;
         if (st.liveMember && services.current(key) === st.liveMember) converged++;
       }

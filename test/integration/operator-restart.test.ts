@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { readPair, startOperatedLoopbackPair, type OperatedLoopbackPair } from '../support/members.ts';
-import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+import { ensureCrd } from '../support/operator.ts';
 
 // A restarted (or newly elected) operator carries on where the last one stopped: a healthy pair
 // keeps its live member and phase, and the new operator writes nothing while its own health
@@ -13,7 +13,6 @@ const PAIR = 'restart';
 let k: Kube;
 let ns: string;
 let loopback: OperatedLoopbackPair;
-let second: OperatorProcess | undefined;
 
 beforeAll(async () => {
   k = kube();
@@ -26,7 +25,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await second?.stop();
   await loopback?.stop();
   if (ns) await deleteNamespace(k, ns);
 });
@@ -51,8 +49,7 @@ describe('an operator restart', () => {
     const before = await readPair(k, ns, PAIR);
     const warningsBefore = await warnings();
     await loopback.operator.stop();
-    second = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns }, 'operator-restarted');
-    await second.start();
+    await loopback.operator.start();
 
     // Several check periods: long enough for the new operator to reconcile, probe and settle.
     const seen = new Set<string>();
@@ -67,7 +64,7 @@ describe('an operator restart', () => {
     expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     expect(await warnings()).toEqual(warningsBefore);
     // The new operator did reconcile the pair (it is not just idle).
-    const metrics = await second.metrics();
+    const metrics = await loopback.operator.metrics();
     expect(metrics).toMatch(
       /controller_runtime_reconcile_total\{controller="licenseserverpair",result="success"\} [1-9]/,
     );
