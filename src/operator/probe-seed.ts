@@ -34,11 +34,14 @@ export function probeStateFromStatus(
     },
     lastProbeAt: since,
     lastResult: { ok: true, latencyMs: 0, message: 'taken over from status' },
+    fromStatus: true,
   };
   const { role, epoch } = recorded;
   const replication = recorded.replication?.state ?? 'none';
   if ((role === 'active' || role === 'standby') && epoch !== undefined && replication !== 'unknown') {
-    // No read time: it is not a fresh report (PeerLost needs one read after a failed check).
+    // Only shown in status until this process reads the member: a report recorded before the
+    // restart may be stale (a member promoted just before it still recorded as standby), and acting
+    // on it would repromote or fence for nothing.
     state.server = { role, epoch, replication: replication satisfies ReplicationState };
   }
   return state;

@@ -44,6 +44,8 @@ export interface MemberProbeState {
   server?: ServerReport;
   lastProbeAt?: number;
   lastResult?: ProbeResult;
+  /** Taken over from status (probe-seed.ts) and not checked by this process yet. */
+  fromStatus?: true;
 }
 
 interface Entry {

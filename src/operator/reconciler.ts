@@ -323,7 +323,7 @@ export class Reconciler {
     const cached = this.tokens.get(key);
     const refused = MEMBERS.some((m) => {
       const probe = this.d.prober.state(key, m, pods[m]?.metadata?.uid);
-      return probe.lastResult?.ok === true && probe.server === undefined;
+      return !probe.fromStatus && probe.lastResult?.ok === true && probe.server === undefined;
     });
     if (!cached || !refused) return undefined;
     const wait = cached.readAt + TOKEN_RECHECK_MS - this.now();
@@ -416,7 +416,9 @@ export class Reconciler {
         ...(podObs ? { pod: podObs } : {}),
         ...(nodeObs ? { node: nodeObs } : {}),
         probe: probe.history,
-        ...(probe.server ? { server: probe.server } : {}),
+        // The decision acts only on reports this process read (a report taken over from status
+        // fills in the status, probe-seed.ts).
+        ...(probe.server && !probe.fromStatus ? { server: probe.server } : {}),
       };
     }
     const ms = (t: string | undefined) => (t ? Date.parse(t) : undefined);

@@ -26,6 +26,7 @@ describe('probe state taken over from status', () => {
     expect(s.history).toMatchObject({ consecutiveSuccesses: 2, consecutiveFailures: 0 });
     expect(s.history.successSince).toBe(Date.parse('2026-11-28T10:00:05Z'));
     expect(s.lastResult?.ok).toBe(true);
+    expect(s.fromStatus).toBe(true);
     expect(s.server).toEqual({ role: 'active', epoch: 4, replication: 'in-sync' });
     expect(s.server?.at).toBeUndefined();
     // The streak goes on from there: one failure starts counting failures as usual.
