@@ -1,11 +1,11 @@
 // One process that answers the licence-server health contract (docs/server-contract.md) for every
-// member of the scale benchmark. kwok gives the fake pods loopback addresses (127.64.0.0/10), so the
-// operator's checks reach this process on the member's own address; it keeps a role and an epoch
-// per local address and answers as that member would.
+// member of the scale benchmark. kwok gives the fake pods addresses that the benchmark routes to
+// this host (a local route on `lo`), so the operator's checks reach this process on the member's
+// own address; it keeps a role and an epoch per local address and answers as that member would.
 //
 // Control over IPC from the benchmark:
 //   { type: 'fail', ips, mode }   mode 'hang' (the request is read and never answered, as a stopped
-//                                 process), 'unhealthy' (healthz answers 503), 'refuse' (connection reset)
+//                                 process), 'unhealthy' (healthz and status answer 503), 'refuse' (connection reset)
 //   { type: 'recover', ips }      answer again; a member that was active steps down, as the real
 //                                 server does once it learns the higher epoch of its peer
 //   { type: 'reset' }             forget every member (addresses may be reused by new pods)
@@ -87,6 +87,11 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (req.method === 'GET' && url === '/v1/status') {
+    // The operator reads the status as the health check of a reference server: unhealthy here too.
+    if (s.mode === 'unhealthy') {
+      json(res, 503, { code: 'UNHEALTHY', message: 'scale benchmark fault' });
+      return;
+    }
     json(res, 200, {
       role: s.role,
       epoch: s.epoch,

@@ -7,9 +7,10 @@
 //     the same measurement for a single pair (the ratio is the point);
 //   - 100 pairs failing at once: when the last one switched, queue depth and latency;
 //   - a soak of several minutes: RSS and heap trend.
-// Health checks stay real: kwok gives each fake node a loopback pod CIDR (127.64.0.0/10 is on `lo`),
-// and one responder process (scale-responder.ts) answers the health contract for every member
-// address; it can make chosen members hang.
+// Health checks stay real: kwok gives each fake node a pod CIDR inside POD_RANGE, which the
+// benchmark routes to this host itself (`ip route add local … dev lo`), and one responder process
+// (scale-responder.ts) answers the health contract for every member address; it can make chosen
+// members hang.
 //
 // Run:
 //   npm run bench -- scale [--pairs 1000] [--soak-minutes 10]
@@ -74,6 +75,12 @@ const FAULT = (() => {
 })();
 
 const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
+// The fake nodes' pod addresses: a local route makes every address in it this host's own, so
+// health checks reach the responder without leaving the host. Not loopback addresses: the
+// endpoints controller may not put those in an Endpoints object, and its retries and Events for
+// every member Service would be work a real cluster does not do.
+const POD_RANGE = '10.192.0.0/12';
+const podCidr = (node: number) => `10.${192 + node}.0.0/16`;
 const NODE_LABEL = 'lpo.dev/scale-bench';
 const NS_PREFIX = 'lpo-scale-';
 const HEALTH = { periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 2 };
@@ -501,27 +508,47 @@ async function waitHealthy(k: Kube, keys: string[], timeoutMs: number): Promise<
 
 const kubectl = (args: string[]) => must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...args]);
 
-/** Requests the API server has answered (apiserver_request_total), all and writes. */
-function apiServerRequests(): { all: number; writes: number } {
+/** Requests the API server has answered (apiserver_request_total): all, writes, and writes by verb and resource. */
+function apiServerRequests(): { all: number; writes: number; byResource: Map<string, number> } {
   let all = 0;
   let writes = 0;
+  const byResource = new Map<string, number>();
   for (const [k, v] of parseMetrics(kubectl(['get', '--raw', '/metrics']))) {
     if (!k.startsWith('apiserver_request_total{')) continue;
     all += v;
-    if (/verb="(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)"/.test(k)) writes += v;
+    const verb = /verb="(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)"/.exec(k)?.[1];
+    if (!verb) continue;
+    writes += v;
+    const resource = /resource="([^"]*)"/.exec(k)?.[1] ?? '?';
+    const sub = /subresource="([^"]+)"/.exec(k)?.[1];
+    const what = `${verb} ${resource}${sub ? `/${sub}` : ''}`;
+    byResource.set(what, (byResource.get(what) ?? 0) + v);
   }
-  return { all, writes };
+  return { all, writes, byResource };
+}
+
+/** The writes between two readings per pair, by verb and resource, largest first. */
+function writesPerPair(a: Map<string, number>, b: Map<string, number>, pairs: number): string {
+  return [...b]
+    .map(([what, n]) => ({ what, perPair: (n - (a.get(what) ?? 0)) / pairs }))
+    .filter((x) => x.perPair >= 0.05)
+    .sort((x, y) => y.perPair - x.perPair)
+    .map((x) => `${x.what} ${x.perPair.toFixed(1)}`)
+    .join(', ');
 }
 
 /** CPU seconds used so far by each process of the cluster, the operator's included. */
 const CLUSTER_PROCESSES = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
-function clusterCpu(operatorPid: number): Map<string, number> {
+function clusterCpu(operatorPid: number, responderPid: number | undefined): Map<string, number> {
   const out = new Map<string, number>();
   for (const name of CLUSTER_PROCESSES) {
     const pid = runningPid(name);
     if (pid !== undefined) out.set(name, procCpuSeconds(pid));
   }
   out.set('operator', procCpuSeconds(operatorPid));
+  // The benchmark's own share: the responder answers every health check, this process watches.
+  if (responderPid !== undefined) out.set('responder', procCpuSeconds(responderPid));
+  out.set('benchmark', process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6);
   return out;
 }
 
@@ -531,6 +558,11 @@ function cpuShares(a: Map<string, number>, b: Map<string, number>, seconds: numb
     .sort((x, y) => y.pct - x.pct)
     .map((x) => `${x.name} ${x.pct.toFixed(0)} %`)
     .join(', ');
+}
+
+function ip(args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
 }
 
 function cluster(args: string[]): void {
@@ -554,7 +586,7 @@ async function createNodes(k: Kube): Promise<string[]> {
             labels: { [NODE_LABEL]: 'true', 'kubernetes.io/hostname': name, type: 'kwok' },
           },
           // Pod addresses on loopback: reachable from this host without touching any other network.
-          spec: { podCIDR: `127.${64 + i}.0.0/16`, podCIDRs: [`127.${64 + i}.0.0/16`] },
+          spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i)] },
           status: {
             allocatable: { cpu: '64', memory: '256Gi', pods: '2000' },
             capacity: { cpu: '64', memory: '256Gi', pods: '2000' },
@@ -606,6 +638,7 @@ async function main(): Promise<void> {
   const namespaces = Array.from({ length: Math.ceil(PAIRS / PAIRS_PER_NS) }, (_, i) => `${NS_PREFIX}${i}`);
   const singleNs = `${NS_PREFIX}single`;
 
+  let routed = false;
   let cleaning: Promise<void> | undefined;
   const cleanup = () => (cleaning ??= doCleanup());
   const doCleanup = async () => {
@@ -626,6 +659,13 @@ async function main(): Promise<void> {
     ).catch((err) => say(String(err)));
     for (const name of nodes) await k.core.deleteNode({ name }).catch(() => undefined);
     responder.stop();
+    if (routed) {
+      try {
+        ip(['route', 'del', 'local', POD_RANGE, 'dev', 'lo']);
+      } catch (err) {
+        say(String(err));
+      }
+    }
     if (!reuseKwok) await kwokDown().catch(() => undefined);
     if (!reuseCluster) cluster(['down']);
   };
@@ -636,12 +676,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
+    if (NODES > 16) throw new Error(`--nodes ${NODES}: at most 16 (the pod range ${POD_RANGE} has 16 /16s)`);
+    // Needs root, as the local node does.
+    ip(['route', 'replace', 'local', POD_RANGE, 'dev', 'lo']);
+    routed = true;
     await kwokUp();
     await ensureCrd(kubectl);
     await responder.start();
     say(`responder answering the health contract for every member on port ${responder.port}`);
     nodes = await createNodes(k);
-    say(`${nodes.length} kwok nodes Ready (pod CIDRs 127.64.0.0/16 …)`);
+    say(`${nodes.length} kwok nodes Ready (pod CIDRs ${podCidr(0)} …, routed to this host)`);
     await services.start();
     pairWatch.start();
     // The operator as its image runs it: one esbuild bundle on plain Node (running the sources
@@ -721,7 +765,7 @@ async function main(): Promise<void> {
     );
     const beforeConverge = await snapshot(operator);
     const apiBefore = apiServerRequests();
-    const cpuBefore = clusterCpu(pid);
+    const cpuBefore = clusterCpu(pid, responder.pid);
     say(`creating ${PAIRS} pairs in ${namespaces.length} namespaces`);
     const t0 = Date.now();
     let created = 0;
@@ -764,7 +808,7 @@ async function main(): Promise<void> {
     await creating;
     const afterConverge = await snapshot(operator);
     const apiAfter = apiServerRequests();
-    const cpuAfter = clusterCpu(pid);
+    const cpuAfter = clusterCpu(pid, responder.pid);
     const convergeSeconds = convergedAt ? (convergedAt - t0) / 1000 : NaN;
     const cr = rates(beforeConverge, afterConverge);
     out(
@@ -796,7 +840,14 @@ async function main(): Promise<void> {
         `the operator's ${(sum(afterConverge.m, 'lpo_api_writes_total') - sum(beforeConverge.m, 'lpo_api_writes_total')).toFixed(0)}); ` +
         `CPU ${cpuShares(cpuBefore, cpuAfter, convergeWall)}`,
     );
-    for (const l of report.lines.slice(-4)) say(l);
+    out(
+      `  writes per pair by verb and resource: ${writesPerPair(apiBefore.byResource, apiAfter.byResource, PAIRS)}`,
+    );
+    out(
+      `  per pair: ${((cr.reconcilesPerSecond * cr.seconds) / PAIRS).toFixed(1)} reconciles, ` +
+        `${((cr.probesPerSecond * cr.seconds) / PAIRS).toFixed(1)} health checks; reconciles asked for by: ${cr.triggers}`,
+    );
+    for (const l of report.lines.slice(-6)) say(l);
 
     // ---- steady state -----------------------------------------------------------------------
     say('letting the pairs settle for 20 s');
