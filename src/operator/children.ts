@@ -381,7 +381,13 @@ export function liveFromSelector(selector: Record<string, string> | undefined): 
   return m === 'primary' || m === 'redundant' ? m : '';
 }
 
-/** Per-member Service for peer (replication) and operator traffic; also lists not-ready pods. */
+/**
+ * Per-member Service for peer (replication) and redirected client traffic: a stable name for the
+ * member's pod, listing it while not ready too. Headless: the name resolves to the pod's address,
+ * so no cluster IP is allocated and kube-proxy programs nothing for it (two of a pair's three
+ * Services would otherwise cost an IP allocation and proxy rules each, for traffic that goes to
+ * one pod anyway).
+ */
 export function desiredMemberService(pair: LicenseServerPair, member: Member): V1Service {
   const ports = pair.spec.server.ports;
   return {
@@ -390,6 +396,7 @@ export function desiredMemberService(pair: LicenseServerPair, member: Member): V
     metadata: meta(pair, childNames(pair.metadata.name).memberService[member], memberLabels(pair, member)),
     spec: {
       type: 'ClusterIP',
+      clusterIP: 'None',
       selector: { [LABEL_PAIR]: pair.metadata.name, [LABEL_MEMBER]: member },
       publishNotReadyAddresses: true,
       ports: [
@@ -401,14 +408,19 @@ export function desiredMemberService(pair: LicenseServerPair, member: Member): V
   };
 }
 
-/** At most one member voluntarily disrupted (drained, evicted) at a time. */
+/**
+ * At most one member voluntarily disrupted (drained, evicted) at a time. minAvailable, not
+ * maxUnavailable: for maxUnavailable the disruption controller needs the pods' controller to have
+ * a scale subresource (a LicenseServerPair has none); without it the budget's status is never
+ * computed, it allows no eviction at all, and every node drain waits for ever.
+ */
 export function desiredPdb(pair: LicenseServerPair): V1PodDisruptionBudget {
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
     metadata: meta(pair, childNames(pair.metadata.name).pdb, pairLabels(pair)),
     spec: {
-      maxUnavailable: 1,
+      minAvailable: 1,
       selector: { matchLabels: { [LABEL_PAIR]: pair.metadata.name } },
       unhealthyPodEvictionPolicy: 'AlwaysAllow',
     },

@@ -47,13 +47,35 @@ export async function readStatus(
   token: string | undefined,
   timeoutMs: number,
 ): Promise<MemberStatus | undefined> {
+  return (await statusCheck(baseUrl, token, timeoutMs)).status;
+}
+
+/**
+ * The reference server's status read as its health check too, in one request: any HTTP answer
+ * below 500 from the admin port passes (a refused token is a live server with a wrong token),
+ * as a 2xx–3xx from /healthz on that port would. For a check at the contract's defaults (HTTP,
+ * /healthz, admin port) this halves the operator's requests to its members.
+ */
+export async function statusCheck(
+  baseUrl: string,
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<{ result: ProbeResult; status?: MemberStatus }> {
+  const started = performance.now();
   const r = await request(`${baseUrl}/v1/status`, {
     timeoutMs,
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-  if (r.error !== undefined || r.status < 200 || r.status >= 300) return undefined;
+  const latencyMs = performance.now() - started;
+  if (r.error !== undefined) return { result: { ok: false, latencyMs, message: r.error } };
+  const result = { ok: r.status >= 200 && r.status < 500, latencyMs, message: `HTTP ${r.status}` };
+  const status = r.status >= 200 && r.status < 300 ? parseStatus(r.body) : undefined;
+  return status ? { result, status } : { result };
+}
+
+function parseStatus(text: string): MemberStatus | undefined {
   try {
-    const body = JSON.parse(r.body) as {
+    const body = JSON.parse(text) as {
       role?: string;
       epoch?: number;
       replication?: {

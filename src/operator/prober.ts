@@ -6,7 +6,7 @@ import {
   type ProbeHistory,
   type ServerReport,
 } from './failover.ts';
-import { httpCheck, readStatus, tcpCheck, type ProbeResult } from './member-client.ts';
+import { httpCheck, readStatus, statusCheck, tcpCheck, type ProbeResult } from './member-client.ts';
 import type { Metrics } from './metrics.ts';
 
 /**
@@ -31,6 +31,8 @@ export interface ProbeTarget {
   /** Reference protocol: the admin base URL (http://podIP:adminPort) and its token. */
   statusUrl?: string;
   token?: string;
+  /** The health check is the contract's default on the admin port: the status read stands for it (statusCheck). */
+  statusIsHealthCheck?: boolean;
 }
 
 /**
@@ -160,12 +162,15 @@ export class Prober {
 
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
-    const [result, status] = await Promise.all([
-      t.type === 'HTTP'
-        ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
-        : tcpCheck(t.podIP, t.port, t.timeoutMs),
-      t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
-    ]);
+    const [result, status] =
+      t.statusUrl && t.statusIsHealthCheck
+        ? await statusCheck(t.statusUrl, t.token, t.timeoutMs).then((c) => [c.result, c.status] as const)
+        : await Promise.all([
+            t.type === 'HTTP'
+              ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
+              : tcpCheck(t.podIP, t.port, t.timeoutMs),
+            t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
+          ]);
     // The entry may have been replaced (new pod) while the check ran.
     if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
     const now = this.now();

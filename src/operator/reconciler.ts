@@ -44,6 +44,7 @@ import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { probeStateFromStatus } from './probe-seed.ts';
 import type { Prober, ProbeTarget } from './prober.ts';
+import { statusWrite } from './status-urgency.ts';
 
 /**
  * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
@@ -85,6 +86,11 @@ const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string
 };
 
 const TOKEN_TTL_MS = 5 * 60_000;
+/**
+ * A status change that may wait (status-urgency.ts) waits at most this long, counted from the
+ * first such change, for a change that must go out at once to take it along.
+ */
+export const STATUS_WAIT_MS = 5_000;
 /** A member that passes its health check but refuses its status hints at a rotated token: read the Secret again, at most this often. */
 const TOKEN_RECHECK_MS = 10_000;
 
@@ -93,6 +99,13 @@ export class Reconciler {
   /** Admin tokens read from the pairs' Secrets, re-read after TOKEN_TTL_MS so a rotation is picked up. */
   private readonly tokens = new Map<string, { token: string; readAt: number }>();
   private readonly expectedPods = new Map<string, number>();
+  /** The desired pods of each pair, for the spec generation they were built from. */
+  private readonly podsBySpec = new Map<
+    string,
+    { uid: string; generation: number; pods: Record<Member, k8s.V1Pod> }
+  >();
+  /** Since when a pair's status has had changes that may wait and are not written yet (STATUS_WAIT_MS). */
+  private readonly waitingSince = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -111,6 +124,8 @@ export class Reconciler {
       this.d.prober.removePair(key);
       this.d.series.forget(namespace, name);
       this.tokens.delete(key);
+      this.waitingSince.delete(key);
+      this.podsBySpec.delete(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -129,16 +144,24 @@ export class Reconciler {
     const status: PairStatus = pair.status ?? {};
     const names = childNames(name);
 
-    // The Secret and the supporting objects do not depend on each other: written concurrently, a
-    // new pair costs one round trip here instead of six.
+    const desiredPods = this.desiredPodsOf(key, pair);
+    const cachedPods = () =>
+      Object.fromEntries(MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)])) as Record<
+        Member,
+        k8s.V1Pod | undefined
+      >;
+    // The Secret, the supporting objects and missing pods do not depend on each other (a kubelet
+    // waits for a pod's Secret): written concurrently, a new pair costs one round trip here.
     const tokenRead =
       pair.spec.server.protocol === 'reference' ? this.ensureAdminToken(pair, status) : undefined;
-    await settleAll([tokenRead, this.ensureSupportingObjects(pair)]);
+    await settleAll([
+      tokenRead,
+      this.ensureSupportingObjects(pair),
+      this.createMissingPods(pair, cachedPods(), desiredPods),
+    ]);
     const token = await tokenRead;
 
-    const pods = Object.fromEntries(
-      MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)]),
-    ) as Record<Member, k8s.V1Pod | undefined>;
+    const pods = cachedPods();
     this.updateProbeTargets(key, pair, pods, token, status);
     const tokenRecheckMs = token !== undefined ? this.recheckTokenIfRefused(key, pods) : undefined;
 
@@ -146,11 +169,6 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
-    // Built once per reconcile: a pod spec and its hash are the most expensive thing computed here.
-    const desiredPods = Object.fromEntries(MEMBERS.map((m) => [m, desiredPod(pair, m)])) as Record<
-      Member,
-      k8s.V1Pod
-    >;
     const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], desiredPods[m]));
     const policy = policyFromSpec(pair.spec);
     // A spec change reaches the live member last: when it is outdated and the standby already runs
@@ -175,7 +193,7 @@ export class Reconciler {
       const waited = created ? now - new Date(created).getTime() : 0;
       const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
       if (waited < grace) {
-        await this.rollPods(pair, pods, desiredPods, [], decision, log);
+        await this.rollPods(pods, [], decision, log);
         return { requeueAfterMs: 250 };
       }
     }
@@ -183,9 +201,12 @@ export class Reconciler {
     const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
     // Only what changed is written, and fields that went away are removed (null in the patch).
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
-    const statusChanged = statusPatch !== undefined;
+    const statusWaitMs = statusPatch === undefined ? undefined : this.statusWait(key, status, newStatus, now);
+    const statusChanged = statusPatch !== undefined && statusWaitMs === undefined;
+    if (statusPatch === undefined) this.waitingSince.delete(key);
     if (statusChanged) {
       await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
+      this.waitingSince.delete(key);
     }
 
     // Carry out the decision: fence first, then promote, then point the Service.
@@ -255,10 +276,21 @@ export class Reconciler {
       this.d.events.record(raw, warn ? 'Warning' : 'Normal', `Phase${newStatus.phase}`, decision.message);
     }
 
-    await this.rollPods(pair, pods, desiredPods, outdated, decision, log);
+    await this.rollPods(pods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus);
-    const requeue = [decision.requeueAfterMs, tokenRecheckMs].filter((x): x is number => x !== undefined);
+    const requeue = [decision.requeueAfterMs, tokenRecheckMs, statusWaitMs].filter(
+      (x): x is number => x !== undefined,
+    );
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
+  }
+
+  /** How long a status change still waits (STATUS_WAIT_MS); undefined: write it now. */
+  private statusWait(key: string, status: PairStatus, next: PairStatus, now: number): number | undefined {
+    if (statusWrite(status, next) === 'now') return undefined;
+    const since = this.waitingSince.get(key) ?? now;
+    this.waitingSince.set(key, since);
+    const wait = since + STATUS_WAIT_MS - now;
+    return wait > 0 ? wait : undefined;
   }
 
   private async reportInvalid(raw: k8s.KubernetesObject, message: string, log: Logger): Promise<void> {
@@ -332,25 +364,32 @@ export class Reconciler {
     return TOKEN_RECHECK_MS;
   }
 
-  /** Member Services, PVCs, the PDB and the NetworkPolicy: independent of each other, written concurrently. */
+  /**
+   * Member Services, PVCs, the PDB and the NetworkPolicy: independent of each other, written
+   * concurrently. Their desired state never drops a field (fixed shapes; the policy's rules are
+   * one atomic list), so they are created with a plain POST (KubeWriter.applyIfChanged).
+   */
   private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
     const ns = pair.metadata.namespace;
     const names = childNames(pair.metadata.name);
+    const post = { createWithPost: true };
     const writes: Promise<unknown>[] = [];
     for (const m of MEMBERS) {
+      // Member Services made before they were headless are replaced (clusterIP cannot change).
       writes.push(
-        this.d.writer.applyIfChanged(
+        this.d.writer.applyReplacingImmutable(
           desiredMemberService(pair, m),
           this.d.services.get(`${ns}/${names.memberService[m]}`),
+          post,
         ),
       );
       const pvc = desiredPvc(pair, m);
       if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) writes.push(this.d.writer.createIfAbsent(pvc));
     }
-    writes.push(this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`)));
+    writes.push(this.d.writer.applyIfChanged(desiredPdb(pair), this.d.pdbs.get(`${ns}/${names.pdb}`), post));
     const policy = desiredNetworkPolicy(pair, this.d.operatorPeer);
     const livePolicy = this.d.networkPolicies.get(`${ns}/${names.networkPolicy}`);
-    if (policy) writes.push(this.d.writer.applyIfChanged(policy, livePolicy));
+    if (policy) writes.push(this.d.writer.applyIfChanged(policy, livePolicy, post));
     else if (livePolicy) writes.push(this.d.writer.delete(livePolicy, { uid: livePolicy.metadata!.uid! }));
     // The client Service is applied after the decision is carried out (never before a promotion).
     await settleAll(writes);
@@ -387,6 +426,8 @@ export class Reconciler {
           ? {
               statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`,
               ...(token ? { token } : {}),
+              statusIsHealthCheck:
+                hc.type === 'HTTP' && port === ports.admin && (hc.path ?? '/healthz') === '/healthz',
             }
           : {}),
       });
@@ -587,33 +628,58 @@ export class Reconciler {
     return false;
   }
 
-  /** Replace outdated or dead pods, never the live member while it serves. */
-  private async rollPods(
+  /**
+   * A pod spec and its hash are the most expensive thing a reconcile computes, and they follow
+   * from the pair's spec alone: built once per spec generation (callers only read them).
+   */
+  private desiredPodsOf(key: string, pair: LicenseServerPair): Record<Member, k8s.V1Pod> {
+    const build = () =>
+      Object.fromEntries(MEMBERS.map((m) => [m, desiredPod(pair, m)])) as Record<Member, k8s.V1Pod>;
+    const { uid, generation } = pair.metadata;
+    if (uid === undefined || generation === undefined) return build();
+    const cached = this.podsBySpec.get(key);
+    if (cached && cached.uid === uid && cached.generation === generation) return cached.pods;
+    const pods = build();
+    this.podsBySpec.set(key, { uid, generation, pods });
+    return pods;
+  }
+
+  /** Creates the members' pods that do not exist. */
+  private async createMissingPods(
     pair: LicenseServerPair,
     pods: Record<Member, k8s.V1Pod | undefined>,
     desiredPods: Record<Member, k8s.V1Pod>,
+  ): Promise<void> {
+    const creates: Promise<void>[] = [];
+    for (const m of MEMBERS) {
+      const podKey = `${pair.metadata.namespace}/${desiredPods[m].metadata!.name}`;
+      if (pods[m]) {
+        this.expectedPods.delete(podKey);
+        continue;
+      }
+      // Expectations, as in client-go: a pod created a moment ago may not be in the informer's
+      // cache yet; creating it again would only be a wasted write answered by 409.
+      if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
+      creates.push(
+        this.d.writer.createIfAbsent(desiredPods[m]).then(() => {
+          this.expectedPods.set(podKey, this.now() + 30_000);
+        }),
+      );
+    }
+    await settleAll(creates);
+  }
+
+  /** Replace outdated or dead pods, never the live member while it serves. */
+  private async rollPods(
+    pods: Record<Member, k8s.V1Pod | undefined>,
     outdated: Member[],
     decision: Decision,
     log: Logger,
   ): Promise<void> {
-    const creates: Promise<void>[] = [];
     for (const m of MEMBERS) {
       const pod = pods[m];
-      const desired = desiredPods[m];
-      const podKey = `${pair.metadata.namespace}/${desired.metadata!.name}`;
-      if (!pod) {
-        // Expectations, as in client-go: a pod created a moment ago may not be in the informer's
-        // cache yet; creating it again would only be a wasted write answered by 409.
-        if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
-        creates.push(
-          this.d.writer.createIfAbsent(desired).then(() => {
-            this.expectedPods.set(podKey, this.now() + 30_000);
-          }),
-        );
-        continue;
-      }
-      this.expectedPods.delete(podKey);
-      if (pod.metadata?.deletionTimestamp) continue;
+      // A missing pod was created at the start of the reconcile (createMissingPods).
+      if (!pod || pod.metadata?.deletionTimestamp) continue;
       const finished = pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
       const liveHealthy = decision.live !== '' && decision.members[decision.live].healthy;
       const replaceable = m !== decision.live && (liveHealthy || decision.live === '');
@@ -625,7 +691,6 @@ export class Reconciler {
         await this.d.writer.delete(pod, { uid: pod.metadata!.uid! });
       }
     }
-    await settleAll(creates);
   }
 
   private exportMetrics(

@@ -76,9 +76,18 @@ beforeAll(async () => {
     healthCheck: { periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 },
     failover: { failback: 'Automatic', failbackStableSeconds: 2, minSecondsBetweenFailovers: 1 },
   });
+  // Both members checked: a failover needs a standby that passed its health check (the primary
+  // can be promoted before the redundant's first check).
   await eventually(
-    'primary live',
-    async () => (await status()).liveMember === 'primary' && (await selector()) === 'primary',
+    'primary live, redundant healthy',
+    async () => {
+      const s = await status();
+      return (
+        s.liveMember === 'primary' &&
+        s.members?.['redundant']?.health === 'Healthy' &&
+        (await selector()) === 'primary'
+      );
+    },
     30_000,
   );
 });

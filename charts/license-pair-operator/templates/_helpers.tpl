@@ -69,7 +69,7 @@ server-side apply is a patch (and a create when the object is new), status is a 
   verbs: [list, watch, create, delete]
 - apiGroups: ['']
   resources: [services]
-  verbs: [list, watch, create, patch]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
   verbs: [list, watch, create]

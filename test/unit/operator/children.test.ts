@@ -376,9 +376,11 @@ describe('client Service', () => {
 });
 
 describe('per-member Services and PDB', () => {
-  it('member Services select one member, publish not-ready addresses, expose admin', () => {
+  it('member Services are headless, select one member, publish not-ready addresses, expose admin', () => {
     const s = desiredMemberService(pair(), 'redundant');
     expect(s.metadata!.name).toBe('eda-redundant');
+    // The name resolves to the pod itself: no cluster IP to allocate, nothing for kube-proxy.
+    expect(s.spec!.clusterIP).toBe('None');
     expect(s.spec!.selector).toEqual({ 'lpo.dev/pair': 'eda', 'lpo.dev/member': 'redundant' });
     expect(s.spec!.publishNotReadyAddresses).toBe(true);
     expect(s.spec!.ports!.map((p) => [p.name, p.port])).toEqual([
@@ -391,7 +393,7 @@ describe('per-member Services and PDB', () => {
     const b = desiredPdb(pair());
     expect(b.apiVersion).toBe('policy/v1');
     expect(b.spec).toEqual({
-      maxUnavailable: 1,
+      minAvailable: 1,
       selector: { matchLabels: { 'lpo.dev/pair': 'eda' } },
       unhealthyPodEvictionPolicy: 'AlwaysAllow',
     });

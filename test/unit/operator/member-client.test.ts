@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeRole, httpCheck, readStatus } from '../../../src/operator/member-client.ts';
+import { changeRole, httpCheck, readStatus, statusCheck } from '../../../src/operator/member-client.ts';
 
 // A real HTTP server on loopback playing a member: healthy, failing, hung, oversized, the status
 // and role-change endpoints of the reference protocol.
@@ -26,7 +26,11 @@ beforeAll(async () => {
           res.statusCode = 503;
           return res.end('not ready');
         case '/hang':
+        case '/hung/v1/status':
           return; // never answered
+        case '/broken/v1/status':
+          res.statusCode = 500;
+          return res.end('{"code":"Internal"}');
         case '/huge':
           return res.end('x'.repeat(200 * 1024));
         case '/v1/status':
@@ -106,6 +110,23 @@ describe('member calls', () => {
       'Bearer s3cret',
       'Bearer wrong',
     ]);
+  });
+
+  it('reads the status as the health check in one request: any answer below 500 passes', async () => {
+    const before = seen.length;
+    const ok = await statusCheck(base, 's3cret', 1000);
+    expect(ok.result).toMatchObject({ ok: true, message: 'HTTP 200' });
+    expect(ok.status).toMatchObject({ role: 'standby', epoch: 7, replication: 'catching-up' });
+    // A refused token: the server is alive, its report unknown.
+    const refused = await statusCheck(base, 'wrong', 1000);
+    expect(refused.result).toMatchObject({ ok: true, message: 'HTTP 401' });
+    expect(refused.status).toBeUndefined();
+    expect(seen.length - before).toBe(2);
+    const broken = await statusCheck(`${base}/broken`, 's3cret', 1000);
+    expect(broken.result).toMatchObject({ ok: false, message: 'HTTP 500' });
+    expect(broken.status).toBeUndefined();
+    const hung = await statusCheck(`${base}/hung`, 's3cret', 300);
+    expect(hung.result).toMatchObject({ ok: false, message: 'timed out' });
   });
 
   it('sends a role change with its epoch and reports a refusal with its code and reason', async () => {

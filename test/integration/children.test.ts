@@ -1,0 +1,148 @@
+import type * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Informer } from '../../src/kube/informer.ts';
+import { STATUS_WAIT_MS } from '../../src/operator/reconciler.ts';
+import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
+import { kubectl } from '../support/kubectl.ts';
+import {
+  StandInKubelet,
+  createLoopbackPairObject,
+  readPair,
+  startLoopbackPair,
+  type LoopbackPair,
+} from '../support/members.ts';
+import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+
+// What a new pair costs and what it gets, against a real API server and kube-controller-manager:
+// the status writes until it serves, a PodDisruptionBudget whose status the disruption controller
+// can compute, headless member Services, and a member Service left by an older operator (with a
+// cluster IP) replaced. The members are real licence-server processes on loopback addresses.
+
+const PAIR = 'kids';
+let k: Kube;
+let ns: string;
+let loopback: LoopbackPair;
+let kubelet: StandInKubelet;
+let operator: OperatorProcess;
+let pairs: Informer<k8s.KubernetesObject & { status?: Record<string, unknown> }>;
+/** Every status the API server stored for the pair, in order (a watch sees each write). */
+const statuses: string[] = [];
+let oldServiceUid = '';
+
+beforeAll(async () => {
+  k = kube();
+  ensureCrd(kubectl);
+  ns = await createNamespace(k, 'children');
+  pairs = new Informer({
+    kc: k.kc,
+    apiVersion: 'lpo.dev/v1alpha1',
+    kind: 'LicenseServerPair',
+    path: `/apis/lpo.dev/v1alpha1/namespaces/${ns}/licenseserverpairs`,
+    namespace: ns,
+    resyncMs: 3_600_000,
+    log: pino({ level: 'warn' }),
+  });
+  const record = (p: { status?: unknown }) => {
+    const s = JSON.stringify(p.status ?? null);
+    if (statuses.at(-1) !== s) statuses.push(s);
+  };
+  pairs.on({ add: record, update: (_a, b) => record(b) });
+  pairs.start();
+  await pairs.waitForSync();
+  loopback = await startLoopbackPair(k, ns, PAIR);
+  kubelet = new StandInKubelet(k, ns);
+  kubelet.start();
+  await createLoopbackPairObject(k, ns, PAIR, loopback.ports, {
+    healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
+  });
+  // An older operator's member Service, with a cluster IP: this one must replace it.
+  const uid = (await readPair(k, ns, PAIR)).metadata.uid!;
+  const old = await k.core.createNamespacedService({
+    namespace: ns,
+    body: {
+      metadata: {
+        name: `${PAIR}-redundant`,
+        labels: {
+          'app.kubernetes.io/managed-by': 'license-pair-operator',
+          'lpo.dev/pair': PAIR,
+          'lpo.dev/member': 'redundant',
+        },
+        annotations: { 'lpo.dev/applied-hash': 'older-operator' },
+        ownerReferences: [
+          { apiVersion: 'lpo.dev/v1alpha1', kind: 'LicenseServerPair', name: PAIR, uid, controller: true },
+        ],
+      },
+      spec: {
+        type: 'ClusterIP',
+        selector: { 'lpo.dev/pair': PAIR, 'lpo.dev/member': 'redundant' },
+        ports: [{ name: 'admin', port: loopback.ports.admin }],
+      },
+    },
+  });
+  oldServiceUid = old.metadata!.uid!;
+  expect(old.spec?.clusterIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
+  await operator.start();
+});
+
+afterAll(async () => {
+  pairs?.stop();
+  kubelet?.stop();
+  await operator?.stop();
+  await loopback?.stop();
+  await deleteNamespace(k, ns);
+});
+
+describe('a new pair’s children and status', () => {
+  it('serves after few status writes, and the describing fields follow within the wait', async () => {
+    await eventually(
+      'primary live, both members healthy, roles reported',
+      async () => {
+        const s = (await readPair(k, ns, PAIR)).status;
+        return (
+          s?.liveMember === 'primary' &&
+          s.members?.['primary']?.health === 'Healthy' &&
+          s.members?.['redundant']?.health === 'Healthy' &&
+          s.members?.['primary']?.role === 'active' &&
+          s.members?.['redundant']?.role === 'standby'
+        );
+      },
+      20_000 + STATUS_WAIT_MS,
+    );
+    // Without the wait (status-urgency.ts) a new pair's status was written once for each step:
+    // pods created, scheduled, addressed, checked, promoted, roles reported (five or more).
+    const written = statuses.filter((s) => s !== 'null');
+    expect(written.length).toBeGreaterThanOrEqual(1);
+    expect(written.length).toBeLessThanOrEqual(3);
+  });
+
+  it('gets a PodDisruptionBudget the disruption controller can compute', async () => {
+    const pdb = await eventually('PDB status computed', async () => {
+      const b = await k.policy.readNamespacedPodDisruptionBudget({ namespace: ns, name: PAIR });
+      return b.status?.expectedPods === 2 ? b : undefined;
+    });
+    expect(pdb.spec?.minAvailable).toBe(1);
+    expect(pdb.status?.desiredHealthy).toBe(1);
+    const failed = await k.core.listNamespacedEvent({
+      namespace: ns,
+      fieldSelector: `involvedObject.name=${PAIR},reason=CalculateExpectedPodCountFailed`,
+    });
+    expect(failed.items).toEqual([]);
+  });
+
+  it('has headless member Services, and replaced the one an older operator left with a cluster IP', async () => {
+    const svc = await eventually('the old member Service replaced', async () => {
+      const s = await k.core.readNamespacedService({ namespace: ns, name: `${PAIR}-redundant` });
+      return s.metadata?.uid !== oldServiceUid && s.spec?.clusterIP === 'None' ? s : undefined;
+    });
+    expect(svc.spec?.publishNotReadyAddresses).toBe(true);
+    expect(svc.metadata?.ownerReferences?.[0]?.name).toBe(PAIR);
+    const primary = await k.core.readNamespacedService({ namespace: ns, name: `${PAIR}-primary` });
+    expect(primary.spec?.clusterIP).toBe('None');
+    // The client Service is the one with a cluster IP, selecting the live member.
+    const client = await k.core.readNamespacedService({ namespace: ns, name: PAIR });
+    expect(client.spec?.clusterIP).not.toBe('None');
+    expect(client.spec?.selector?.['lpo.dev/member']).toBe('primary');
+  });
+});
