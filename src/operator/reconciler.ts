@@ -99,10 +99,10 @@ export class Reconciler {
   /** Admin tokens read from the pairs' Secrets, re-read after TOKEN_TTL_MS so a rotation is picked up. */
   private readonly tokens = new Map<string, { token: string; readAt: number }>();
   private readonly expectedPods = new Map<string, number>();
-  /** The desired pods of each pair, for the spec generation they were built from. */
-  private readonly podsBySpec = new Map<
+  /** The spec hash of each pair's desired pods, for the spec generation it was computed from. */
+  private readonly podHashes = new Map<
     string,
-    { uid: string; generation: number; pods: Record<Member, k8s.V1Pod> }
+    { uid: string; generation: number; hash: Record<Member, string> }
   >();
   /** Since when a pair's status has had changes that may wait and are not written yet (STATUS_WAIT_MS). */
   private readonly waitingSince = new Map<string, number>();
@@ -125,7 +125,7 @@ export class Reconciler {
       this.d.series.forget(namespace, name);
       this.tokens.delete(key);
       this.waitingSince.delete(key);
-      this.podsBySpec.delete(key);
+      this.podHashes.delete(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -144,7 +144,7 @@ export class Reconciler {
     const status: PairStatus = pair.status ?? {};
     const names = childNames(name);
 
-    const desiredPods = this.desiredPodsOf(key, pair);
+    const podHash = this.desiredPodHashes(key, pair);
     const cachedPods = () =>
       Object.fromEntries(MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)])) as Record<
         Member,
@@ -157,7 +157,7 @@ export class Reconciler {
     await settleAll([
       tokenRead,
       this.ensureSupportingObjects(pair),
-      this.createMissingPods(pair, cachedPods(), desiredPods),
+      this.createMissingPods(pair, cachedPods()),
     ]);
     const token = await tokenRead;
 
@@ -169,7 +169,7 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
-    const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], desiredPods[m]));
+    const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], podHash[m]));
     const policy = policyFromSpec(pair.spec);
     // A spec change reaches the live member last: when it is outdated and the standby already runs
     // the new spec, switch over to the standby first (a graceful, fenced move).
@@ -629,30 +629,32 @@ export class Reconciler {
   }
 
   /**
-   * A pod spec and its hash are the most expensive thing a reconcile computes, and they follow
-   * from the pair's spec alone: built once per spec generation (callers only read them).
+   * A pod spec's hash is the most expensive thing a reconcile computes, and it follows from the
+   * pair's spec alone: computed once per spec generation. Only the hash is kept (a thousand pairs'
+   * pod objects would cost the heap more than they save); a missing pod is built when created.
    */
-  private desiredPodsOf(key: string, pair: LicenseServerPair): Record<Member, k8s.V1Pod> {
-    const build = () =>
-      Object.fromEntries(MEMBERS.map((m) => [m, desiredPod(pair, m)])) as Record<Member, k8s.V1Pod>;
+  private desiredPodHashes(key: string, pair: LicenseServerPair): Record<Member, string> {
+    const compute = () =>
+      Object.fromEntries(
+        MEMBERS.map((m) => [m, desiredPod(pair, m).metadata?.annotations?.[ANNOTATION_SPEC_HASH] ?? '']),
+      ) as Record<Member, string>;
     const { uid, generation } = pair.metadata;
-    if (uid === undefined || generation === undefined) return build();
-    const cached = this.podsBySpec.get(key);
-    if (cached && cached.uid === uid && cached.generation === generation) return cached.pods;
-    const pods = build();
-    this.podsBySpec.set(key, { uid, generation, pods });
-    return pods;
+    if (uid === undefined || generation === undefined) return compute();
+    const cached = this.podHashes.get(key);
+    if (cached && cached.uid === uid && cached.generation === generation) return cached.hash;
+    const hash = compute();
+    this.podHashes.set(key, { uid, generation, hash });
+    return hash;
   }
 
   /** Creates the members' pods that do not exist. */
   private async createMissingPods(
     pair: LicenseServerPair,
     pods: Record<Member, k8s.V1Pod | undefined>,
-    desiredPods: Record<Member, k8s.V1Pod>,
   ): Promise<void> {
     const creates: Promise<void>[] = [];
     for (const m of MEMBERS) {
-      const podKey = `${pair.metadata.namespace}/${desiredPods[m].metadata!.name}`;
+      const podKey = `${pair.metadata.namespace}/${childNames(pair.metadata.name).pod[m]}`;
       if (pods[m]) {
         this.expectedPods.delete(podKey);
         continue;
@@ -661,7 +663,7 @@ export class Reconciler {
       // cache yet; creating it again would only be a wasted write answered by 409.
       if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
       creates.push(
-        this.d.writer.createIfAbsent(desiredPods[m]).then(() => {
+        this.d.writer.createIfAbsent(desiredPod(pair, m)).then(() => {
           this.expectedPods.set(podKey, this.now() + 30_000);
         }),
       );
@@ -728,9 +730,6 @@ function other(m: Member): Member {
   return m === 'primary' ? 'redundant' : 'primary';
 }
 
-function podOutdated(pod: k8s.V1Pod, desired: k8s.V1Pod): boolean {
-  return (
-    pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !==
-    desired.metadata?.annotations?.[ANNOTATION_SPEC_HASH]
-  );
+function podOutdated(pod: k8s.V1Pod, desiredHash: string): boolean {
+  return pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH] !== desiredHash;
 }
