@@ -393,14 +393,6 @@ export class Member {
           'STALE_EPOCH',
           `epoch ${epoch} is not above this member's epoch ${this.epochValue}`,
         );
-      // An epoch already begun in this member's journal (it was active in it, or followed an active
-      // that was) cannot begin twice: a member demoted with its own epoch is not promoted with it.
-      if (epoch <= this.ledger.epoch)
-        return refuse(
-          409,
-          'STALE_EPOCH',
-          `epoch ${epoch} was already begun (journal epoch ${this.ledger.epoch})`,
-        );
       if (!force && this.config.peerUrl) {
         try {
           const peer = await peerGet<StatusJson>(`${this.config.peerUrl}/v1/status`, this.peerToken(), 1000);
@@ -419,6 +411,14 @@ export class Member {
             `epoch ${epoch} is not above this member's epoch ${this.epochValue}`,
           );
       }
+      // An epoch already begun in this member's journal (it was active in it, or followed an active
+      // that was) cannot begin twice: a member demoted with its own epoch is not promoted with it.
+      if (epoch <= this.ledger.epoch)
+        return refuse(
+          409,
+          'STALE_EPOCH',
+          `epoch ${epoch} was already begun (journal epoch ${this.ledger.epoch})`,
+        );
       if (!force && this.roleValue === 'standby') {
         const known = this.follower?.knownActiveSeq;
         if (known !== undefined && this.ledger.seq < known)
