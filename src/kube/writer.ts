@@ -168,7 +168,7 @@ export class KubeWriter {
 }
 
 /** A 422 from the API server because the write changes a field that is immutable once set. */
-export function isImmutableFieldError(err: unknown): boolean {
+function isImmutableFieldError(err: unknown): boolean {
   const e = err as { code?: number; body?: unknown; message?: string };
   if (e.code !== 422) return false;
   const text = `${typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? '')} ${e.message ?? ''}`;

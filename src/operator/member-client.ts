@@ -21,11 +21,23 @@ export interface MemberStatus {
 }
 
 export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeResult> {
+  return (await timedCheck(url, { timeoutMs }, (status) => status >= 200 && status < 400)).result;
+}
+
+/** One request as a check: timed, passed when an answer came and `passes` its status. */
+async function timedCheck(
+  url: string,
+  opts: { headers?: Record<string, string>; timeoutMs: number },
+  passes: (status: number) => boolean,
+): Promise<{ result: ProbeResult; answer: Answer }> {
   const started = performance.now();
-  const r = await request(url, { timeoutMs });
+  const answer = await request(url, opts);
   const latencyMs = performance.now() - started;
-  if (r.error !== undefined) return { ok: false, latencyMs, message: r.error };
-  return { ok: r.status >= 200 && r.status < 400, latencyMs, message: `HTTP ${r.status}` };
+  const result =
+    answer.error !== undefined
+      ? { ok: false, latencyMs, message: answer.error }
+      : { ok: passes(answer.status), latencyMs, message: `HTTP ${answer.status}` };
+  return { result, answer };
 }
 
 export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -61,15 +73,13 @@ export async function statusCheck(
   token: string | undefined,
   timeoutMs: number,
 ): Promise<{ result: ProbeResult; status?: MemberStatus }> {
-  const started = performance.now();
-  const r = await request(`${baseUrl}/v1/status`, {
-    timeoutMs,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-  const latencyMs = performance.now() - started;
-  if (r.error !== undefined) return { result: { ok: false, latencyMs, message: r.error } };
-  const result = { ok: r.status >= 200 && r.status < 500, latencyMs, message: `HTTP ${r.status}` };
-  const status = r.status >= 200 && r.status < 300 ? parseStatus(r.body) : undefined;
+  const { result, answer } = await timedCheck(
+    `${baseUrl}/v1/status`,
+    { timeoutMs, headers: token ? { authorization: `Bearer ${token}` } : {} },
+    (status) => status >= 200 && status < 500,
+  );
+  const ok2xx = answer.error === undefined && answer.status >= 200 && answer.status < 300;
+  const status = ok2xx ? parseStatus(answer.body) : undefined;
   return status ? { result, status } : { result };
 }
 

@@ -405,6 +405,9 @@ export class Reconciler {
     const hc = pair.spec.healthCheck;
     const ports = pair.spec.server.ports;
     const port = typeof hc.port === 'number' ? hc.port : ports[hc.port as keyof typeof ports];
+    const path = hc.path ?? '/healthz';
+    // The contract's default check on the admin port: the status read stands for it (statusCheck).
+    const statusIsHealthCheck = hc.type === 'HTTP' && port === ports.admin && path === '/healthz';
     const targets: ProbeTarget[] = [];
     for (const m of MEMBERS) {
       const pod = pods[m];
@@ -417,7 +420,7 @@ export class Reconciler {
         podIP: ip,
         type: hc.type,
         port,
-        path: hc.path ?? '/healthz',
+        path,
         periodMs: hc.periodSeconds * 1000,
         timeoutMs: hc.timeoutSeconds * 1000,
         failureThreshold: hc.failureThreshold,
@@ -426,8 +429,7 @@ export class Reconciler {
           ? {
               statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`,
               ...(token ? { token } : {}),
-              statusIsHealthCheck:
-                hc.type === 'HTTP' && port === ports.admin && (hc.path ?? '/healthz') === '/healthz',
+              statusIsHealthCheck,
             }
           : {}),
       });

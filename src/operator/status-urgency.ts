@@ -8,13 +8,11 @@
 // member: its pod, address, last check, reported role, replication) may wait: a new pair's pods
 // being created, scheduled, given addresses and checked then cost one write with the promotion
 // instead of one each, which at a thousand pairs is most of what the API server does.
-import type { Condition, MemberStatus, PairStatus, Phase } from '../api/pair.ts';
+import { MEMBERS, type Condition, type MemberStatus, type PairStatus, type Phase } from '../api/pair.ts';
 import { stableStringify } from './children.ts';
-import { CONDITION_DEGRADED, CONDITION_READY, CONDITION_STANDBY_READY } from './conditions.ts';
+import { CONDITION_DEGRADED, CONDITION_READY, CONDITION_STANDBY_READY, findCondition } from './conditions.ts';
 
 export type StatusWrite = 'none' | 'now' | 'may-wait';
-
-const MEMBERS = ['primary', 'redundant'] as const;
 
 /** Fields of the failover state machine: the next reconcile (of this or another operator) reads them back. */
 const DECISION_FIELDS = [
@@ -31,7 +29,6 @@ const DECISION_FIELDS = [
 const GOOD_WHEN_TRUE = [CONDITION_READY, CONDITION_STANDBY_READY];
 
 export function statusWrite(prev: PairStatus, next: PairStatus): StatusWrite {
-  if (same(prev, next)) return 'none';
   for (const f of DECISION_FIELDS) if (!same(prev[f], next[f])) return 'now';
   // A spec change acknowledged (`kubectl wait --for=jsonpath=.status.observedGeneration=N`); the
   // first status of a new pair may wait with the rest of it.
@@ -40,7 +37,9 @@ export function statusWrite(prev: PairStatus, next: PairStatus): StatusWrite {
   if (phaseWorse(prev.phase, next.phase)) return 'now';
   for (const m of MEMBERS) if (memberWorse(prev.members?.[m], next.members?.[m])) return 'now';
   if (conditionsWorse(prev.conditions, next.conditions)) return 'now';
-  return 'may-wait';
+  // Compared whole only when nothing above decided: a write that must go now costs no
+  // serialisation of both statuses.
+  return same(prev, next) ? 'none' : 'may-wait';
 }
 
 /** Any phase change is news, but only one towards Running (or a new pair's first Pending) is good news. */
@@ -61,8 +60,7 @@ function conditionsWorse(
   prev: readonly Condition[] | undefined,
   next: readonly Condition[] | undefined,
 ): boolean {
-  const status = (list: readonly Condition[] | undefined, type: string) =>
-    list?.find((c) => c.type === type)?.status;
+  const status = (list: readonly Condition[] | undefined, type: string) => findCondition(list, type)?.status;
   for (const type of GOOD_WHEN_TRUE)
     if (status(prev, type) === 'True' && status(next, type) !== 'True') return true;
   return status(prev, CONDITION_DEGRADED) !== 'True' && status(next, CONDITION_DEGRADED) === 'True';

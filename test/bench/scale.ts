@@ -548,7 +548,8 @@ function clusterCpu(operatorPid: number, responderPid: number | undefined): Map<
   out.set('operator', procCpuSeconds(operatorPid));
   // The benchmark's own share: the responder answers every health check, this process watches.
   if (responderPid !== undefined) out.set('responder', procCpuSeconds(responderPid));
-  out.set('benchmark', process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6);
+  const own = process.cpuUsage();
+  out.set('benchmark', (own.user + own.system) / 1e6);
   return out;
 }
 
@@ -558,11 +559,6 @@ function cpuShares(a: Map<string, number>, b: Map<string, number>, seconds: numb
     .sort((x, y) => y.pct - x.pct)
     .map((x) => `${x.name} ${x.pct.toFixed(0)} %`)
     .join(', ');
-}
-
-function ip(args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
 }
 
 function cluster(args: string[]): void {
@@ -585,7 +581,7 @@ async function createNodes(k: Kube): Promise<string[]> {
             annotations: { 'kwok.x-k8s.io/node': 'fake' },
             labels: { [NODE_LABEL]: 'true', 'kubernetes.io/hostname': name, type: 'kwok' },
           },
-          // Pod addresses on loopback: reachable from this host without touching any other network.
+          // Pod addresses in POD_RANGE, routed to this host: reachable without leaving it.
           spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i)] },
           status: {
             allocatable: { cpu: '64', memory: '256Gi', pods: '2000' },
@@ -661,7 +657,7 @@ async function main(): Promise<void> {
     responder.stop();
     if (routed) {
       try {
-        ip(['route', 'del', 'local', POD_RANGE, 'dev', 'lo']);
+        must('ip', ['route', 'del', 'local', POD_RANGE, 'dev', 'lo']);
       } catch (err) {
         say(String(err));
       }
@@ -678,7 +674,7 @@ async function main(): Promise<void> {
   try {
     if (NODES > 16) throw new Error(`--nodes ${NODES}: at most 16 (the pod range ${POD_RANGE} has 16 /16s)`);
     // Needs root, as the local node does.
-    ip(['route', 'replace', 'local', POD_RANGE, 'dev', 'lo']);
+    must('ip', ['route', 'replace', 'local', POD_RANGE, 'dev', 'lo']);
     routed = true;
     await kwokUp();
     await ensureCrd(kubectl);

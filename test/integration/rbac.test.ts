@@ -112,15 +112,6 @@ beforeAll(async () => {
   k = kube();
   releaseNs = await createNamespace(k, 'rbac-release');
   watchedNs = await createNamespace(k, 'rbac-watched');
-  // Pods are refused (403) until the namespace's default ServiceAccount exists: that refusal is
-  // not the one this file looks for.
-  await eventually(
-    'default ServiceAccount',
-    async () =>
-      (await k.core
-        .readNamespacedServiceAccount({ namespace: watchedNs, name: 'default' })
-        .catch(() => undefined)) !== undefined,
-  );
   otherNs = await createNamespace(k, 'rbac-other');
   // The baseline identity: a ServiceAccount bound to nothing.
   kubectl(['create', 'serviceaccount', 'nobody', '-n', releaseNs]);

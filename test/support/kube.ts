@@ -10,9 +10,17 @@ export function kube(): Kube {
   return clientsFor(inject('kubeconfig'));
 }
 
+/**
+ * A new namespace, returned once its default ServiceAccount exists: until the controller-manager
+ * creates it, the API server refuses pods there (403), which a test would take for a refusal of
+ * its own making.
+ */
 export async function createNamespace(k: Kube, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await k.core.createNamespace({ body: { metadata: { name, labels: { 'lpo.dev/test': 'true' } } } });
+  await eventually(`the default ServiceAccount of ${name}`, async () =>
+    k.core.readNamespacedServiceAccount({ namespace: name, name: 'default' }),
+  );
   return name;
 }
 
