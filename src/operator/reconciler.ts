@@ -240,10 +240,13 @@ export class Reconciler {
       );
       if (!ok) return { requeueAfterMs: 1000 };
     }
-    await this.d.writer.applyIfChanged(
-      desiredClientService(pair, decision.live),
-      this.d.services.get(`${namespace}/${names.clientService}`),
-    );
+    // A ClusterIP client Service is made with the pair's first live member: before that it would
+    // select no pod, and making it early costs a server-side apply and an endpoints update per
+    // pair. A NodePort or LoadBalancer Service is made at once (a load balancer takes a while to
+    // provision, which should not delay the first promotion).
+    const clientService = this.d.services.get(`${namespace}/${names.clientService}`);
+    if (decision.live !== '' || clientService || pair.spec.service.type !== 'ClusterIP')
+      await this.d.writer.applyIfChanged(desiredClientService(pair, decision.live), clientService);
 
     if (decision.action !== 'none') {
       const ev = ACTION_EVENTS[decision.action] ?? { type: 'Normal' as const, reason: decision.action };

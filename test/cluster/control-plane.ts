@@ -31,6 +31,15 @@ interface ClusterState {
 
 const stateFile = () => path.join(clusterDir, 'cluster.json');
 
+/**
+ * Go's garbage-collector target for the control-plane processes. They share this machine's cores
+ * with everything under test, and at Go's default (100) a fifth of the API server's CPU went to
+ * collection in a 1,000-pair profile (docs/performance.md); memory is what this machine has to
+ * spare (the API server peaks near 1.2 GB in that run). LPO_CONTROL_PLANE_GOGC=100 restores Go's
+ * default.
+ */
+const controlPlaneEnv = (): NodeJS.ProcessEnv => ({ GOGC: process.env.LPO_CONTROL_PLANE_GOGC ?? '300' });
+
 export function readState(): ClusterState | undefined {
   try {
     return JSON.parse(readFileSync(stateFile(), 'utf8')) as ClusterState;
@@ -184,45 +193,55 @@ export async function controlPlaneUp(): Promise<ClusterState> {
 
   const kcmKubeconfig = path.join(clusterDir, 'controller-manager.kubeconfig');
   log('starting kube-controller-manager');
-  startProcess('kube-controller-manager', binaryPath('kube-controller-manager'), [
-    `--kubeconfig=${kcmKubeconfig}`,
-    `--authentication-kubeconfig=${kcmKubeconfig}`,
-    `--authorization-kubeconfig=${kcmKubeconfig}`,
-    '--bind-address=127.0.0.1',
-    `--secure-port=${net.controllerManagerPort}`,
-    `--tls-cert-file=${pkiPath('local-serving.crt')}`,
-    `--tls-private-key-file=${pkiPath('local-serving.key')}`,
-    '--leader-elect=false',
-    '--use-service-account-credentials=true',
-    `--service-account-private-key-file=${pkiPath('sa.key')}`,
-    `--root-ca-file=${pkiPath('ca.crt')}`,
-    `--cluster-signing-cert-file=${pkiPath('ca.crt')}`,
-    `--cluster-signing-key-file=${pkiPath('ca.key')}`,
-    '--allocate-node-cidrs=true',
-    `--cluster-cidr=${net.clusterCIDR}`,
-    '--node-cidr-mask-size=24',
-    `--service-cluster-ip-range=${net.serviceCIDR}`,
-    '--profiling=false',
-    '--v=1',
-  ]);
+  startProcess(
+    'kube-controller-manager',
+    binaryPath('kube-controller-manager'),
+    [
+      `--kubeconfig=${kcmKubeconfig}`,
+      `--authentication-kubeconfig=${kcmKubeconfig}`,
+      `--authorization-kubeconfig=${kcmKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${net.controllerManagerPort}`,
+      `--tls-cert-file=${pkiPath('local-serving.crt')}`,
+      `--tls-private-key-file=${pkiPath('local-serving.key')}`,
+      '--leader-elect=false',
+      '--use-service-account-credentials=true',
+      `--service-account-private-key-file=${pkiPath('sa.key')}`,
+      `--root-ca-file=${pkiPath('ca.crt')}`,
+      `--cluster-signing-cert-file=${pkiPath('ca.crt')}`,
+      `--cluster-signing-key-file=${pkiPath('ca.key')}`,
+      '--allocate-node-cidrs=true',
+      `--cluster-cidr=${net.clusterCIDR}`,
+      '--node-cidr-mask-size=24',
+      `--service-cluster-ip-range=${net.serviceCIDR}`,
+      '--profiling=false',
+      '--v=1',
+    ],
+    controlPlaneEnv(),
+  );
   const schedKubeconfig = path.join(clusterDir, 'scheduler.kubeconfig');
   log('starting kube-scheduler');
-  startProcess('kube-scheduler', binaryPath('kube-scheduler'), [
-    `--kubeconfig=${schedKubeconfig}`,
-    `--authentication-kubeconfig=${schedKubeconfig}`,
-    `--authorization-kubeconfig=${schedKubeconfig}`,
-    '--bind-address=127.0.0.1',
-    `--secure-port=${net.schedulerPort}`,
-    `--tls-cert-file=${pkiPath('local-serving.crt')}`,
-    `--tls-private-key-file=${pkiPath('local-serving.key')}`,
-    '--leader-elect=false',
-    // Its client's default 50 requests/s (a binding and an Event per pod) would schedule at most 25
-    // pods a second: the scale benchmark's 2,000 pods would wait 80 s on this alone.
-    '--kube-api-qps=500',
-    '--kube-api-burst=1000',
-    '--profiling=false',
-    '--v=1',
-  ]);
+  startProcess(
+    'kube-scheduler',
+    binaryPath('kube-scheduler'),
+    [
+      `--kubeconfig=${schedKubeconfig}`,
+      `--authentication-kubeconfig=${schedKubeconfig}`,
+      `--authorization-kubeconfig=${schedKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${net.schedulerPort}`,
+      `--tls-cert-file=${pkiPath('local-serving.crt')}`,
+      `--tls-private-key-file=${pkiPath('local-serving.key')}`,
+      '--leader-elect=false',
+      // Its client's default 50 requests/s (a binding and an Event per pod) would schedule at most 25
+      // pods a second: the scale benchmark's 2,000 pods would wait 80 s on this alone.
+      '--kube-api-qps=500',
+      '--kube-api-burst=1000',
+      '--profiling=false',
+      '--v=1',
+    ],
+    controlPlaneEnv(),
+  );
   await waitFor(
     'kube-controller-manager /healthz',
     () => ok(`https://127.0.0.1:${net.controllerManagerPort}/healthz`),
@@ -254,19 +273,24 @@ export async function startEtcd(): Promise<void> {
   const etcdURL = `http://127.0.0.1:${net.etcdClientPort}`;
   mkdirSync(path.join(dataDir, 'etcd'), { recursive: true, mode: 0o700 });
   log(`starting etcd on ${etcdURL}`);
-  startProcess('etcd', binaryPath('etcd'), [
-    '--name=lpo-local',
-    `--data-dir=${path.join(dataDir, 'etcd')}`,
-    `--listen-client-urls=${etcdURL}`,
-    `--advertise-client-urls=${etcdURL}`,
-    `--listen-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
-    `--initial-cluster=lpo-local=http://127.0.0.1:${net.etcdPeerPort}`,
-    // A throwaway test cluster: skipping fsync makes the API server several times faster on a
-    // small VM disk. Never do this with data you care about.
-    '--unsafe-no-fsync=true',
-    '--log-level=warn',
-  ]);
+  startProcess(
+    'etcd',
+    binaryPath('etcd'),
+    [
+      '--name=lpo-local',
+      `--data-dir=${path.join(dataDir, 'etcd')}`,
+      `--listen-client-urls=${etcdURL}`,
+      `--advertise-client-urls=${etcdURL}`,
+      `--listen-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${net.etcdPeerPort}`,
+      `--initial-cluster=lpo-local=http://127.0.0.1:${net.etcdPeerPort}`,
+      // A throwaway test cluster: skipping fsync makes the API server several times faster on a
+      // small VM disk. Never do this with data you care about.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    controlPlaneEnv(),
+  );
   await waitFor('etcd health', async () => (await fetch(`${etcdURL}/health`)).ok, 30_000, 'etcd');
 }
 
@@ -275,29 +299,34 @@ export async function startApiserver(state: ClusterState): Promise<void> {
   const { hostIP, apiserverURL } = state;
   const etcdURL = `http://127.0.0.1:${net.etcdClientPort}`;
   log(`starting kube-apiserver v${k8sVersion} on ${apiserverURL}`);
-  startProcess('kube-apiserver', binaryPath('kube-apiserver'), [
-    `--etcd-servers=${etcdURL}`,
-    `--bind-address=${hostIP}`,
-    `--advertise-address=${hostIP}`,
-    `--secure-port=${net.apiserverPort}`,
-    `--tls-cert-file=${pkiPath('apiserver.crt')}`,
-    `--tls-private-key-file=${pkiPath('apiserver.key')}`,
-    `--client-ca-file=${pkiPath('ca.crt')}`,
-    `--kubelet-client-certificate=${pkiPath('apiserver-kubelet-client.crt')}`,
-    `--kubelet-client-key=${pkiPath('apiserver-kubelet-client.key')}`,
-    `--kubelet-certificate-authority=${pkiPath('ca.crt')}`,
-    '--kubelet-preferred-address-types=InternalIP,Hostname',
-    `--service-account-key-file=${pkiPath('sa.pub')}`,
-    `--service-account-signing-key-file=${pkiPath('sa.key')}`,
-    `--service-account-issuer=https://kubernetes.default.svc.${net.clusterDomain}`,
-    `--service-cluster-ip-range=${net.serviceCIDR}`,
-    '--authorization-mode=Node,RBAC',
-    '--allow-privileged=true',
-    // Off, as a hardened cluster has it; LPO_APISERVER_PROFILING=1 turns on /debug/pprof for
-    // finding where the API server's time goes in a benchmark.
-    `--profiling=${process.env.LPO_APISERVER_PROFILING === '1'}`,
-    '--v=1',
-  ]);
+  startProcess(
+    'kube-apiserver',
+    binaryPath('kube-apiserver'),
+    [
+      `--etcd-servers=${etcdURL}`,
+      `--bind-address=${hostIP}`,
+      `--advertise-address=${hostIP}`,
+      `--secure-port=${net.apiserverPort}`,
+      `--tls-cert-file=${pkiPath('apiserver.crt')}`,
+      `--tls-private-key-file=${pkiPath('apiserver.key')}`,
+      `--client-ca-file=${pkiPath('ca.crt')}`,
+      `--kubelet-client-certificate=${pkiPath('apiserver-kubelet-client.crt')}`,
+      `--kubelet-client-key=${pkiPath('apiserver-kubelet-client.key')}`,
+      `--kubelet-certificate-authority=${pkiPath('ca.crt')}`,
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
+      `--service-account-key-file=${pkiPath('sa.pub')}`,
+      `--service-account-signing-key-file=${pkiPath('sa.key')}`,
+      `--service-account-issuer=https://kubernetes.default.svc.${net.clusterDomain}`,
+      `--service-cluster-ip-range=${net.serviceCIDR}`,
+      '--authorization-mode=Node,RBAC',
+      '--allow-privileged=true',
+      // Off, as a hardened cluster has it; LPO_APISERVER_PROFILING=1 turns on /debug/pprof for
+      // finding where the API server's time goes in a benchmark.
+      `--profiling=${process.env.LPO_APISERVER_PROFILING === '1'}`,
+      '--v=1',
+    ],
+    controlPlaneEnv(),
+  );
   await waitFor('kube-apiserver /readyz', () => ok(`${apiserverURL}/readyz`), 90_000, 'kube-apiserver');
 }
 

@@ -195,7 +195,9 @@ describe('the allow list is enough', () => {
     await operator.start();
     kubectl(
       ['apply', '-f', '-'],
-      `apiVersion: lpo.dev/v1alpha1\nkind: LicenseServerPair\nmetadata: {name: least, namespace: ${watchedNs}}\nspec:\n  server:\n    license: {secretName: least-license}\n    storage: {size: 1Gi}\n`,
+      // NodePort: its client Service is made at once (a ClusterIP one only with the first live
+      // member, and no member runs here), so the Service apply is exercised too.
+      `apiVersion: lpo.dev/v1alpha1\nkind: LicenseServerPair\nmetadata: {name: least, namespace: ${watchedNs}}\nspec:\n  server:\n    license: {secretName: least-license}\n    storage: {size: 1Gi}\n  service: {type: NodePort}\n`,
     );
     const names = (kind: string) =>
       kubectl(['get', kind, '-n', watchedNs, '-l', 'lpo.dev/pair=least', '-o', 'name'])
@@ -285,5 +287,25 @@ describe('the allow list is enough', () => {
     ]);
     await eventually('NetworkPolicy removed', async () => names('networkpolicies').length === 0, 30_000, 250);
     expect(operator.tail(1_000_000)).not.toMatch(/forbidden|\b403\b/i);
+
+    // A ClusterIP pair with no live member (nothing runs its pods here) has its member Services
+    // but no client Service yet: that is made with the first live member.
+    kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: lpo.dev/v1alpha1\nkind: LicenseServerPair\nmetadata: {name: late, namespace: ${watchedNs}}\nspec:\n  server:\n    license: {secretName: late-license}\n`,
+    );
+    const lateServices = () =>
+      kubectl(['get', 'services', '-n', watchedNs, '-l', 'lpo.dev/pair=late', '-o', 'name']).trim();
+    await eventually(
+      'the member Services and the status of the ClusterIP pair',
+      async () =>
+        lateServices().split('\n').length === 2 &&
+        kubectl(['get', 'lsp', 'late', '-n', watchedNs, '-o', 'jsonpath={.status.phase}']).trim() !== '',
+      60_000,
+      500,
+    );
+    // An absence: give a (wrong) client Service apply, which follows the status write, time to land.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(lateServices().split('\n').sort()).toEqual(['service/late-primary', 'service/late-redundant']);
   });
 });
