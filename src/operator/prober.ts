@@ -6,7 +6,14 @@ import {
   type ProbeHistory,
   type ServerReport,
 } from './failover.ts';
-import { httpCheck, readStatus, statusCheck, tcpCheck, type ProbeResult } from './member-client.ts';
+import {
+  httpCheck,
+  readStatus,
+  statusCheck,
+  tcpCheck,
+  type MemberStatus,
+  type ProbeResult,
+} from './member-client.ts';
 import type { Metrics } from './metrics.ts';
 
 /**
@@ -162,15 +169,7 @@ export class Prober {
 
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
-    const [result, status] =
-      t.statusUrl && t.statusIsHealthCheck
-        ? await statusCheck(t.statusUrl, t.token, t.timeoutMs).then((c) => [c.result, c.status] as const)
-        : await Promise.all([
-            t.type === 'HTTP'
-              ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
-              : tcpCheck(t.podIP, t.port, t.timeoutMs),
-            t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
-          ]);
+    const { result, status } = await check(t);
     // The entry may have been replaced (new pod) while the check ran.
     if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
     const now = this.now();
@@ -221,6 +220,18 @@ export class Prober {
     e.corroborating = true;
     e.nextDue = Math.min(e.nextDue, this.now());
   }
+}
+
+/** The member's health check and, for the reference protocol, its status report. */
+async function check(t: ProbeTarget): Promise<{ result: ProbeResult; status?: MemberStatus }> {
+  if (t.statusUrl && t.statusIsHealthCheck) return statusCheck(t.statusUrl, t.token, t.timeoutMs);
+  const [result, status] = await Promise.all([
+    t.type === 'HTTP'
+      ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
+      : tcpCheck(t.podIP, t.port, t.timeoutMs),
+    t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
+  ]);
+  return status ? { result, status } : { result };
 }
 
 function hostPort(ip: string, port: number): string {

@@ -203,11 +203,9 @@ export class Reconciler {
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
     const statusWaitMs = statusPatch === undefined ? undefined : this.statusWait(key, status, newStatus, now);
     const statusChanged = statusPatch !== undefined && statusWaitMs === undefined;
-    if (statusPatch === undefined) this.waitingSince.delete(key);
-    if (statusChanged) {
-      await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
-      this.waitingSince.delete(key);
-    }
+    if (statusChanged) await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
+    // Nothing waits any more: written, or nothing left to write.
+    if (statusWaitMs === undefined) this.waitingSince.delete(key);
 
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();

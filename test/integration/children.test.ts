@@ -12,12 +12,13 @@ import {
   startLoopbackPair,
   type LoopbackPair,
 } from '../support/members.ts';
-import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
 
 // What a new pair costs and what it gets, against a real API server and kube-controller-manager:
 // the status writes until it serves, a PodDisruptionBudget whose status the disruption controller
 // can compute, headless member Services, and a member Service left by an older operator (with a
-// cluster IP) replaced. The members are real licence-server processes on loopback addresses.
+// cluster IP) replaced, and no client Service before a ClusterIP pair has a live member. The
+// members are real licence-server processes on loopback addresses.
 
 const PAIR = 'kids';
 let k: Kube;
@@ -144,5 +145,23 @@ describe('a new pair’s children and status', () => {
     const client = await k.core.readNamespacedService({ namespace: ns, name: PAIR });
     expect(client.spec?.clusterIP).not.toBe('None');
     expect(client.spec?.selector?.['lpo.dev/member']).toBe('primary');
+  });
+
+  it('makes a ClusterIP client Service only with the first live member', async () => {
+    // Nothing listens on these ports: the members fail their checks and none is promoted.
+    const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
+    await createLoopbackPairObject(k, ns, 'late', ports, {});
+    const services = async () =>
+      (await k.core.listNamespacedService({ namespace: ns, labelSelector: 'lpo.dev/pair=late' })).items
+        .map((s) => s.metadata!.name!)
+        .sort();
+    await eventually('the member Services and a status of the pair without a live member', async () => {
+      const s = (await readPair(k, ns, 'late')).status;
+      return (await services()).length === 2 && s?.phase !== undefined && !s.liveMember;
+    });
+    // An absence: give a (wrong) client Service apply, which follows the status write, time to land.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await services()).toEqual(['late-primary', 'late-redundant']);
+    expect((await readPair(k, ns, 'late')).status?.liveMember ?? '').toBe('');
   });
 });
