@@ -40,6 +40,25 @@ const stateFile = () => path.join(clusterDir, 'cluster.json');
  */
 const controlPlaneEnv = (): NodeJS.ProcessEnv => ({ GOGC: process.env.LPO_CONTROL_PLANE_GOGC ?? '300' });
 
+/**
+ * What kube-controller-manager and kube-scheduler are started with alike: their kubeconfig, a
+ * serving port on loopback, one replica (no leader election).
+ */
+function controllerArgs(kubeconfig: string, port: number): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--tls-cert-file=${pkiPath('local-serving.crt')}`,
+    `--tls-private-key-file=${pkiPath('local-serving.key')}`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
 export function readState(): ClusterState | undefined {
   try {
     return JSON.parse(readFileSync(stateFile(), 'utf8')) as ClusterState;
@@ -197,14 +216,7 @@ export async function controlPlaneUp(): Promise<ClusterState> {
     'kube-controller-manager',
     binaryPath('kube-controller-manager'),
     [
-      `--kubeconfig=${kcmKubeconfig}`,
-      `--authentication-kubeconfig=${kcmKubeconfig}`,
-      `--authorization-kubeconfig=${kcmKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${net.controllerManagerPort}`,
-      `--tls-cert-file=${pkiPath('local-serving.crt')}`,
-      `--tls-private-key-file=${pkiPath('local-serving.key')}`,
-      '--leader-elect=false',
+      ...controllerArgs(kcmKubeconfig, net.controllerManagerPort),
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${pkiPath('sa.key')}`,
       `--root-ca-file=${pkiPath('ca.crt')}`,
@@ -214,8 +226,6 @@ export async function controlPlaneUp(): Promise<ClusterState> {
       `--cluster-cidr=${net.clusterCIDR}`,
       '--node-cidr-mask-size=24',
       `--service-cluster-ip-range=${net.serviceCIDR}`,
-      '--profiling=false',
-      '--v=1',
     ],
     controlPlaneEnv(),
   );
@@ -225,20 +235,11 @@ export async function controlPlaneUp(): Promise<ClusterState> {
     'kube-scheduler',
     binaryPath('kube-scheduler'),
     [
-      `--kubeconfig=${schedKubeconfig}`,
-      `--authentication-kubeconfig=${schedKubeconfig}`,
-      `--authorization-kubeconfig=${schedKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${net.schedulerPort}`,
-      `--tls-cert-file=${pkiPath('local-serving.crt')}`,
-      `--tls-private-key-file=${pkiPath('local-serving.key')}`,
-      '--leader-elect=false',
+      ...controllerArgs(schedKubeconfig, net.schedulerPort),
       // Its client's default 50 requests/s (a binding and an Event per pod) would schedule at most 25
       // pods a second: the scale benchmark's 2,000 pods would wait 80 s on this alone.
       '--kube-api-qps=500',
       '--kube-api-burst=1000',
-      '--profiling=false',
-      '--v=1',
     ],
     controlPlaneEnv(),
   );

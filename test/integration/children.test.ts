@@ -113,9 +113,20 @@ describe('a new pair’s children and status', () => {
     );
     // Without the wait (status-urgency.ts) a new pair's status was written once for each step:
     // pods created, scheduled, addressed, checked, promoted, roles reported (five or more).
+    // Bad news is written at once by design: on a loaded machine a check can time out (1 s) and
+    // mark a member Unhealthy for a moment. Such writes are not the cost of the healthy path; the
+    // bound is on the others (all statuses are in the message when it fails).
     const written = statuses.filter((s) => s !== 'null');
-    expect(written.length).toBeGreaterThanOrEqual(1);
-    expect(written.length).toBeLessThanOrEqual(3);
+    const badNews = (text: string) => {
+      const s = JSON.parse(text) as { phase?: string; members?: Record<string, { health?: string }> };
+      const members = Object.values(s.members ?? {});
+      return (
+        s.phase === 'Degraded' || s.phase === 'Unavailable' || members.some((m) => m.health === 'Unhealthy')
+      );
+    };
+    const healthyPath = written.filter((s) => !badNews(s));
+    expect(healthyPath.length).toBeGreaterThanOrEqual(1);
+    expect(healthyPath.length, written.join('\n')).toBeLessThanOrEqual(3);
   });
 
   it('gets a PodDisruptionBudget the disruption controller can compute', async () => {
