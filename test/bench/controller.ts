@@ -144,7 +144,7 @@ async function runPolicy(k: Kube, policy: Policy): Promise<{ detection: number[]
       );
     }
   } finally {
-    kubelet.stop();
+    await kubelet.stop();
     await operator.stop();
     await loopback.stop();
     await k.core.deleteNamespace({ name: ns }).catch(() => undefined);

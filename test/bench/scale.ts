@@ -527,6 +527,53 @@ function apiServerRequests(): { all: number; writes: number; byResource: Map<str
   return { all, writes, byResource };
 }
 
+/**
+ * Waits until the control plane has stopped writing (lease renewals aside): deleting a previous
+ * run's thousand pairs leaves kube-controller-manager work for minutes (its endpoints controller
+ * deletes every Endpoints object again at its 20 requests/s), which a new run would otherwise
+ * share the machine with. Bounded; returns the last rate seen.
+ */
+async function quietControlPlane(maxSeconds: number): Promise<number> {
+  const busyWrites = (m: Map<string, number>) =>
+    [...m].filter(([what]) => what !== 'PUT leases').reduce((a, [, n]) => a + n, 0);
+  const end = Date.now() + maxSeconds * 1000;
+  let rate = Infinity;
+  while (Date.now() < end) {
+    const a = apiServerRequests().byResource;
+    await sleep(5000);
+    const b = apiServerRequests().byResource;
+    rate = (busyWrites(b) - busyWrites(a)) / 5;
+    if (rate < 1) return rate;
+    const top = [...b]
+      .map(([what, n]) => ({ what, perSecond: (n - (a.get(what) ?? 0)) / 5 }))
+      .filter((x) => x.what !== 'PUT leases' && x.perSecond > 0)
+      .sort((x, y) => y.perSecond - x.perSecond)
+      .slice(0, 3)
+      .map((x) => `${x.what} ${x.perSecond.toFixed(1)}/s`)
+      .join(', ');
+    say(`waiting for a quiet control plane: ${rate.toFixed(1)} writes/s (${top})`);
+  }
+  return rate;
+}
+
+/** The machine's CPU time so far, from /proc/stat (clock ticks): busy, stolen by the hypervisor, all. */
+function machineCpu(): { busy: number; steal: number; all: number } {
+  // user nice system idle iowait irq softirq steal
+  const t = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const at = (i: number) => t[i] ?? 0;
+  return {
+    busy: at(0) + at(1) + at(2) + at(5) + at(6),
+    steal: at(7),
+    all: t.reduce((a, b) => a + b, 0),
+  };
+}
+
+/** Busy and stolen shares of the machine's CPU between two readings. */
+function machineShare(a: ReturnType<typeof machineCpu>, b: ReturnType<typeof machineCpu>): string {
+  const all = b.all - a.all || 1;
+  return `machine ${(((b.busy - a.busy) / all) * 100).toFixed(0)} % busy, ${(((b.steal - a.steal) / all) * 100).toFixed(0)} % stolen`;
+}
+
 /** The writes between two readings per pair, by verb and resource, largest first. */
 function writesPerPair(a: Map<string, number>, b: Map<string, number>, pairs: number): string {
   return [...b]
@@ -759,9 +806,16 @@ async function main(): Promise<void> {
       { length: PAIRS },
       (_, i) => `${namespaces[Math.floor(i / PAIRS_PER_NS)]}/p-${String(i).padStart(4, '0')}`,
     );
+    const quietRate = await quietControlPlane(300);
+    // A busy neighbour on a shared host shows as CPU stolen while this machine is idle.
+    const idle0 = machineCpu();
+    await sleep(5000);
+    const idleShare = machineShare(idle0, machineCpu());
+    say(`control plane quiet (${quietRate.toFixed(1)} writes/s); idle: ${idleShare}`);
     const beforeConverge = await snapshot(operator);
     const apiBefore = apiServerRequests();
     const cpuBefore = clusterCpu(pid, responder.pid);
+    const machineBefore = machineCpu();
     say(`creating ${PAIRS} pairs in ${namespaces.length} namespaces`);
     const t0 = Date.now();
     let created = 0;
@@ -771,6 +825,8 @@ async function main(): Promise<void> {
       created++;
     });
     let convergedAt: number | undefined;
+    // Each pair's time from the first creation to its Service on the live member (seen every 2 s).
+    const servedAfter = new Map<string, number>();
     let maxDepth = 0;
     let maxRss = 0;
     let lastPrint = 0;
@@ -784,7 +840,10 @@ async function main(): Promise<void> {
         const key = `${p.metadata.namespace}/${p.metadata.name}`;
         const st = p.status ?? {};
         if (st.phase === 'Running') running++;
-        if (st.liveMember && services.current(key) === st.liveMember) converged++;
+        if (st.liveMember && services.current(key) === st.liveMember) {
+          converged++;
+          if (!servedAfter.has(key)) servedAfter.set(key, (Date.now() - t0) / 1000);
+        }
       }
       const m = parseMetrics(await operator.metrics());
       maxDepth = Math.max(maxDepth, sum(m, 'workqueue_depth'));
@@ -805,6 +864,7 @@ async function main(): Promise<void> {
     const afterConverge = await snapshot(operator);
     const apiAfter = apiServerRequests();
     const cpuAfter = clusterCpu(pid, responder.pid);
+    const machineAfter = machineCpu();
     const convergeSeconds = convergedAt ? (convergedAt - t0) / 1000 : NaN;
     const cr = rates(beforeConverge, afterConverge);
     out(
@@ -814,6 +874,11 @@ async function main(): Promise<void> {
       `  time ${convergedAt ? `${f2(convergeSeconds)} s` : `not converged in ${CONVERGE_TIMEOUT_S} s (${converged}/${PAIRS})`}; ` +
         `operator CPU ${cr.cpuPercent.toFixed(0)} % of a core, peak RSS ${maxRss.toFixed(0)} MiB, ` +
         `max queue depth ${maxDepth}, API reads ${cr.readsPerSecond.toFixed(1)}/s, writes ${(cr.writesPerMinute / 60).toFixed(1)}/s`,
+    );
+    const served = [...servedAfter.values()];
+    out(
+      `  pairs served after (from the first creation, sampled every 2 s): p10 ${f2(pct(served, 10))} s, ` +
+        `p50 ${f2(pct(served, 50))} s, p90 ${f2(pct(served, 90))} s, last ${f2(Math.max(...served))} s`,
     );
     out(
       `  queue latency p50 ${f2(histQuantile(beforeConverge.m, afterConverge.m, 'workqueue_queue_duration_seconds', 0.5))} s ` +
@@ -837,13 +902,17 @@ async function main(): Promise<void> {
         `CPU ${cpuShares(cpuBefore, cpuAfter, convergeWall)}`,
     );
     out(
+      `  ${machineShare(machineBefore, machineAfter)} (before the pairs, idle: ${idleShare}; ` +
+        `control plane at ${quietRate.toFixed(1)} writes/s)`,
+    );
+    out(
       `  writes per pair by verb and resource: ${writesPerPair(apiBefore.byResource, apiAfter.byResource, PAIRS)}`,
     );
     out(
       `  per pair: ${((cr.reconcilesPerSecond * cr.seconds) / PAIRS).toFixed(1)} reconciles, ` +
         `${((cr.probesPerSecond * cr.seconds) / PAIRS).toFixed(1)} health checks; reconciles asked for by: ${cr.triggers}`,
     );
-    for (const l of report.lines.slice(-6)) say(l);
+    for (const l of report.lines.slice(-8)) say(l);
 
     // ---- steady state -----------------------------------------------------------------------
     say('letting the pairs settle for 20 s');

@@ -17,8 +17,9 @@ import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
 // What a new pair costs and what it gets, against a real API server and kube-controller-manager:
 // the status writes until it serves, a PodDisruptionBudget whose status the disruption controller
 // can compute, headless member Services, and a member Service left by an older operator (with a
-// cluster IP) replaced, and no client Service before a ClusterIP pair has a live member. The
-// members are real licence-server processes on loopback addresses.
+// cluster IP) replaced, no client Service before a ClusterIP pair has a live member, and a node
+// drain that the budget lets take one member at a time. The members are real licence-server
+// processes on loopback addresses.
 
 const PAIR = 'kids';
 let k: Kube;
@@ -89,7 +90,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   pairs?.stop();
-  kubelet?.stop();
+  await kubelet?.stop();
   await operator?.stop();
   await loopback?.stop();
   await deleteNamespace(k, ns);
@@ -174,5 +175,52 @@ describe('a new pair’s children and status', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await services()).toEqual(['late-primary', 'late-redundant']);
     expect((await readPair(k, ns, 'late')).status?.liveMember ?? '').toBe('');
+  });
+
+  it('lets a node drain evict one member at a time through its PDB, and the Service follows', async () => {
+    const pod = (m: 'primary' | 'redundant') => `${PAIR}-${m}`;
+    const evict = (m: 'primary' | 'redundant') =>
+      k.core.createNamespacedPodEviction({
+        namespace: ns,
+        name: pod(m),
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod(m), namespace: ns } },
+      });
+    const serving = async (m: 'primary' | 'redundant') => {
+      const [s, svc] = await Promise.all([
+        readPair(k, ns, PAIR),
+        k.core.readNamespacedService({ namespace: ns, name: PAIR }),
+      ]);
+      return s.status?.liveMember === m && svc.spec?.selector?.['lpo.dev/member'] === m;
+    };
+    await eventually('the primary serving, the budget allowing one eviction', async () => {
+      const b = await k.policy.readNamespacedPodDisruptionBudget({ namespace: ns, name: PAIR });
+      return (
+        (await serving('primary')) && b.status?.currentHealthy === 2 && b.status.disruptionsAllowed === 1
+      );
+    });
+    const primaryUid = (await k.core.readNamespacedPod({ namespace: ns, name: pod('primary') })).metadata!
+      .uid;
+    // With no kubelet the replacement pod never becomes Ready: the budget stays spent.
+    await kubelet.stop();
+    await evict('primary');
+    await eventually('the redundant member serving', () => serving('redundant'));
+    await eventually('a replacement primary pod', async () => {
+      const p = await k.core.readNamespacedPod({ namespace: ns, name: pod('primary') });
+      return p.metadata?.uid !== primaryUid && !p.metadata?.deletionTimestamp;
+    });
+    const refused = await evict('redundant').then(
+      () => undefined,
+      (err: { code?: number; body?: unknown }) => err,
+    );
+    expect(refused?.code, 'the last serving member was evicted').toBe(429);
+    expect(JSON.stringify(refused?.body)).toMatch(/disruption budget/);
+    expect(await serving('redundant')).toBe(true);
+    // The replacement becomes Ready: the drain (which retries, as kubectl drain does) goes on.
+    kubelet.start();
+    await eventually('the redundant pod evicted', async () => {
+      await evict('redundant');
+      return true;
+    });
+    await eventually('the primary serving again', () => serving('primary'));
   });
 });

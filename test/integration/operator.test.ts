@@ -86,7 +86,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  kubelet?.stop();
+  await kubelet?.stop();
   await operator?.stop();
   await loopback?.stop();
   await deleteNamespace(k, ns);

@@ -153,8 +153,10 @@ export class StandInKubelet {
     this.timer = setInterval(() => void this.sync(), 150);
   }
 
-  stop(): void {
+  /** Stops writing; resolves once a sync that was running has finished (nothing is written after). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    while (this.busy) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Marks the member's pod NotReady (or Ready again), as a failing readiness probe would. */
@@ -288,7 +290,7 @@ export async function startOperatedLoopbackPair(
   kubelet.start();
   const operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
   const stop = async () => {
-    kubelet.stop();
+    await kubelet.stop();
     await operator.stop();
     await loopback.stop();
   };
