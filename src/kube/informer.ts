@@ -27,6 +27,8 @@ export interface InformerOptions<T = unknown> {
   registry?: Registry;
   /** What of each object is cached and handed to handlers (src/kube/slim.ts); the whole object by default. */
   transform?: (obj: T) => T;
+  /** Objects per page of a (re)list; 500, as client-go's reflector. */
+  pageSize?: number;
 }
 
 export interface Handlers<T> {
@@ -81,6 +83,7 @@ export class Informer<T extends Meta> {
   private resyncTimer: NodeJS.Timeout | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
   private readonly objects: k8s.KubernetesObjectApi;
+  private readonly custom: k8s.CustomObjectsApi;
   private readonly watch: k8s.Watch;
   private readonly metrics: ReturnType<typeof metricsFor> | undefined;
   private readonly resource: string;
@@ -91,6 +94,7 @@ export class Informer<T extends Meta> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.objects = k8s.KubernetesObjectApi.makeApiClient(opts.kc);
+    this.custom = opts.kc.makeApiClient(k8s.CustomObjectsApi);
     this.watch = new k8s.Watch(opts.kc);
     this.metrics = opts.registry ? metricsFor(opts.registry) : undefined;
     this.resource = opts.kind;
@@ -193,21 +197,10 @@ export class Informer<T extends Meta> {
     let continueToken: string | undefined;
     let rv = '';
     do {
-      const page = await this.objects.list<T & k8s.KubernetesObject>(
-        this.opts.apiVersion,
-        this.opts.kind,
-        this.opts.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        this.opts.labelSelector,
-        500,
-        continueToken,
-      );
-      for (const item of page.items) seen.set(objectKey(item), this.transform(item as T));
-      continueToken = page.metadata?._continue || undefined;
-      rv = page.metadata?.resourceVersion ?? rv;
+      const page = await this.listPage(continueToken);
+      for (const item of page.items) seen.set(objectKey(item), this.transform(item));
+      continueToken = page.continueToken;
+      rv = page.resourceVersion ?? rv;
     } while (continueToken);
     for (const [key, old] of this.cache) {
       if (!seen.has(key)) {
@@ -228,6 +221,59 @@ export class Informer<T extends Meta> {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
+  }
+
+  /**
+   * One page of the list. A resource of an API group is read as the API server wrote it
+   * (CustomObjectsApi): for kinds it has no model of, client-node's KubernetesObjectApi.list reads
+   * the list's metadata as an object's and drops its `continue`, and an operator restarted with
+   * more than a page of pairs saw only the first page. Core resources have models (`_continue`).
+   */
+  private async listPage(
+    continueToken: string | undefined,
+  ): Promise<{ items: T[]; continueToken?: string; resourceVersion?: string }> {
+    const { apiVersion, kind, namespace, labelSelector } = this.opts;
+    const limit = this.opts.pageSize ?? 500;
+    if (apiVersion.includes('/')) {
+      const [group, version] = apiVersion.split('/') as [string, string];
+      const plural = this.opts.path.split('/').at(-1)!;
+      const q = {
+        group,
+        version,
+        plural,
+        limit,
+        ...(labelSelector ? { labelSelector } : {}),
+        ...(continueToken ? { _continue: continueToken } : {}),
+      };
+      const page = (await (namespace
+        ? this.custom.listNamespacedCustomObject({ ...q, namespace })
+        : this.custom.listClusterCustomObject(q))) as {
+        items?: T[];
+        metadata?: { continue?: string; resourceVersion?: string };
+      };
+      return {
+        items: page.items ?? [],
+        ...(page.metadata?.continue ? { continueToken: page.metadata.continue } : {}),
+        ...(page.metadata?.resourceVersion ? { resourceVersion: page.metadata.resourceVersion } : {}),
+      };
+    }
+    const page = await this.objects.list<T & k8s.KubernetesObject>(
+      apiVersion,
+      kind,
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      labelSelector,
+      limit,
+      continueToken,
+    );
+    return {
+      items: page.items as T[],
+      ...(page.metadata?._continue ? { continueToken: page.metadata._continue } : {}),
+      ...(page.metadata?.resourceVersion ? { resourceVersion: page.metadata.resourceVersion } : {}),
+    };
   }
 
   private watchOnce(): Promise<void> {

@@ -9,7 +9,9 @@
 //   { type: 'recover', ips }      answer again; a member that was active steps down, as the real
 //                                 server does once it learns the higher epoch of its peer
 //   { type: 'reset' }             forget every member (addresses may be reused by new pods)
-//   { type: 'stats' }             → { type: 'stats', requests, members, hung }
+//   { type: 'mark' }              start counting the members asked anything from now on
+//   { type: 'stats' }             → { type: 'stats', requests, members, hung, seen } (seen: members
+//                                 asked anything since the last mark)
 // It reports { type: 'hung-request', ip, at } for the first request a failed member receives
 // (the operator's first failing check), and { type: 'listening', port } once bound.
 import http from 'node:http';
@@ -25,6 +27,7 @@ interface MemberState {
 
 const members = new Map<string, MemberState>();
 let requests = 0;
+const seen = new Set<string>();
 
 function member(ip: string): MemberState {
   let s = members.get(ip);
@@ -62,6 +65,7 @@ function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
 const server = http.createServer((req, res) => {
   requests++;
   const ip = (req.socket.localAddress ?? '').replace(/^::ffff:/, '');
+  seen.add(ip);
   const s = member(ip);
   if (s.mode !== 'ok' && !s.reported) {
     s.reported = true;
@@ -146,10 +150,12 @@ process.on('message', (msg: { type: string; ips?: string[]; mode?: Mode }) => {
   } else if (msg.type === 'reset') {
     for (const s of members.values()) for (const r of s.hung) r.destroy();
     members.clear();
+  } else if (msg.type === 'mark') {
+    seen.clear();
   } else if (msg.type === 'stats') {
     let hung = 0;
     for (const s of members.values()) hung += s.hung.size;
-    send({ type: 'stats', requests, members: members.size, hung });
+    send({ type: 'stats', requests, members: members.size, hung, seen: seen.size });
   }
 });
 // The benchmark going away takes this process with it.

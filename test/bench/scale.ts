@@ -5,6 +5,8 @@
 //     work-queue adds at steady state;
 //   - detection-to-switch p50/p99 of pairs failing one by one while the others are healthy, against
 //     the same measurement for a single pair (the ratio is the point);
+//   - an operator restart (as a new leader): time until every member is checked again, and the
+//     writes and lists it costs;
 //   - 100 pairs failing at once: when the last one switched, queue depth and latency;
 //   - a soak of several minutes: RSS and heap trend.
 // Health checks stay real: kwok gives each fake node a pod CIDR inside POD_RANGE, which the
@@ -42,6 +44,7 @@ const SOAK_MINUTES = num('soak-minutes', 10);
 const FAILOVERS = num('failovers', 30);
 const BURST = Math.min(num('burst', 100), Math.max(0, PAIRS - FAILOVERS));
 const SINGLE_ROUNDS = num('single-rounds', 10);
+const RESTART = num('restart', 1) > 0;
 const NODES = num('nodes', 4);
 const STEADY_SECONDS = num('steady-seconds', 60);
 const CONVERGE_TIMEOUT_S = num('converge-timeout', 300);
@@ -119,12 +122,20 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
 // ---------------------------------------------------------------------------------------------
 // The responder: one process for every member address.
 
+interface ResponderStats {
+  requests: number;
+  members: number;
+  hung: number;
+  /** Members asked anything since the last mark(). */
+  seen: number;
+}
+
 class Responder {
   private child: ChildProcess | undefined;
   port = 0;
   /** First request each failed member received (the operator's first failing check), by address. */
   readonly hungAt = new Map<string, number>();
-  private statsWaiter: ((s: { requests: number; members: number; hung: number }) => void) | undefined;
+  private statsWaiter: ((s: ResponderStats) => void) | undefined;
 
   async start(): Promise<void> {
     const port = await freePort('0.0.0.0');
@@ -166,7 +177,12 @@ class Responder {
     this.child?.send({ type: 'reset' });
   }
 
-  stats(): Promise<{ requests: number; members: number; hung: number }> {
+  /** From now on, count the members asked anything (ResponderStats.seen). */
+  mark(): void {
+    this.child?.send({ type: 'mark' });
+  }
+
+  stats(): Promise<ResponderStats> {
     return new Promise((r) => {
       this.statsWaiter = r;
       this.child?.send({ type: 'stats' });
@@ -735,18 +751,20 @@ async function main(): Promise<void> {
     // through type stripping adds the stripper's own memory to the RSS).
     const bundleFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'lpo-scale-')), 'main.mjs');
     bundle(path.join(repoRoot, 'src/operator/main.ts'), bundleFile);
-    operator = new OperatorProcess(
-      {
-        LEADER_ELECT: 'false',
-        LOG_LEVEL: 'info',
-        ...(WORKERS > 0 ? { MAX_CONCURRENT_RECONCILES: String(WORKERS) } : {}),
-        ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
-      },
-      'scale-operator',
-      bundleFile,
-    );
+    const newOperator = () =>
+      new OperatorProcess(
+        {
+          LEADER_ELECT: 'false',
+          LOG_LEVEL: 'info',
+          ...(WORKERS > 0 ? { MAX_CONCURRENT_RECONCILES: String(WORKERS) } : {}),
+          ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
+        },
+        'scale-operator',
+        bundleFile,
+      );
+    operator = newOperator();
     await operator.start();
-    const pid = operator.child!.pid!;
+    let pid = operator.child!.pid!;
     say(
       `operator running (pid ${pid}, log ${operator.logFile}` +
         `${OPERATOR_NODE_OPTIONS ? `, NODE_OPTIONS ${OPERATOR_NODE_OPTIONS}` : ''})`,
@@ -956,6 +974,61 @@ async function main(): Promise<void> {
       met: st.writesPerMinute === 0,
     });
     for (const l of report.lines.slice(-5)) say(l);
+
+    // ---- operator restart (a new leader) ----------------------------------------------------
+    if (RESTART) {
+      // What a new leader costs at this scale: until it has listed everything and checked every
+      // member again, no failover can be detected; and it must not rewrite what is already right.
+      say('restarting the operator');
+      const stopAt = Date.now();
+      await operator.stop();
+      const stoppedSeconds = (Date.now() - stopAt) / 1000;
+      responder.mark();
+      const apiA = apiServerRequests();
+      const startAt = Date.now();
+      operator = newOperator();
+      await operator.start();
+      pid = operator.child!.pid!;
+      const readySeconds = (Date.now() - startAt) / 1000;
+      let checkedSeconds = NaN;
+      let seen = 0;
+      let lastPrint = Date.now();
+      while (Date.now() - startAt < 120_000) {
+        seen = (await responder.stats()).seen;
+        if (seen >= 2 * PAIRS) {
+          checkedSeconds = (Date.now() - startAt) / 1000;
+          break;
+        }
+        if (Date.now() - lastPrint > 5000) {
+          lastPrint = Date.now();
+          const m = parseMetrics(await operator.metrics());
+          say(
+            `  restarted: ${seen}/${2 * PAIRS} members checked, ` +
+              `${sum(m, 'workqueue_work_duration_seconds_count').toFixed(0)} reconciles, queue depth ${sum(m, 'workqueue_depth')}, ` +
+              `heap used ${(sum(m, 'nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(0)} MiB, ` +
+              `GC ${sum(m, 'nodejs_gc_duration_seconds_sum').toFixed(1)} s, RSS ${procRssMiB(pid).toFixed(0)} MiB`,
+          );
+        }
+        await sleep(250);
+      }
+      const quietFrom = Date.now();
+      await sleep(30_000);
+      const r1 = await snapshot(operator);
+      const apiB = apiServerRequests();
+      const lists = sum(r1.m, 'rest_client_requests_total', (l) => /method="GET"/.test(l));
+      out(`operator restart (${PAIRS} pairs; a new process, as a new leader)`);
+      out(
+        `  old process gone after ${f2(stoppedSeconds)} s; new one ready after ${f2(readySeconds)} s; ` +
+          `every member checked again ${Number.isFinite(checkedSeconds) ? `after ${f2(checkedSeconds)} s` : `not within 120 s (${seen}/${2 * PAIRS})`}`,
+      );
+      out(
+        `  from its start to ${((Date.now() - quietFrom) / 1000).toFixed(0)} s after that: ` +
+          `${(apiB.writes - apiA.writes).toFixed(0)} writes in the cluster (the operator's ${sum(r1.m, 'lpo_api_writes_total').toFixed(0)}` +
+          `${apiB.writes > apiA.writes ? `; ${writesPerPair(apiA.byResource, apiB.byResource, 1)}` : ''}), ` +
+          `${lists.toFixed(0)} GET requests by the operator (lists, watches, reads); RSS ${r1.rss.toFixed(0)} MiB`,
+      );
+      for (const l of report.lines.slice(-3)) say(l);
+    }
 
     // ---- failovers one by one while the others are healthy -----------------------------------
     const stride = Math.max(1, Math.floor(PAIRS / Math.max(1, FAILOVERS)));
