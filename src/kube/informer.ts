@@ -231,7 +231,7 @@ export class Informer<T extends Meta> {
    */
   private async listPage(
     continueToken: string | undefined,
-  ): Promise<{ items: T[]; continueToken?: string; resourceVersion?: string }> {
+  ): Promise<{ items: T[]; continueToken: string | undefined; resourceVersion: string | undefined }> {
     const { apiVersion, kind, namespace, labelSelector } = this.opts;
     const limit = this.opts.pageSize ?? 500;
     if (apiVersion.includes('/')) {
@@ -253,8 +253,8 @@ export class Informer<T extends Meta> {
       };
       return {
         items: page.items ?? [],
-        ...(page.metadata?.continue ? { continueToken: page.metadata.continue } : {}),
-        ...(page.metadata?.resourceVersion ? { resourceVersion: page.metadata.resourceVersion } : {}),
+        continueToken: page.metadata?.continue || undefined,
+        resourceVersion: page.metadata?.resourceVersion,
       };
     }
     const page = await this.objects.list<T & k8s.KubernetesObject>(
@@ -271,8 +271,8 @@ export class Informer<T extends Meta> {
     );
     return {
       items: page.items as T[],
-      ...(page.metadata?._continue ? { continueToken: page.metadata._continue } : {}),
-      ...(page.metadata?.resourceVersion ? { resourceVersion: page.metadata.resourceVersion } : {}),
+      continueToken: page.metadata?._continue || undefined,
+      resourceVersion: page.metadata?.resourceVersion,
     };
   }
 

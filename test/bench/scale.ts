@@ -560,14 +560,9 @@ async function quietControlPlane(maxSeconds: number): Promise<number> {
     const b = apiServerRequests().byResource;
     rate = (busyWrites(b) - busyWrites(a)) / 5;
     if (rate < 1) return rate;
-    const top = [...b]
-      .map(([what, n]) => ({ what, perSecond: (n - (a.get(what) ?? 0)) / 5 }))
-      .filter((x) => x.what !== 'PUT leases' && x.perSecond > 0)
-      .sort((x, y) => y.perSecond - x.perSecond)
-      .slice(0, 3)
-      .map((x) => `${x.what} ${x.perSecond.toFixed(1)}/s`)
-      .join(', ');
-    say(`waiting for a quiet control plane: ${rate.toFixed(1)} writes/s (${top})`);
+    say(
+      `waiting for a quiet control plane: ${rate.toFixed(1)} writes/s (per second: ${writesByResource(a, b, 5)})`,
+    );
   }
   return rate;
 }
@@ -590,13 +585,16 @@ function machineShare(a: ReturnType<typeof machineCpu>, b: ReturnType<typeof mac
   return `machine ${(((b.busy - a.busy) / all) * 100).toFixed(0)} % busy, ${(((b.steal - a.steal) / all) * 100).toFixed(0)} % stolen`;
 }
 
-/** The writes between two readings per pair, by verb and resource, largest first. */
-function writesPerPair(a: Map<string, number>, b: Map<string, number>, pairs: number): string {
+/**
+ * The writes between two readings by verb and resource, each divided by `per` (pairs, seconds),
+ * largest first.
+ */
+function writesByResource(a: Map<string, number>, b: Map<string, number>, per: number): string {
   return [...b]
-    .map(([what, n]) => ({ what, perPair: (n - (a.get(what) ?? 0)) / pairs }))
-    .filter((x) => x.perPair >= 0.05)
-    .sort((x, y) => y.perPair - x.perPair)
-    .map((x) => `${x.what} ${x.perPair.toFixed(1)}`)
+    .map(([what, n]) => ({ what, share: (n - (a.get(what) ?? 0)) / per }))
+    .filter((x) => x.share >= 0.05)
+    .sort((x, y) => y.share - x.share)
+    .map((x) => `${x.what} ${x.share.toFixed(1)}`)
     .join(', ');
 }
 
@@ -924,7 +922,7 @@ async function main(): Promise<void> {
         `control plane at ${quietRate.toFixed(1)} writes/s)`,
     );
     out(
-      `  writes per pair by verb and resource: ${writesPerPair(apiBefore.byResource, apiAfter.byResource, PAIRS)}`,
+      `  writes per pair by verb and resource: ${writesByResource(apiBefore.byResource, apiAfter.byResource, PAIRS)}`,
     );
     out(
       `  per pair: ${((cr.reconcilesPerSecond * cr.seconds) / PAIRS).toFixed(1)} reconciles, ` +
@@ -1024,7 +1022,7 @@ async function main(): Promise<void> {
       out(
         `  from its start to ${((Date.now() - quietFrom) / 1000).toFixed(0)} s after that: ` +
           `${(apiB.writes - apiA.writes).toFixed(0)} writes in the cluster (the operator's ${sum(r1.m, 'lpo_api_writes_total').toFixed(0)}` +
-          `${apiB.writes > apiA.writes ? `; ${writesPerPair(apiA.byResource, apiB.byResource, 1)}` : ''}), ` +
+          `${apiB.writes > apiA.writes ? `; ${writesByResource(apiA.byResource, apiB.byResource, 1)}` : ''}), ` +
           `${lists.toFixed(0)} GET requests by the operator (lists, watches, reads); RSS ${r1.rss.toFixed(0)} MiB`,
       );
       report.targets.push({

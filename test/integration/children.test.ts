@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Informer } from '../../src/kube/informer.ts';
+import { childNames } from '../../src/operator/children.ts';
 import { STATUS_WAIT_MS } from '../../src/operator/reconciler.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
@@ -11,6 +12,7 @@ import {
   readPair,
   startLoopbackPair,
   type LoopbackPair,
+  type MemberName,
 } from '../support/members.ts';
 import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
 
@@ -178,14 +180,14 @@ describe('a new pair’s children and status', () => {
   });
 
   it('lets a node drain evict one member at a time through its PDB, and the Service follows', async () => {
-    const pod = (m: 'primary' | 'redundant') => `${PAIR}-${m}`;
-    const evict = (m: 'primary' | 'redundant') =>
+    const pod = (m: MemberName) => childNames(PAIR).pod[m];
+    const evict = (m: MemberName) =>
       k.core.createNamespacedPodEviction({
         namespace: ns,
         name: pod(m),
         body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod(m), namespace: ns } },
       });
-    const serving = async (m: 'primary' | 'redundant') => {
+    const serving = async (m: MemberName) => {
       const [s, svc] = await Promise.all([
         readPair(k, ns, PAIR),
         k.core.readNamespacedService({ namespace: ns, name: PAIR }),

@@ -139,7 +139,8 @@ export class StandInKubelet {
   private readonly notReady = new Set<MemberName>();
   private readonly k: Kube;
   private readonly ns: string;
-  private busy = false;
+  /** The sync in flight, if any: one at a time, and stop() waits for it. */
+  private syncing: Promise<void> | undefined;
   private readonly nodes: Partial<Record<MemberName, string>>;
 
   /** With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. */
@@ -150,13 +151,15 @@ export class StandInKubelet {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.sync(), 150);
+    this.timer = setInterval(() => {
+      this.syncing ??= this.sync().finally(() => (this.syncing = undefined));
+    }, 150);
   }
 
   /** Stops writing; resolves once a sync that was running has finished (nothing is written after). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    while (this.busy) await new Promise((r) => setTimeout(r, 20));
+    await this.syncing;
   }
 
   /** Marks the member's pod NotReady (or Ready again), as a failing readiness probe would. */
@@ -171,8 +174,6 @@ export class StandInKubelet {
   }
 
   private async sync(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
     try {
       const pods = await this.k.core.listNamespacedPod({ namespace: this.ns });
       for (const p of pods.items) {
@@ -201,8 +202,6 @@ export class StandInKubelet {
       }
     } catch {
       // The namespace may be going away; the next tick tries again.
-    } finally {
-      this.busy = false;
     }
   }
 
