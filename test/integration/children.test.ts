@@ -206,9 +206,9 @@ describe('a new pair’s children and status', () => {
     await kubelet.stop();
     await evict('primary');
     await eventually('the redundant member serving', () => serving('redundant'));
-    await eventually('a replacement primary pod', async () => {
+    const replacement = await eventually('a replacement primary pod', async () => {
       const p = await k.core.readNamespacedPod({ namespace: ns, name: pod('primary') });
-      return p.metadata?.uid !== primaryUid && !p.metadata?.deletionTimestamp;
+      return p.metadata?.uid !== primaryUid && !p.metadata?.deletionTimestamp ? p : undefined;
     });
     const refused = await evict('redundant').then(
       () => undefined,
@@ -218,7 +218,16 @@ describe('a new pair’s children and status', () => {
     expect(JSON.stringify(refused?.body)).toMatch(/disruption budget/);
     expect(await serving('redundant')).toBe(true);
     // The replacement becomes Ready: the drain (which retries, as kubectl drain does) goes on.
+    // The budget counts the pod's Ready condition; the operator hands over only to a member its
+    // own check passed. Here the member processes outlive their pods, so evicting the redundant
+    // pod before that check lets its own replacement (the same live process) win the race; wait
+    // for the check, so the outcome does not depend on which replacement is checked first.
     kubelet.start();
+    const created = new Date(replacement.metadata!.creationTimestamp!).getTime();
+    await eventually('the operator’s check of the replacement primary passed', async () => {
+      const m = (await readPair(k, ns, PAIR)).status?.members?.['primary'];
+      return m?.health === 'Healthy' && Date.parse(m.lastProbeTime ?? '') >= created;
+    });
     await eventually('the redundant pod evicted', async () => {
       await evict('redundant');
       return true;

@@ -338,7 +338,7 @@ export interface ObservedPairStatus {
   epoch?: number;
   failoverCount?: number;
   lastFailover?: { from: string; to: string; reason: string; detectionSeconds?: number };
-  members?: Record<string, { health?: string; role?: string }>;
+  members?: Record<string, { health?: string; role?: string; lastProbeTime?: string }>;
   conditions?: { type: string; status: string; reason: string }[];
   observedGeneration?: number;
 }
