@@ -55,14 +55,7 @@ export function slimPod(pod: k8s.V1Pod): k8s.V1Pod {
   const out: k8s.V1Pod = { metadata: slimMetadata(pod.metadata) };
   if (pod.apiVersion !== undefined) out.apiVersion = pod.apiVersion;
   if (pod.kind !== undefined) out.kind = pod.kind;
-  // Where it runs, and whether it has a DNS name under the pair's peer Service (children.ts MemberDns).
-  const { nodeName, subdomain } = pod.spec ?? {};
-  if (nodeName !== undefined || subdomain !== undefined)
-    out.spec = {
-      ...(nodeName !== undefined ? { nodeName } : {}),
-      ...(subdomain !== undefined ? { subdomain } : {}),
-      containers: [],
-    };
+  if (pod.spec?.nodeName !== undefined) out.spec = { nodeName: pod.spec.nodeName, containers: [] };
   const st = pod.status;
   if (st) {
     const status: k8s.V1PodStatus = {};

@@ -45,9 +45,6 @@ type Live = Member | '';
 
 export interface ChildNames {
   pod: Record<Member, string>;
-  /** The headless Service that gives each member pod its DNS name (as a StatefulSet's governing Service). */
-  peerService: string;
-  /** Per-member Services of pairs made before the peer Service (MemberDns 'member-services'). */
   memberService: Record<Member, string>;
   clientService: string;
   pdb: string;
@@ -59,7 +56,6 @@ export interface ChildNames {
 export function childNames(pairName: string): ChildNames {
   return {
     pod: { primary: `${pairName}-primary`, redundant: `${pairName}-redundant` },
-    peerService: `${pairName}-members`,
     memberService: { primary: `${pairName}-primary`, redundant: `${pairName}-redundant` },
     clientService: pairName,
     pdb: pairName,
@@ -105,52 +101,26 @@ function meta(pair: LicenseServerPair, name: string, labels: Record<string, stri
   return { name, namespace: pair.metadata.namespace, labels, ownerReferences: [ownerReference(pair)] };
 }
 
-/**
- * How the members' stable names are made:
- * - 'peer-service': one headless Service per pair (ChildNames.peerService) and each pod's
- *   hostname and subdomain, as a StatefulSet's pods get theirs: `<pod>.<pair>-members.<ns>.svc`;
- * - 'member-services': one headless Service per member (`<pair>-primary.<ns>.svc`), what pairs
- *   made by earlier versions have. Their pods know their peer by that name, and a replacement pod
- *   must reach a peer that has no other name, so such a pair keeps them (memberDnsOf).
- */
-export type MemberDns = 'peer-service' | 'member-services';
-
-/**
- * A pair keeps per-member Services while it has one, or a member pod made for them (no subdomain):
- * switching would leave a new pod unable to reach the old one. A new pair gets the peer Service.
- */
-export function memberDnsOf(memberServiceExists: boolean, pods: readonly (V1Pod | undefined)[]): MemberDns {
-  const podWithoutSubdomain = pods.some((p) => p !== undefined && !p.spec?.subdomain);
-  return memberServiceExists || podWithoutSubdomain ? 'member-services' : 'peer-service';
-}
-
-/** The stable DNS name of a member's pod. */
-export function memberHost(pair: LicenseServerPair, member: Member, dns: MemberDns): string {
-  const names = childNames(pair.metadata.name);
+/** The peer's admin endpoint, through its per-member Service. */
+export function memberAdminUrl(pair: LicenseServerPair, member: Member): string {
   const { namespace } = pair.metadata;
-  return dns === 'peer-service'
-    ? `${names.pod[member]}.${names.peerService}.${namespace}.svc`
-    : `${names.memberService[member]}.${namespace}.svc`;
+  return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.admin}`;
 }
 
-/** The member's admin endpoint by its stable name. */
-export function memberAdminUrl(pair: LicenseServerPair, member: Member, dns: MemberDns): string {
-  return `http://${memberHost(pair, member, dns)}:${pair.spec.server.ports.admin}`;
+/** The member's licence endpoint, through its per-member Service. */
+export function memberLicencesUrl(pair: LicenseServerPair, member: Member): string {
+  const { namespace } = pair.metadata;
+  return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.licences}`;
 }
 
-/** The member's licence endpoint by its stable name. */
-export function memberLicencesUrl(pair: LicenseServerPair, member: Member, dns: MemberDns): string {
-  return `http://${memberHost(pair, member, dns)}:${pair.spec.server.ports.licences}`;
-}
-
-function contractEnv(pair: LicenseServerPair, member: Member, dns: MemberDns): V1EnvVar[] {
+function contractEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
   const ports = pair.spec.server.ports;
   return [
     { name: 'LS_PAIR_ID', value: `${pair.metadata.namespace}/${pair.metadata.name}` },
     { name: 'LS_MEMBER', value: member },
-    { name: 'LS_PEER_URL', value: memberAdminUrl(pair, other(member), dns) },
+    { name: 'LS_PEER_URL', value: memberAdminUrl(pair, other(member)) },
     // Where clients that reach the wrong member are sent (a NOT_ACTIVE answer names the active's).
-    { name: 'LS_ADVERTISE_URL', value: memberLicencesUrl(pair, member, dns) },
+    { name: 'LS_ADVERTISE_URL', value: memberLicencesUrl(pair, member) },
     { name: 'LS_LICENSE_FILE', value: `${MOUNT_LICENSE}/license.json` },
     { name: 'LS_PUBLIC_KEY_FILE', value: `${MOUNT_LICENSE}/public-key.pem` },
     { name: 'LS_ADMIN_TOKEN_FILE', value: `${MOUNT_ADMIN}/${ADMIN_TOKEN_KEY}` },
@@ -162,9 +132,9 @@ function contractEnv(pair: LicenseServerPair, member: Member, dns: MemberDns): V
 }
 
 /** Contract variables first, then the user's; a user entry with the same name replaces the contract's. */
-function mergedEnv(pair: LicenseServerPair, member: Member, dns: MemberDns): V1EnvVar[] {
+function mergedEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
   const user = pair.spec.server.env ?? [];
-  const base = contractEnv(pair, member, dns).map((e) => {
+  const base = contractEnv(pair, member).map((e) => {
     const u = user.find((x) => x.name === e.name);
     return u ? { name: u.name, value: u.value } : e;
   });
@@ -292,7 +262,7 @@ function volumes(pair: LicenseServerPair, member: Member): V1Volume[] {
 }
 
 /** The desired pod of one member, with the spec-hash annotation. */
-export function desiredPod(pair: LicenseServerPair, member: Member, dns: MemberDns = 'peer-service'): V1Pod {
+export function desiredPod(pair: LicenseServerPair, member: Member): V1Pod {
   const s = pair.spec.server;
   const placement = pair.spec.placement;
   const names = childNames(pair.metadata.name);
@@ -303,7 +273,7 @@ export function desiredPod(pair: LicenseServerPair, member: Member, dns: MemberD
     image: s.image,
     imagePullPolicy: s.imagePullPolicy,
     ...(s.args && s.args.length > 0 ? { args: [...s.args] } : {}),
-    env: mergedEnv(pair, member, dns),
+    env: mergedEnv(pair, member),
     ports: [
       { name: 'licences', containerPort: s.ports.licences, protocol: 'TCP' },
       { name: 'admin', containerPort: s.ports.admin, protocol: 'TCP' },
@@ -334,8 +304,6 @@ export function desiredPod(pair: LicenseServerPair, member: Member, dns: MemberD
     kind: 'Pod',
     metadata: { ...meta(pair, names.pod[member], memberLabels(pair, member)), annotations: {} },
     spec: {
-      // Its DNS name under the pair's peer Service; the hostname is the pod's name, as without it.
-      ...(dns === 'peer-service' ? { hostname: names.pod[member], subdomain: names.peerService } : {}),
       containers: [container],
       volumes: volumes(pair, member),
       restartPolicy: 'Always',
@@ -414,39 +382,11 @@ export function liveFromSelector(selector: Record<string, string> | undefined): 
 }
 
 /**
- * The pair's peer Service: the governing Service of its member pods' DNS names (memberHost), for
- * peer (replication) and redirected client traffic. Headless, so no cluster IP is allocated and
- * kube-proxy programs nothing for it; it lists members that are not ready too (a standby that is
- * catching up must be reachable by its peer). One per pair: a Service per member cost the API
- * server a Service and its endpoints per member at creation.
- */
-export function desiredPeerService(pair: LicenseServerPair): V1Service {
-  const ports = pair.spec.server.ports;
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: meta(pair, childNames(pair.metadata.name).peerService, pairLabels(pair)),
-    spec: {
-      type: 'ClusterIP',
-      clusterIP: 'None',
-      selector: { [LABEL_PAIR]: pair.metadata.name },
-      publishNotReadyAddresses: true,
-      ports: memberServicePorts(ports),
-    },
-  };
-}
-
-function memberServicePorts(ports: LicenseServerPair['spec']['server']['ports']) {
-  return [
-    { name: 'admin', port: ports.admin, targetPort: 'admin', protocol: 'TCP' },
-    { name: 'licences', port: ports.licences, targetPort: 'licences', protocol: 'TCP' },
-    { name: 'metrics', port: ports.metrics, targetPort: 'metrics', protocol: 'TCP' },
-  ];
-}
-
-/**
- * A per-member Service, kept for pairs whose pods were made for them (MemberDns
- * 'member-services'): headless, listing the member while not ready too.
+ * Per-member Service for peer (replication) and redirected client traffic: a stable name for the
+ * member's pod, listing it while not ready too. Headless: the name resolves to the pod's address,
+ * so no cluster IP is allocated and kube-proxy programs nothing for it (two of a pair's three
+ * Services would otherwise cost an IP allocation and proxy rules each, for traffic that goes to
+ * one pod anyway).
  */
 export function desiredMemberService(pair: LicenseServerPair, member: Member): V1Service {
   const ports = pair.spec.server.ports;
@@ -459,7 +399,11 @@ export function desiredMemberService(pair: LicenseServerPair, member: Member): V
       clusterIP: 'None',
       selector: { [LABEL_PAIR]: pair.metadata.name, [LABEL_MEMBER]: member },
       publishNotReadyAddresses: true,
-      ports: memberServicePorts(ports),
+      ports: [
+        { name: 'admin', port: ports.admin, targetPort: 'admin', protocol: 'TCP' },
+        { name: 'licences', port: ports.licences, targetPort: 'licences', protocol: 'TCP' },
+        { name: 'metrics', port: ports.metrics, targetPort: 'metrics', protocol: 'TCP' },
+      ],
     },
   };
 }
@@ -574,32 +518,20 @@ export function desiredAdminTokenSecret(pair: LicenseServerPair, token: string):
 
 export interface DesiredChildren {
   pods: Record<Member, V1Pod>;
-  /** The peer Service, or the per-member Services (MemberDns). */
-  peerServices: V1Service[];
+  memberServices: Record<Member, V1Service>;
   clientService: V1Service;
   pdb: V1PodDisruptionBudget;
   /** Present when spec.server.storage is set. */
   pvcs?: Record<Member, V1PersistentVolumeClaim>;
 }
 
-/** The Services that give the members their stable names. */
-export function desiredPeerServices(pair: LicenseServerPair, dns: MemberDns): V1Service[] {
-  return dns === 'peer-service'
-    ? [desiredPeerService(pair)]
-    : MEMBERS.map((m) => desiredMemberService(pair, m));
-}
-
 /** Everything the pair should own, with the client Service pointing at `live`. */
-export function desiredChildren(
-  pair: LicenseServerPair,
-  live: Live,
-  dns: MemberDns = 'peer-service',
-): DesiredChildren {
+export function desiredChildren(pair: LicenseServerPair, live: Live): DesiredChildren {
   const byMember = <T>(f: (m: Member) => T): Record<Member, T> =>
     Object.fromEntries(MEMBERS.map((m) => [m, f(m)])) as Record<Member, T>;
   const out: DesiredChildren = {
-    pods: byMember((m) => desiredPod(pair, m, dns)),
-    peerServices: desiredPeerServices(pair, dns),
+    pods: byMember((m) => desiredPod(pair, m)),
+    memberServices: byMember((m) => desiredMemberService(pair, m)),
     clientService: desiredClientService(pair, live),
     pdb: desiredPdb(pair),
   };

@@ -23,14 +23,12 @@ import {
   childNames,
   desiredAdminTokenSecret,
   desiredClientService,
+  desiredMemberService,
   desiredNetworkPolicy,
   desiredPdb,
-  desiredPeerServices,
   desiredPod,
   desiredPvc,
-  memberDnsOf,
   stableStringify,
-  type MemberDns,
   type OperatorPeer,
 } from './children.ts';
 import { setConditions } from './conditions.ts';
@@ -104,7 +102,7 @@ export class Reconciler {
   /** The spec hash of each pair's desired pods, for the spec generation it was computed from. */
   private readonly podHashes = new Map<
     string,
-    { uid: string; generation: number; dns: MemberDns; hash: Record<Member, string> }
+    { uid: string; generation: number; hash: Record<Member, string> }
   >();
   /** Since when a pair's status has had changes that may wait and are not written yet (STATUS_WAIT_MS). */
   private readonly waitingSince = new Map<string, number>();
@@ -146,21 +144,20 @@ export class Reconciler {
     const status: PairStatus = pair.status ?? {};
     const names = childNames(name);
 
+    const podHash = this.desiredPodHashes(key, pair);
     const cachedPods = () =>
       Object.fromEntries(MEMBERS.map((m) => [m, this.d.pods.get(`${namespace}/${names.pod[m]}`)])) as Record<
         Member,
         k8s.V1Pod | undefined
       >;
-    const dns = this.memberDns(pair, cachedPods());
-    const podHash = this.desiredPodHashes(key, pair, dns);
     // The Secret, the supporting objects and missing pods do not depend on each other (a kubelet
     // waits for a pod's Secret): written concurrently, a new pair costs one round trip here.
     const tokenRead =
       pair.spec.server.protocol === 'reference' ? this.ensureAdminToken(pair, status) : undefined;
     await settleAll([
       tokenRead,
-      this.ensureSupportingObjects(pair, dns),
-      this.createMissingPods(pair, cachedPods(), dns),
+      this.ensureSupportingObjects(pair),
+      this.createMissingPods(pair, cachedPods()),
     ]);
     const token = await tokenRead;
 
@@ -369,41 +366,24 @@ export class Reconciler {
   }
 
   /**
-   * How this pair's members are named (children.ts MemberDns): per-member Services while the pair
-   * has one of its own, or a pod made for them.
+   * Member Services, PVCs, the PDB and the NetworkPolicy: independent of each other, written
+   * concurrently. Their desired state never drops a field (fixed shapes; the policy's rules are
+   * one atomic list), so they are created with a plain POST (KubeWriter.applyIfChanged).
    */
-  private memberDns(pair: LicenseServerPair, pods: Record<Member, k8s.V1Pod | undefined>): MemberDns {
-    const ns = pair.metadata.namespace;
-    const names = childNames(pair.metadata.name);
-    const ownMemberService = MEMBERS.some((m) =>
-      this.d.services
-        .get(`${ns}/${names.memberService[m]}`)
-        ?.metadata?.ownerReferences?.some((o) => o.uid === pair.metadata.uid),
-    );
-    return memberDnsOf(
-      ownMemberService,
-      MEMBERS.map((m) => pods[m]),
-    );
-  }
-
-  /**
-   * The Services that name the members, PVCs, the PDB and the NetworkPolicy: independent of each
-   * other, written concurrently. Their desired state never drops a field (fixed shapes; the
-   * policy's rules are one atomic list), so they are created with a plain POST
-   * (KubeWriter.applyIfChanged).
-   */
-  private async ensureSupportingObjects(pair: LicenseServerPair, dns: MemberDns): Promise<void> {
+  private async ensureSupportingObjects(pair: LicenseServerPair): Promise<void> {
     const ns = pair.metadata.namespace;
     const names = childNames(pair.metadata.name);
     const post = { createWithPost: true };
     const writes: Promise<unknown>[] = [];
-    for (const svc of desiredPeerServices(pair, dns)) {
+    for (const m of MEMBERS) {
       // Member Services made before they were headless are replaced (clusterIP cannot change).
       writes.push(
-        this.d.writer.applyReplacingImmutable(svc, this.d.services.get(`${ns}/${svc.metadata!.name!}`), post),
+        this.d.writer.applyReplacingImmutable(
+          desiredMemberService(pair, m),
+          this.d.services.get(`${ns}/${names.memberService[m]}`),
+          post,
+        ),
       );
-    }
-    for (const m of MEMBERS) {
       const pvc = desiredPvc(pair, m);
       if (pvc && !this.d.pvcs.get(`${ns}/${names.pvc[m]}`)) writes.push(this.d.writer.createIfAbsent(pvc));
     }
@@ -656,18 +636,17 @@ export class Reconciler {
    * pair's spec alone: computed once per spec generation. Only the hash is kept (a thousand pairs'
    * pod objects would cost the heap more than they save); a missing pod is built when created.
    */
-  private desiredPodHashes(key: string, pair: LicenseServerPair, dns: MemberDns): Record<Member, string> {
+  private desiredPodHashes(key: string, pair: LicenseServerPair): Record<Member, string> {
     const compute = () =>
       Object.fromEntries(
-        MEMBERS.map((m) => [m, desiredPod(pair, m, dns).metadata?.annotations?.[ANNOTATION_SPEC_HASH] ?? '']),
+        MEMBERS.map((m) => [m, desiredPod(pair, m).metadata?.annotations?.[ANNOTATION_SPEC_HASH] ?? '']),
       ) as Record<Member, string>;
     const { uid, generation } = pair.metadata;
     if (uid === undefined || generation === undefined) return compute();
     const cached = this.podHashes.get(key);
-    if (cached && cached.uid === uid && cached.generation === generation && cached.dns === dns)
-      return cached.hash;
+    if (cached && cached.uid === uid && cached.generation === generation) return cached.hash;
     const hash = compute();
-    this.podHashes.set(key, { uid, generation, dns, hash });
+    this.podHashes.set(key, { uid, generation, hash });
     return hash;
   }
 
@@ -675,7 +654,6 @@ export class Reconciler {
   private async createMissingPods(
     pair: LicenseServerPair,
     pods: Record<Member, k8s.V1Pod | undefined>,
-    dns: MemberDns,
   ): Promise<void> {
     const creates: Promise<void>[] = [];
     for (const m of MEMBERS) {
@@ -688,7 +666,7 @@ export class Reconciler {
       // cache yet; creating it again would only be a wasted write answered by 409.
       if ((this.expectedPods.get(podKey) ?? 0) > this.now()) continue;
       creates.push(
-        this.d.writer.createIfAbsent(desiredPod(pair, m, dns)).then(() => {
+        this.d.writer.createIfAbsent(desiredPod(pair, m)).then(() => {
           this.expectedPods.set(podKey, this.now() + 30_000);
         }),
       );

@@ -18,11 +18,10 @@ import { ensureCrd, freePort, OperatorProcess } from '../support/operator.ts';
 
 // What a new pair costs and what it gets, against a real API server and kube-controller-manager:
 // the status writes until it serves, a PodDisruptionBudget whose status the disruption controller
-// can compute, one headless peer Service that names a new pair's pods, a pair made by an older
-// operator keeping its per-member Services (the one left with a cluster IP replaced by a headless
-// one) and its pods, no client Service before a ClusterIP pair has a live member, and a node drain
-// that the budget lets take one member at a time. The members are real licence-server processes
-// on loopback addresses.
+// can compute, headless member Services, and a member Service left by an older operator (with a
+// cluster IP) replaced, no client Service before a ClusterIP pair has a live member, and a node
+// drain that the budget lets take one member at a time. The members are real licence-server
+// processes on loopback addresses.
 
 const PAIR = 'kids';
 let k: Kube;
@@ -147,7 +146,7 @@ describe('a new pair’s children and status', () => {
     expect(failed.items).toEqual([]);
   });
 
-  it('made by an older operator, keeps headless member Services (the one with a cluster IP replaced) and pods made for them', async () => {
+  it('has headless member Services, and replaced the one an older operator left with a cluster IP', async () => {
     const svc = await eventually('the old member Service replaced', async () => {
       const s = await k.core.readNamespacedService({ namespace: ns, name: `${PAIR}-redundant` });
       return s.metadata?.uid !== oldServiceUid && s.spec?.clusterIP === 'None' ? s : undefined;
@@ -156,24 +155,13 @@ describe('a new pair’s children and status', () => {
     expect(svc.metadata?.ownerReferences?.[0]?.name).toBe(PAIR);
     const primary = await k.core.readNamespacedService({ namespace: ns, name: `${PAIR}-primary` });
     expect(primary.spec?.clusterIP).toBe('None');
-    // Its pods know their peer by the member Service's name: no peer Service, no subdomain.
-    const names = (
-      await k.core.listNamespacedService({ namespace: ns, labelSelector: `lpo.dev/pair=${PAIR}` })
-    ).items
-      .map((s) => s.metadata!.name!)
-      .sort();
-    expect(names).toEqual([PAIR, `${PAIR}-primary`, `${PAIR}-redundant`]);
-    const pod = await k.core.readNamespacedPod({ namespace: ns, name: childNames(PAIR).pod.primary });
-    expect(pod.spec?.subdomain).toBeUndefined();
-    const peerUrl = pod.spec?.containers[0]?.env?.find((e) => e.name === 'LS_PEER_URL')?.value;
-    expect(peerUrl).toBe(`http://${PAIR}-redundant.${ns}.svc:${loopback.ports.admin}`);
     // The client Service is the one with a cluster IP, selecting the live member.
     const client = await k.core.readNamespacedService({ namespace: ns, name: PAIR });
     expect(client.spec?.clusterIP).not.toBe('None');
     expect(client.spec?.selector?.['lpo.dev/member']).toBe('primary');
   });
 
-  it('names a new pair’s pods under one peer Service; a ClusterIP client Service comes only with the first live member', async () => {
+  it('makes a ClusterIP client Service only with the first live member', async () => {
     // Nothing listens on these ports: the members fail their checks and none is promoted.
     const ports = { licences: await freePort(), admin: await freePort(), metrics: await freePort() };
     await createLoopbackPairObject(k, ns, 'late', ports, {});
@@ -181,28 +169,14 @@ describe('a new pair’s children and status', () => {
       (await k.core.listNamespacedService({ namespace: ns, labelSelector: 'lpo.dev/pair=late' })).items
         .map((s) => s.metadata!.name!)
         .sort();
-    await eventually('the peer Service and a status of the pair without a live member', async () => {
+    await eventually('the member Services and a status of the pair without a live member', async () => {
       const s = (await readPair(k, ns, 'late')).status;
-      return (await services()).length === 1 && s?.phase !== undefined && !s.liveMember;
+      return (await services()).length === 2 && s?.phase !== undefined && !s.liveMember;
     });
     // An absence: give a (wrong) client Service apply, which follows the status write, time to land.
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await services()).toEqual(['late-members']);
+    expect(await services()).toEqual(['late-primary', 'late-redundant']);
     expect((await readPair(k, ns, 'late')).status?.liveMember ?? '').toBe('');
-    const peer = await k.core.readNamespacedService({ namespace: ns, name: 'late-members' });
-    expect(peer.spec?.clusterIP).toBe('None');
-    expect(peer.spec?.selector).toEqual({ 'lpo.dev/pair': 'late' });
-    // Each pod is named under it (hostname.subdomain), and knows its peer by that name.
-    const pods = (await k.core.listNamespacedPod({ namespace: ns, labelSelector: 'lpo.dev/pair=late' }))
-      .items;
-    expect(pods.map((p) => [p.metadata!.name, p.spec?.hostname, p.spec?.subdomain]).sort()).toEqual([
-      ['late-primary', 'late-primary', 'late-members'],
-      ['late-redundant', 'late-redundant', 'late-members'],
-    ]);
-    const primary = pods.find((p) => p.metadata!.name === 'late-primary')!;
-    expect(primary.spec?.containers[0]?.env?.find((e) => e.name === 'LS_PEER_URL')?.value).toBe(
-      `http://late-redundant.late-members.${ns}.svc:${ports.admin}`,
-    );
   });
 
   it('lets a node drain evict one member at a time through its PDB, and the Service follows', async () => {

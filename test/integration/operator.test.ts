@@ -104,7 +104,11 @@ describe('the operator on a real API server', () => {
     expect(pods.items.map((x) => x.metadata?.name).sort()).toEqual([`${PAIR}-primary`, `${PAIR}-redundant`]);
     expect(pods.items.every(owned)).toBe(true);
     const svcs = await k.core.listNamespacedService({ namespace: ns });
-    expect(svcs.items.map((x) => x.metadata?.name).sort()).toEqual([PAIR, `${PAIR}-members`]);
+    expect(svcs.items.map((x) => x.metadata?.name).sort()).toEqual([
+      PAIR,
+      `${PAIR}-primary`,
+      `${PAIR}-redundant`,
+    ]);
     expect(svcs.items.every(owned)).toBe(true);
     expect(owned(await k.policy.readNamespacedPodDisruptionBudget({ namespace: ns, name: PAIR }))).toBe(true);
     // The members really changed roles.

@@ -209,7 +209,7 @@ describe('the allow list is enough', () => {
       'pods, Services, PVCs, PDB and NetworkPolicy of the pair',
       async () =>
         names('pods').length === 2 &&
-        names('services').length === 2 &&
+        names('services').length === 3 &&
         names('persistentvolumeclaims').length === 2 &&
         names('poddisruptionbudgets').length === 1 &&
         names('networkpolicies').length === 1,

@@ -10,13 +10,10 @@ import {
   desiredMemberService,
   desiredNetworkPolicy,
   desiredPdb,
-  desiredPeerService,
-  desiredPeerServices,
   desiredPod,
   desiredPvc,
   liveFromSelector,
   memberAdminUrl,
-  memberDnsOf,
   specHash,
   stableStringify,
 } from '../../../src/operator/children.ts';
@@ -35,7 +32,6 @@ describe('names', () => {
   it('follows the design', () => {
     expect(childNames('eda')).toEqual({
       pod: { primary: 'eda-primary', redundant: 'eda-redundant' },
-      peerService: 'eda-members',
       memberService: { primary: 'eda-primary', redundant: 'eda-redundant' },
       clientService: 'eda',
       pdb: 'eda',
@@ -53,8 +49,8 @@ describe('every child', () => {
     const all = [
       c.pods.primary,
       c.pods.redundant,
-      ...c.peerServices,
-      ...desiredPeerServices(p, 'member-services'),
+      c.memberServices.primary,
+      c.memberServices.redundant,
       c.clientService,
       c.pdb,
       c.pvcs!.primary,
@@ -99,8 +95,8 @@ describe('member pods', () => {
     expect(env(pod)).toEqual({
       LS_PAIR_ID: 'lic/eda',
       LS_MEMBER: 'primary',
-      LS_PEER_URL: 'http://eda-redundant.eda-members.lic.svc:7071',
-      LS_ADVERTISE_URL: 'http://eda-primary.eda-members.lic.svc:7070',
+      LS_PEER_URL: 'http://eda-redundant.lic.svc:7071',
+      LS_ADVERTISE_URL: 'http://eda-primary.lic.svc:7070',
       LS_LICENSE_FILE: '/etc/license-server/license/license.json',
       LS_PUBLIC_KEY_FILE: '/etc/license-server/license/public-key.pem',
       LS_ADMIN_TOKEN_FILE: '/etc/license-server/admin/token',
@@ -109,33 +105,8 @@ describe('member pods', () => {
       LS_ADMIN_PORT: '7071',
       LS_METRICS_PORT: '9464',
     });
-    expect(env(desiredPod(p, 'redundant'))['LS_PEER_URL']).toBe(
-      'http://eda-primary.eda-members.lic.svc:7071',
-    );
-    expect(memberAdminUrl(p, 'redundant', 'peer-service')).toBe(
-      'http://eda-redundant.eda-members.lic.svc:7071',
-    );
-  });
-
-  it('are named under the peer Service: hostname (the pod name, as without it) and subdomain', () => {
-    expect(pod.spec!.hostname).toBe('eda-primary');
-    expect(pod.spec!.subdomain).toBe('eda-members');
-    expect(desiredPod(p, 'redundant').spec!.hostname).toBe('eda-redundant');
-  });
-
-  it('of a pair with per-member Services are the pods earlier versions made, to the hash', () => {
-    // An upgraded operator must not replace the pods of a running pair: these hashes are what the
-    // version before the peer Service computed for this pair.
-    const legacy = {
-      primary: desiredPod(p, 'primary', 'member-services'),
-      redundant: desiredPod(p, 'redundant', 'member-services'),
-    };
-    expect(legacy.primary.metadata!.annotations![ANNOTATION_SPEC_HASH]).toBe('52ce98217bcdb697');
-    expect(legacy.redundant.metadata!.annotations![ANNOTATION_SPEC_HASH]).toBe('e51f0a8a7b24de7e');
-    expect(legacy.primary.spec!.subdomain).toBeUndefined();
-    expect(legacy.primary.spec!.hostname).toBeUndefined();
-    expect(env(legacy.primary)['LS_PEER_URL']).toBe('http://eda-redundant.lic.svc:7071');
-    expect(env(legacy.primary)['LS_ADVERTISE_URL']).toBe('http://eda-primary.lic.svc:7070');
+    expect(env(desiredPod(p, 'redundant'))['LS_PEER_URL']).toBe('http://eda-primary.lic.svc:7071');
+    expect(memberAdminUrl(p, 'redundant')).toBe('http://eda-redundant.lic.svc:7071');
   });
 
   it('user env is appended, and replaces a contract variable of the same name', () => {
@@ -404,40 +375,7 @@ describe('client Service', () => {
   });
 });
 
-describe('Services that name the members, and PDB', () => {
-  it('the peer Service is headless, selects both members, publishes not-ready addresses, exposes admin', () => {
-    const s = desiredPeerService(pair());
-    expect(s.metadata!.name).toBe('eda-members');
-    // The pods' names resolve to the pods themselves: no cluster IP, nothing for kube-proxy.
-    expect(s.spec!.clusterIP).toBe('None');
-    expect(s.spec!.selector).toEqual({ 'lpo.dev/pair': 'eda' });
-    expect(s.spec!.publishNotReadyAddresses).toBe(true);
-    expect(s.spec!.ports!.map((p) => [p.name, p.port])).toEqual([
-      ['admin', 7071],
-      ['licences', 7070],
-      ['metrics', 9464],
-    ]);
-    // Each pod's subdomain names it: that is what gives the pod its DNS record.
-    expect(desiredPod(pair(), 'primary').spec!.subdomain).toBe(s.metadata!.name);
-  });
-  it('a new pair gets one peer Service, a pair with per-member Services keeps them', () => {
-    expect(desiredPeerServices(pair(), 'peer-service').map((s) => s.metadata!.name)).toEqual(['eda-members']);
-    expect(desiredPeerServices(pair(), 'member-services').map((s) => s.metadata!.name)).toEqual([
-      'eda-primary',
-      'eda-redundant',
-    ]);
-  });
-  it('per-member Services are kept while the pair has one, or a pod made for them', () => {
-    const withSubdomain = desiredPod(pair(), 'primary');
-    const without = desiredPod(pair(), 'primary', 'member-services');
-    expect(memberDnsOf(false, [undefined, undefined])).toBe('peer-service');
-    expect(memberDnsOf(false, [withSubdomain, undefined])).toBe('peer-service');
-    expect(memberDnsOf(false, [withSubdomain, desiredPod(pair(), 'redundant')])).toBe('peer-service');
-    expect(memberDnsOf(true, [undefined, undefined])).toBe('member-services');
-    expect(memberDnsOf(true, [withSubdomain, undefined])).toBe('member-services');
-    expect(memberDnsOf(false, [withSubdomain, without])).toBe('member-services');
-    expect(memberDnsOf(false, [undefined, without])).toBe('member-services');
-  });
+describe('per-member Services and PDB', () => {
   it('member Services are headless, select one member, publish not-ready addresses, expose admin', () => {
     const s = desiredMemberService(pair(), 'redundant');
     expect(s.metadata!.name).toBe('eda-redundant');
