@@ -54,13 +54,12 @@ const PAIRS_PER_NS = 100;
 // The operator runs with the heap limit its chart gives it by default (values.yaml heapLimitMiB),
 // so the memory figures are what an installation gets; --heap-limit-mib overrides it (0: Node's
 // default), --node-options adds flags (e.g. "--heapsnapshot-signal=SIGUSR2").
-const CHART_HEAP_LIMIT_MIB = Number(
-  (
-    YAML.parse(readFileSync(path.join(repoRoot, 'charts/license-pair-operator/values.yaml'), 'utf8')) as {
-      heapLimitMiB?: number;
-    }
-  ).heapLimitMiB ?? 0,
-);
+const CHART_VALUES = YAML.parse(
+  readFileSync(path.join(repoRoot, 'charts/license-pair-operator/values.yaml'), 'utf8'),
+) as { heapLimitMiB?: number; mallocArenaMax?: number };
+const CHART_HEAP_LIMIT_MIB = Number(CHART_VALUES.heapLimitMiB ?? 0);
+// glibc arenas as the chart sets them (values.yaml mallocArenaMax; 0: glibc's default).
+const MALLOC_ARENA_MAX = num('malloc-arena-max', Number(CHART_VALUES.mallocArenaMax ?? 0));
 const HEAP_LIMIT_MIB = num('heap-limit-mib', CHART_HEAP_LIMIT_MIB);
 const OPERATOR_NODE_OPTIONS = [
   // As the chart's deployment.yaml sets them.
@@ -278,6 +277,13 @@ function procCpuSeconds(pid: number): number {
 function procRssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Resident memory split into anonymous pages (heaps, malloc) and file pages (the Node binary). */
+function procRssSplitMiB(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { anon: kb('RssAnon') / 1024, file: (kb('RssFile') + kb('RssShmem')) / 1024 };
 }
 
 type Samples = Map<string, number>;
@@ -773,6 +779,7 @@ async function main(): Promise<void> {
         {
           LEADER_ELECT: 'false',
           LOG_LEVEL: 'info',
+          ...(MALLOC_ARENA_MAX > 0 ? { MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX) } : {}),
           ...(WORKERS > 0 ? { MAX_CONCURRENT_RECONCILES: String(WORKERS) } : {}),
           ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
         },
@@ -784,7 +791,8 @@ async function main(): Promise<void> {
     let pid = operator.child!.pid!;
     say(
       `operator running (pid ${pid}, log ${operator.logFile}` +
-        `${OPERATOR_NODE_OPTIONS ? `, NODE_OPTIONS ${OPERATOR_NODE_OPTIONS}` : ''})`,
+        `${OPERATOR_NODE_OPTIONS ? `, NODE_OPTIONS ${OPERATOR_NODE_OPTIONS}` : ''}` +
+        `${MALLOC_ARENA_MAX > 0 ? `, MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX}` : ''})`,
     );
 
     // ---- single pair: the reference figure --------------------------------------------------
@@ -1167,27 +1175,43 @@ async function main(): Promise<void> {
     // ---- soak: memory trend -----------------------------------------------------------------
     if (SOAK_MINUTES > 0) {
       say(`soak: ${SOAK_MINUTES} min at steady state, sampling every 30 s`);
-      const soak: { t: number; rss: number; heap: number }[] = [];
+      // RSS = anonymous pages (V8's committed heap + the rest: malloc, buffers) + file pages, so
+      // a rise can be told apart: V8 keeping pages, native memory, or more of the binary paged in.
+      type SoakSample = {
+        t: number;
+        rss: number;
+        heap: number;
+        committed: number;
+        native: number;
+        file: number;
+      };
+      const soak: SoakSample[] = [];
+      const soakPid = operator.child!.pid!;
       const k0 = await snapshot(operator);
-      const end = Date.now() + SOAK_MINUTES * 60_000;
-      while (Date.now() < end) {
-        const s = await snapshot(operator);
-        soak.push({
+      const sample = (s: Snapshot): SoakSample => {
+        const split = procRssSplitMiB(soakPid);
+        const committed = sum(s.m, 'nodejs_heap_size_total_bytes') / 2 ** 20;
+        return {
           t: (s.at - k0.at) / 60_000,
           rss: s.rss,
           heap: sum(s.m, 'nodejs_heap_size_used_bytes') / 2 ** 20,
-        });
+          committed,
+          native: split.anon - committed,
+          file: split.file,
+        };
+      };
+      const end = Date.now() + SOAK_MINUTES * 60_000;
+      while (Date.now() < end) {
+        const x = sample(await snapshot(operator));
+        soak.push(x);
         say(
-          `  soak ${soak.at(-1)!.t.toFixed(1)} min: RSS ${s.rss.toFixed(0)} MiB, heap ${soak.at(-1)!.heap.toFixed(0)} MiB`,
+          `  soak ${x.t.toFixed(1)} min: RSS ${x.rss.toFixed(0)} MiB = V8 heap ${x.committed.toFixed(0)} ` +
+            `(${x.heap.toFixed(0)} used) + other anonymous ${x.native.toFixed(0)} + file ${x.file.toFixed(0)}`,
         );
         await sleep(Math.min(30_000, Math.max(0, end - Date.now())));
       }
       const k1 = await snapshot(operator);
-      soak.push({
-        t: (k1.at - k0.at) / 60_000,
-        rss: k1.rss,
-        heap: sum(k1.m, 'nodejs_heap_size_used_bytes') / 2 ** 20,
-      });
+      soak.push(sample(k1));
       const slope = (ys: number[]) => {
         const xs = soak.map((s) => s.t);
         const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -1206,6 +1230,12 @@ async function main(): Promise<void> {
       out(
         `  RSS ${soak[0]!.rss.toFixed(0)} → ${soak.at(-1)!.rss.toFixed(0)} MiB (max ${rssMax.toFixed(0)}), trend ${slope(soak.map((s) => s.rss)).toFixed(2)} MiB/min; ` +
           `heap ${soak[0]!.heap.toFixed(0)} → ${soak.at(-1)!.heap.toFixed(0)} MiB, trend ${slope(soak.map((s) => s.heap)).toFixed(2)} MiB/min`,
+      );
+      const trend = (label: string, pick: (s: SoakSample) => number) =>
+        `${label} ${pick(soak[0]!).toFixed(0)} → ${pick(soak.at(-1)!).toFixed(0)} MiB (${slope(soak.map(pick)).toFixed(2)}/min)`;
+      out(
+        `  RSS parts: ${trend('V8 heap committed', (s) => s.committed)}, ` +
+          `${trend('other anonymous', (s) => s.native)}, ${trend('file', (s) => s.file)}`,
       );
       out(
         `  CPU ${sr.cpuPercent.toFixed(1)} %, API reads/watches ${sr.readsPerSecond.toFixed(2)}/s, writes ${sr.writesPerMinute.toFixed(1)}/min, ` +

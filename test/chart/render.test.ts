@@ -139,6 +139,20 @@ describe('helm template', () => {
     );
   });
 
+  it("sizes Node's memory from the values (heap, semi-spaces, malloc arenas); 0 leaves each default", () => {
+    const tuned = deployment(rendered.default!).spec.template.spec.containers[0]!;
+    expect(env(tuned, 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=160 --max-semi-space-size=16');
+    expect(env(tuned, 'MALLOC_ARENA_MAX')?.value).toBe('2');
+    const custom = deployment(render(['heapLimitMiB=300', 'mallocArenaMax=4'])).spec.template.spec
+      .containers[0]!;
+    expect(env(custom, 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=300 --max-semi-space-size=16');
+    expect(env(custom, 'MALLOC_ARENA_MAX')?.value).toBe('4');
+    const untuned = deployment(render(['heapLimitMiB=0', 'mallocArenaMax=0'])).spec.template.spec
+      .containers[0]!;
+    expect(env(untuned, 'NODE_OPTIONS')).toBeUndefined();
+    expect(env(untuned, 'MALLOC_ARENA_MAX')).toBeUndefined();
+  });
+
   it('grants cluster-wide rules through a ClusterRole, including nodes, and nothing broader', () => {
     const objs = rendered.default!;
     const cr = find(objs, 'ClusterRole') as K8sObject & { rules: Rule[] };
