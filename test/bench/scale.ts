@@ -27,10 +27,10 @@ import YAML from 'yaml';
 import { Informer } from '../../src/kube/informer.ts';
 import { must, tool } from '../chart/lib.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
-import { controlPlaneStatus } from '../cluster/control-plane.ts';
+import { controlPlaneComponents, controlPlaneStatus } from '../cluster/control-plane.ts';
 import { bundle } from '../cluster/images.ts';
 import { kwokDown, kwokUp } from '../cluster/kwok.ts';
-import { runningPid } from '../cluster/processes.ts';
+import { runningPid, tail } from '../cluster/processes.ts';
 import { clientsFor, type Kube } from '../support/clients.ts';
 import { OperatorProcess, ensureCrd, freePort } from '../support/operator.ts';
 
@@ -679,6 +679,16 @@ async function createNodes(k: Kube): Promise<string[]> {
   return names;
 }
 
+/**
+ * A control-plane process that dies mid-run shows up only as a timeout or pairs that never
+ * converge, and its log goes with the cluster's state when the benchmark stops a cluster it
+ * started: name it and print the end of its log while it is still there.
+ */
+function reportStoppedClusterProcesses(): void {
+  for (const name of [...controlPlaneComponents, 'kwok'])
+    if (runningPid(name) === undefined) say(`${name} is not running; the end of its log:\n${tail(name, 30)}`);
+}
+
 interface Report {
   lines: string[];
   targets: { name: string; target: string; value: string; met: boolean }[];
@@ -907,6 +917,7 @@ async function main(): Promise<void> {
         `operator CPU ${cr.cpuPercent.toFixed(0)} % of a core, peak RSS ${maxRss.toFixed(0)} MiB, ` +
         `max queue depth ${maxDepth}, API reads ${cr.readsPerSecond.toFixed(1)}/s, writes ${(cr.writesPerMinute / 60).toFixed(1)}/s`,
     );
+    if (!convergedAt) reportStoppedClusterProcesses();
     const servedAfter = keys.flatMap((key) => (served.has(key) ? [(served.get(key)! - t0) / 1000] : []));
     out(
       `  pairs served after (from the first creation, as the watch events arrived): p10 ${f2(pct(servedAfter, 10))} s, ` +
@@ -1255,6 +1266,9 @@ async function main(): Promise<void> {
         met: sr.writesPerMinute === 0,
       });
     }
+  } catch (err) {
+    reportStoppedClusterProcesses();
+    throw err;
   } finally {
     await cleanup();
   }
