@@ -23,9 +23,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import YAML from 'yaml';
 import { Informer } from '../../src/kube/informer.ts';
-import { must, tool } from '../chart/lib.ts';
+import { find, must, render, tool } from '../chart/lib.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneComponents, controlPlaneStatus } from '../cluster/control-plane.ts';
 import { bundle } from '../cluster/images.ts';
@@ -51,26 +50,6 @@ const CONVERGE_TIMEOUT_S = num('converge-timeout', 300);
 // Concurrent reconciles of the operator (MAX_CONCURRENT_RECONCILES); 0: its default.
 const WORKERS = num('workers', 0);
 const PAIRS_PER_NS = 100;
-// The operator runs with the heap limit its chart gives it by default (values.yaml heapLimitMiB),
-// so the memory figures are what an installation gets; --heap-limit-mib overrides it (0: Node's
-// default), --node-options adds flags (e.g. "--heapsnapshot-signal=SIGUSR2").
-const CHART_VALUES = YAML.parse(
-  readFileSync(path.join(repoRoot, 'charts/license-pair-operator/values.yaml'), 'utf8'),
-) as { heapLimitMiB?: number; mallocArenaMax?: number };
-const CHART_HEAP_LIMIT_MIB = Number(CHART_VALUES.heapLimitMiB ?? 0);
-// glibc arenas as the chart sets them (values.yaml mallocArenaMax; 0: glibc's default).
-const MALLOC_ARENA_MAX = num('malloc-arena-max', Number(CHART_VALUES.mallocArenaMax ?? 0));
-const HEAP_LIMIT_MIB = num('heap-limit-mib', CHART_HEAP_LIMIT_MIB);
-const OPERATOR_NODE_OPTIONS = [
-  // As the chart's deployment.yaml sets them.
-  HEAP_LIMIT_MIB > 0 ? `--max-old-space-size=${HEAP_LIMIT_MIB} --max-semi-space-size=16` : '',
-  (() => {
-    const i = args.indexOf('--node-options');
-    return i >= 0 ? (args[i + 1] ?? '') : '';
-  })(),
-]
-  .filter(Boolean)
-  .join(' ');
 const FAULT = (() => {
   const i = args.indexOf('--fault');
   return (i >= 0 ? args[i + 1] : 'hang') as 'hang' | 'unhealthy' | 'refuse';
@@ -274,16 +253,40 @@ function procCpuSeconds(pid: number): number {
   return ticks / 100;
 }
 
-function procRssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** Resident memory split into anonymous pages (heaps, malloc) and file pages (the Node binary). */
-function procRssSplitMiB(pid: number): { anon: number; file: number } {
+/** Resident memory: all of it, anonymous pages (heaps, malloc) and file pages (the Node binary). */
+function procMemMiB(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return { anon: kb('RssAnon') / 1024, file: (kb('RssFile') + kb('RssShmem')) / 1024 };
+  return {
+    rss: kb('VmRSS') / 1024,
+    anon: kb('RssAnon') / 1024,
+    file: (kb('RssFile') + kb('RssShmem')) / 1024,
+  };
+}
+
+const procRssMiB = (pid: number) => procMemMiB(pid).rss;
+
+/**
+ * The operator runs with the memory settings its chart gives it: NODE_OPTIONS and MALLOC_ARENA_MAX
+ * of the Deployment `helm template` renders, so the memory figures are what an installation gets.
+ * --heap-limit-mib and --malloc-arena-max set those chart values (0: Node's or glibc's default),
+ * --node-options adds flags (e.g. "--heapsnapshot-signal=SIGUSR2"). Renders with the local
+ * cluster's helm: call it once the cluster is up.
+ */
+function operatorMemoryEnv(): Record<string, string> {
+  const sets: string[] = [];
+  if (args.includes('--heap-limit-mib')) sets.push(`heapLimitMiB=${num('heap-limit-mib', 0)}`);
+  if (args.includes('--malloc-arena-max')) sets.push(`mallocArenaMax=${num('malloc-arena-max', 0)}`);
+  const deployment = find(render(sets), 'Deployment') as unknown as k8s.V1Deployment;
+  const chartEnv = deployment.spec!.template.spec!.containers[0]!.env ?? [];
+  const value = (name: string) => chartEnv.find((e) => e.name === name)?.value ?? '';
+  const i = args.indexOf('--node-options');
+  const nodeOptions = [value('NODE_OPTIONS'), i >= 0 ? (args[i + 1] ?? '') : ''].filter(Boolean).join(' ');
+  const arenas = value('MALLOC_ARENA_MAX');
+  return {
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+    ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}),
+  };
 }
 
 type Samples = Map<string, number>;
@@ -338,7 +341,10 @@ function histQuantile(a: Samples, b: Samples, name: string, q: number): number {
 interface Snapshot {
   at: number;
   cpu: number;
+  /** Resident MiB: all, anonymous, file pages. */
   rss: number;
+  anon: number;
+  file: number;
   m: Samples;
 }
 
@@ -347,7 +353,7 @@ async function snapshot(op: OperatorProcess): Promise<Snapshot> {
   return {
     at: Date.now(),
     cpu: procCpuSeconds(pid),
-    rss: procRssMiB(pid),
+    ...procMemMiB(pid),
     m: parseMetrics(await op.metrics()),
   };
 }
@@ -780,6 +786,7 @@ async function main(): Promise<void> {
     say(`${nodes.length} kwok nodes Ready (pod CIDRs ${podCidr(0)} …, routed to this host)`);
     await services.start();
     pairWatch.start();
+    const memoryEnv = operatorMemoryEnv();
     // The operator as its image runs it: one esbuild bundle on plain Node (running the sources
     // through type stripping adds the stripper's own memory to the RSS).
     const bundleFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'lpo-scale-')), 'main.mjs');
@@ -789,9 +796,8 @@ async function main(): Promise<void> {
         {
           LEADER_ELECT: 'false',
           LOG_LEVEL: 'info',
-          ...(MALLOC_ARENA_MAX > 0 ? { MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX) } : {}),
           ...(WORKERS > 0 ? { MAX_CONCURRENT_RECONCILES: String(WORKERS) } : {}),
-          ...(OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {}),
+          ...memoryEnv,
         },
         'scale-operator',
         bundleFile,
@@ -801,8 +807,9 @@ async function main(): Promise<void> {
     let pid = operator.child!.pid!;
     say(
       `operator running (pid ${pid}, log ${operator.logFile}` +
-        `${OPERATOR_NODE_OPTIONS ? `, NODE_OPTIONS ${OPERATOR_NODE_OPTIONS}` : ''}` +
-        `${MALLOC_ARENA_MAX > 0 ? `, MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX}` : ''})`,
+        `${Object.entries(memoryEnv)
+          .map(([name, v]) => `, ${name} ${v}`)
+          .join('')})`,
     );
 
     // ---- single pair: the reference figure --------------------------------------------------
@@ -896,10 +903,11 @@ async function main(): Promise<void> {
       const running = keys.filter((key) => pairWatch.get(key)?.status?.phase === 'Running').length;
       const depth = sum(parseMetrics(await operator.metrics()), 'workqueue_depth');
       maxDepth = Math.max(maxDepth, depth);
-      maxRss = Math.max(maxRss, procRssMiB(pid));
+      const rss = procRssMiB(pid);
+      maxRss = Math.max(maxRss, rss);
       say(
         `converging: created ${created}, Running ${running}, Service on live member ${converged}/${PAIRS}, ` +
-          `queue depth ${depth}, RSS ${procRssMiB(pid).toFixed(0)} MiB`,
+          `queue depth ${depth}, RSS ${rss.toFixed(0)} MiB`,
       );
     }
     await creating;
@@ -1186,8 +1194,9 @@ async function main(): Promise<void> {
     // ---- soak: memory trend -----------------------------------------------------------------
     if (SOAK_MINUTES > 0) {
       say(`soak: ${SOAK_MINUTES} min at steady state, sampling every 30 s`);
-      // RSS = anonymous pages (V8's committed heap + the rest: malloc, buffers) + file pages, so
-      // a rise can be told apart: V8 keeping pages, native memory, or more of the binary paged in.
+      // RSS = anonymous pages (V8's committed heap + the rest: malloc, buffers, pages V8 released
+      // to its pool but keeps mapped) + file pages, so a rise can be told apart: V8's heap, other
+      // memory, or more of the binary paged in.
       type SoakSample = {
         t: number;
         rss: number;
@@ -1197,18 +1206,16 @@ async function main(): Promise<void> {
         file: number;
       };
       const soak: SoakSample[] = [];
-      const soakPid = operator.child!.pid!;
       const k0 = await snapshot(operator);
       const sample = (s: Snapshot): SoakSample => {
-        const split = procRssSplitMiB(soakPid);
         const committed = sum(s.m, 'nodejs_heap_size_total_bytes') / 2 ** 20;
         return {
           t: (s.at - k0.at) / 60_000,
           rss: s.rss,
           heap: sum(s.m, 'nodejs_heap_size_used_bytes') / 2 ** 20,
           committed,
-          native: split.anon - committed,
-          file: split.file,
+          native: s.anon - committed,
+          file: s.file,
         };
       };
       const end = Date.now() + SOAK_MINUTES * 60_000;
