@@ -486,6 +486,12 @@ export const LastFailoverSchema = z.object({
     .describe('Seconds from the first sign of failure to the decision to move.'),
 });
 
+export const ServingAloneSchema = z.object({
+  member: MemberSchema.describe("The member that may serve alone under the operator's grants."),
+  epoch: z.int().min(0).describe('The epoch it serves alone in.'),
+  since: z.iso.datetime().describe('Since when it serves alone.'),
+});
+
 export const PairStatusSchema = z
   .object({
     liveMember: z
@@ -523,6 +529,9 @@ export const PairStatusSchema = z
       .optional()
       .describe('How often the Service was moved (failovers, failbacks, switchovers).'),
     liveSince: z.iso.datetime().optional().describe('Since when the current live member serves.'),
+    servingAlone: ServingAloneSchema.optional().describe(
+      'Set while the live member serves without its standby (down, partitioned, resyncing): the other member is not promoted until it has resynced and every grant to serve alone has expired (docs/reliability.md).',
+    ),
     observedGeneration: z
       .int()
       .min(0)
@@ -532,7 +541,7 @@ export const PairStatusSchema = z
       .array(ConditionSchema)
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
       .optional()
-      .describe('Conditions `Ready`, `Degraded`, `StandbyReady` (metav1.Condition).'),
+      .describe('Conditions `Ready`, `Degraded`, `StandbyReady`, `ServingAlone` (metav1.Condition).'),
   })
   .describe('Observed state of the pair, written by the operator.');
 

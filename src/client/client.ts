@@ -49,7 +49,7 @@ export class LicenseError extends Error {
 
 type Held = { lease: LeaseJson; count: number; timer: NodeJS.Timeout | undefined };
 
-const RETRYABLE_CODES = new Set(['NOT_ACTIVE', 'TIMEOUT', 'INTERNAL']);
+const RETRYABLE_CODES = new Set(['NOT_ACTIVE', 'NO_QUORUM', 'TIMEOUT', 'INTERNAL']);
 
 export class LicenseClient {
   private addresses: string[];

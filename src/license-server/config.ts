@@ -22,6 +22,8 @@ export type ServerConfig = {
   syncTimeoutMs: number;
   /** Heartbeat period of the replication stream: the standby's evidence that the active is alive. */
   heartbeatMs: number;
+  /** How long each acknowledgement of the standby promises it stays standby (R1, docs/reliability.md). */
+  peerPromiseMs: number;
   leaseTtlMs: number;
   sweepIntervalMs: number;
   fsync: 'batch' | 'always';
@@ -89,6 +91,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     replicationMode: oneOf(env, 'LS_REPLICATION_MODE', ['sync', 'async'] as const, 'sync'),
     syncTimeoutMs: int(env, 'LS_SYNC_TIMEOUT_MS', 500, 1),
     heartbeatMs: int(env, 'LS_HEARTBEAT_MS', 250, 10),
+    peerPromiseMs: int(env, 'LS_PEER_PROMISE_MS', 1000, 100),
     leaseTtlMs: int(env, 'LS_LEASE_TTL_SECONDS', 120, 1) * 1000,
     sweepIntervalMs: int(env, 'LS_SWEEP_INTERVAL_MS', 1000, 10),
     fsync: oneOf(env, 'LS_FSYNC', ['batch', 'always'] as const, 'batch'),
@@ -105,6 +108,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
   } catch (err) {
     throw new ConfigError(`LS_BODY_LIMIT: ${(err as Error).message}`);
   }
+  // Acknowledgements come with heartbeats: a promise shorter than two of them would lapse
+  // between acknowledgements of a healthy standby.
+  if (cfg.peerPromiseMs < 2 * cfg.heartbeatMs)
+    throw new ConfigError(
+      `LS_PEER_PROMISE_MS (${cfg.peerPromiseMs}) must be at least twice LS_HEARTBEAT_MS (${cfg.heartbeatMs})`,
+    );
   if (!cfg.adminTokenFile && !cfg.allowNoToken)
     throw new ConfigError(
       'LS_ADMIN_TOKEN_FILE is required (set LS_ALLOW_NO_TOKEN=true only for local experiments)',

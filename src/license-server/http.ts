@@ -14,6 +14,7 @@ import {
   DENIAL_STATUS,
   checkoutBody,
   demoteBody,
+  grantBody,
   entriesQuery,
   leaseRefBody,
   promoteBody,
@@ -73,6 +74,13 @@ function send(res: Response, a: Answer): void {
 
 function denial(member: Member, d: Denial): Answer {
   const body: ErrorJson = { code: d.code, message: d.message };
+  if (d.code === 'NO_QUORUM') {
+    // Retryable: the client tries again, on a new connection so that it follows the Service to
+    // whichever member serves by then.
+    const other = member.otherActiveAddress;
+    if (other) body.active = other;
+    return { status: DENIAL_STATUS[d.code], body, close: true };
+  }
   if (d.code !== 'NOT_ACTIVE') return { status: DENIAL_STATUS[d.code], body };
   body.active = member.activeAddress;
   // A client reaching a standby through the pair's Service holds a connection that conntrack
@@ -326,9 +334,22 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
   app.get('/v1/status', auth, (_req, res) => {
     res.json(member.status());
   });
+  // The operator's solo grant (R3, docs/reliability.md); answered with the status, so that it
+  // doubles as the health check that would otherwise be sent.
+  app.post('/v1/admin/grant', auth, (req, res) => {
+    const body = parse(grantBody, req.body);
+    const r = member.grant(body);
+    if (!r.ok)
+      return sendError(res, r.status, {
+        code: r.code as ErrorCode,
+        message: r.message,
+        status: member.status(),
+      });
+    res.json(member.status());
+  });
   app.post('/v1/admin/promote', auth, async (req, res) => {
     const body = parse(promoteBody, req.body);
-    const r = await member.promote(body.epoch, body.force);
+    const r = await member.promote(body.epoch, body.force, body.grant);
     if (!r.ok) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
     res.json({ role: r.role, epoch: r.epoch });
   });
@@ -467,6 +488,7 @@ export function replicationStream(
         // acks are cumulative: the last of a chunk says it all (the epoch: the highest)
         let ack = -1;
         let epoch = 0;
+        let hb: number | undefined;
         for (const line of lines) {
           if (!line) continue;
           let a: z.infer<typeof streamAck>;
@@ -478,8 +500,9 @@ export function replicationStream(
           }
           ack = Math.max(ack, a.ack);
           epoch = Math.max(epoch, a.epoch);
+          if (a.hb !== undefined) hb = Math.max(hb ?? 0, a.hb);
         }
-        if (ack >= 0) r.ack(ack, epoch);
+        if (ack >= 0) r.ack(ack, epoch, hb);
       };
       socket.on('data', onData);
       socket.on('drain', () => r.handle.drained());

@@ -15,6 +15,7 @@ export const DENIAL_CODES = [
   'LEASE_NOT_FOUND',
   'LEASE_EXPIRED',
   'NOT_ACTIVE',
+  'NO_QUORUM',
 ] as const;
 export type DenialCode = (typeof DENIAL_CODES)[number];
 

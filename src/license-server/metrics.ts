@@ -9,6 +9,8 @@ export type MetricsSource = {
   lag(): { entries: number; seconds: number };
   peerLastSeenSeconds(): number | null;
   licenceValid(): boolean;
+  /** the serving right held now (docs/reliability.md) */
+  serving(): 'unpaired' | 'peer' | 'alone' | 'none' | 'standby';
 };
 
 export type Metrics = {
@@ -16,6 +18,7 @@ export type Metrics = {
   checkouts: Counter<'feature' | 'result'>;
   denials: Counter<'feature' | 'reason'>;
   licenceReloads: Counter<'result'>;
+  quorumRefusals: Counter<'reason'>;
 };
 
 export function createMetrics(src: MetricsSource): Metrics {
@@ -119,5 +122,28 @@ export function createMetrics(src: MetricsSource): Metrics {
       this.set(src.licenceValid() ? 1 : 0);
     },
   });
-  return { registry, checkouts, denials, licenceReloads };
+  new Gauge({
+    name: `${p}serving`,
+    help: '1 while this member may acknowledge lease changes (it holds a serving right); more than one per pair is a split brain',
+    registers: [registry],
+    collect() {
+      const r = src.serving();
+      this.set(r === 'peer' || r === 'alone' || r === 'unpaired' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${p}serving_alone`,
+    help: "1 while this member serves under the operator's solo grant (its standby is not in sync and not promotable)",
+    registers: [registry],
+    collect() {
+      this.set(src.serving() === 'alone' ? 1 : 0);
+    },
+  });
+  const quorumRefusals = new Counter({
+    name: `${p}quorum_refusals_total`,
+    help: 'Lease changes refused (NO_QUORUM) because this member could not prove a serving right',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  return { registry, checkouts, denials, licenceReloads, quorumRefusals };
 }

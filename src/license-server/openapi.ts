@@ -113,6 +113,16 @@ export const openApiDocument = {
         properties: {
           epoch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
           force: { type: 'boolean', default: false },
+          grant: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['anchor', 'ms'],
+            description: 'serve alone from the start (the solo grant of /v1/admin/grant)',
+            properties: {
+              anchor: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+              ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+            },
+          },
         },
       },
       DemoteRequest: {
@@ -120,6 +130,16 @@ export const openApiDocument = {
         additionalProperties: false,
         required: ['epoch'],
         properties: { epoch: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      },
+      GrantRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['epoch', 'anchor', 'ms'],
+        properties: {
+          epoch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          anchor: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+        },
       },
       RoleResponse: {
         type: 'object',
@@ -136,6 +156,7 @@ export const openApiDocument = {
           ready: { type: 'boolean' },
           license: { type: 'object' },
           replication: { type: 'object' },
+          serving: { type: 'object', description: 'serving rights, see docs/reliability.md' },
           time: { type: 'string', format: 'date-time' },
           activeLeases: { type: 'integer' },
           advertiseUrl: { type: 'string', nullable: true },
@@ -166,7 +187,9 @@ export const openApiDocument = {
           '403': err('LICENSE_EXPIRED or EXCLUDED'),
           '404': err('UNKNOWN_FEATURE'),
           '409': err('NO_SEATS, USER_LIMIT or HOST_LIMIT'),
-          '503': err('NOT_ACTIVE (with the active member in `active`) or TIMEOUT'),
+          '503': err(
+            'NOT_ACTIVE (with the active member in `active`), NO_QUORUM (no serving right: retry, on a new connection) or TIMEOUT',
+          ),
         },
       },
     },
@@ -182,7 +205,7 @@ export const openApiDocument = {
           ...common,
           '404': err('LEASE_NOT_FOUND'),
           '410': err('LEASE_EXPIRED'),
-          '503': err('NOT_ACTIVE'),
+          '503': err('NOT_ACTIVE or NO_QUORUM'),
         },
       },
     },
@@ -197,7 +220,7 @@ export const openApiDocument = {
           '200': json('Released', { type: 'object' }),
           ...common,
           '404': err('LEASE_NOT_FOUND'),
-          '503': err('NOT_ACTIVE'),
+          '503': err('NOT_ACTIVE or NO_QUORUM'),
         },
       },
     },
@@ -254,6 +277,20 @@ export const openApiDocument = {
           '200': json('Demoted', { $ref: '#/components/schemas/RoleResponse' }),
           ...common,
           '409': err('STALE_EPOCH'),
+        },
+      },
+    },
+    '/v1/admin/grant': {
+      'x-port': ['admin'],
+      post: {
+        summary:
+          "Serve alone for `ms`, counted from this member's status answer `anchor` (the operator's solo grant)",
+        security: bearer,
+        requestBody: body('GrantRequest'),
+        responses: {
+          '200': json('Granted; the status', { $ref: '#/components/schemas/Status' }),
+          ...common,
+          '409': err('NOT_ACTIVE, STALE_EPOCH or UNKNOWN_ANCHOR (with the status in `status`)'),
         },
       },
     },

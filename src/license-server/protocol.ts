@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DENIAL_CODES } from './ledger.ts';
 import type { DenialCode } from './ledger.ts';
+import type { ServingJson } from './serving.ts';
 
 const ident = z.string().min(1).max(253);
 
@@ -19,10 +20,23 @@ export type CheckoutBody = z.input<typeof checkoutBody>;
 export const leaseRefBody = z.object({ leaseId: z.string().min(1).max(100), clientId: ident }).strict();
 export type LeaseRefBody = z.infer<typeof leaseRefBody>;
 
+/** A solo grant (R3 of docs/reliability.md): serve alone for `ms`, counted from the status answer `anchor`. */
+const soloGrant = {
+  anchor: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  ms: z.number().int().min(100).max(600_000),
+};
 export const promoteBody = z
-  .object({ epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), force: z.boolean().default(false) })
+  .object({
+    epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    force: z.boolean().default(false),
+    /** serve alone from the start: the other member failed (the operator marked it not promotable) */
+    grant: z.object(soloGrant).strict().optional(),
+  })
   .strict();
 export const demoteBody = z.object({ epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();
+export const grantBody = z
+  .object({ epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), ...soloGrant })
+  .strict();
 
 // A non-negative integer in a query string. Not z.coerce.number(): it reads "" (`?epoch=`) as 0.
 const queryInt = (max = Number.MAX_SAFE_INTEGER) =>
@@ -38,6 +52,8 @@ export const entriesQuery = z.object({
   wait: queryInt(10_000).default(1000),
   member: z.string().max(100).optional(),
   epoch: queryInt().optional(),
+  /** the number of the last answer the standby had (its acknowledgement names it) */
+  hb: queryInt().optional(),
 });
 
 export const streamQuery = z.object({
@@ -51,6 +67,8 @@ export const streamQuery = z.object({
 export const streamAck = z.object({
   ack: z.number().int().min(0),
   epoch: z.number().int().min(0),
+  /** the number of the last heartbeat the standby had */
+  hb: z.number().int().min(0).optional(),
 });
 
 export type LeaseJson = {
@@ -81,6 +99,7 @@ export const ERROR_CODES = [
   'PEER_ACTIVE',
   'NOT_CAUGHT_UP',
   'SNAPSHOT_REQUIRED',
+  'UNKNOWN_ANCHOR',
   'LICENSE_INVALID',
   'INTERNAL',
 ] as const;
@@ -89,8 +108,10 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export type ErrorJson = {
   code: ErrorCode;
   message: string;
-  /** NOT_ACTIVE: the client address of the live member, when known */
+  /** NOT_ACTIVE, NO_QUORUM: the client address of the live member, when known */
   active?: string | null;
+  /** a refused grant: the member's status, as a granted one answers */
+  status?: StatusJson;
 };
 
 export const DENIAL_STATUS: Record<DenialCode, number> = {
@@ -103,6 +124,7 @@ export const DENIAL_STATUS: Record<DenialCode, number> = {
   LEASE_NOT_FOUND: 404,
   LEASE_EXPIRED: 410,
   NOT_ACTIVE: 503,
+  NO_QUORUM: 503,
 };
 
 export type ReplicationState = 'in-sync' | 'catching-up' | 'disconnected' | 'none';
@@ -123,6 +145,8 @@ export type StatusJson = {
     peerLastSeenSeconds: number | null;
     clockSkewSeconds: number | null;
   };
+  /** the member's serving rights (docs/reliability.md); absent on servers that predate them */
+  serving?: ServingJson;
   /** extensions */
   time: string;
   activeLeases: number;

@@ -11,14 +11,13 @@ import type { VerifiedLicence } from './licence-file.ts';
 import { createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 import type { LeaseJson, StatusJson } from './protocol.ts';
-import { Follower, ReplicationSource, peerGet } from './replication.ts';
-import type {
-  EntriesResponse,
-  SnapshotResponse,
-  StreamHandle,
-  StreamHeartbeat,
-  StreamSink,
-} from './replication.ts';
+import { peerGet, peerPost, sleep } from './peer-client.ts';
+import { Follower } from './replication-follower.ts';
+import { ReplicationSource } from './replication-source.ts';
+import type { StreamHandle, StreamSink } from './replication-source.ts';
+import { ServingGuard } from './serving.ts';
+import type { Refusal } from './serving.ts';
+import type { EntriesResponse, SnapshotResponse, StreamHeartbeat } from './replication.ts';
 import { Store } from './store.ts';
 
 export type Role = 'active' | 'standby';
@@ -50,6 +49,7 @@ export class Member {
   private readonly ledger: Ledger;
   private readonly store: Store;
   private source: ReplicationSource;
+  private readonly guard: ServingGuard;
   private follower: Follower | undefined;
   private roleValue: Role = 'standby';
   private epochValue = 0;
@@ -69,6 +69,13 @@ export class Member {
     this.peerToken = opts.peerToken;
     this.ledger = new Ledger({ leaseTtlMs: this.config.leaseTtlMs });
     this.store = new Store({ dir: this.config.stateDir, fsync: this.config.fsync });
+    this.guard = new ServingGuard({
+      paired: this.config.peerUrl !== undefined,
+      peerPromiseMs: this.config.peerPromiseMs,
+      mode: this.config.replicationMode,
+      syncTimeoutMs: this.config.syncTimeoutMs,
+      onTimeout: () => this.source.behind(),
+    });
     this.source = this.newSource();
     this.metrics = createMetrics({
       usage: () => this.ledger.usage(Date.now()),
@@ -78,6 +85,7 @@ export class Member {
       lag: () => this.lag(),
       peerLastSeenSeconds: () => this.peerLastSeenSeconds(),
       licenceValid: () => this.licence.state === 'valid',
+      serving: () => this.guard.right(),
     });
   }
 
@@ -98,8 +106,8 @@ export class Member {
   private newSource(): ReplicationSource {
     return new ReplicationSource({
       mode: this.config.replicationMode,
-      syncTimeoutMs: this.config.syncTimeoutMs,
       heartbeatMs: this.config.heartbeatMs,
+      onAck: (seq, anchorAt) => this.guard.acked(seq, anchorAt),
     });
   }
 
@@ -142,6 +150,7 @@ export class Member {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     await this.follower?.stop();
+    this.guard.close();
     this.source.close();
     this.store.close();
   }
@@ -245,8 +254,13 @@ export class Member {
     return this.roleValue === 'active' ? this.config.advertiseUrl : this.activeUrl;
   }
 
-  /** Persist and replicate entries; resolves when the client may be answered. */
-  private commit(entries: LogEntry[]): Promise<unknown> {
+  /** The peer's client address when it last said it is active (a refused client may try it). */
+  get otherActiveAddress(): string | null {
+    return this.activeUrl !== this.config.advertiseUrl ? this.activeUrl : null;
+  }
+
+  /** Persist and replicate entries (no client waits on them: promotion, expiry). */
+  private persist(entries: LogEntry[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     // serialised once, for the standby and for the journal (the stream is written first in the
     // next turn, so the standby works while the journal is written)
@@ -254,8 +268,35 @@ export class Member {
     this.source.push(entries, jsons);
     this.store.appendSerialized(jsons, Date.now());
     if (this.store.journalEntries >= this.config.compactEvery) this.compactInBackground();
-    const last = entries[entries.length - 1] as LogEntry;
-    return Promise.all([this.store.durable(), this.source.waitFor(last.seq)]);
+    return this.store.durable();
+  }
+
+  /**
+   * Persist and replicate the entries of a change, then wait until it may be acknowledged (R4):
+   * resolves with the refusal when it may not. A change without entries (an existing lease)
+   * waits for everything before it, since the client is told about that state.
+   */
+  private async commit(entries: LogEntry[]): Promise<Refusal | undefined> {
+    const durable = this.persist(entries);
+    const [, verdict] = await Promise.all([durable, this.guard.acknowledge(this.ledger.seq)]);
+    return verdict.ok ? undefined : verdict;
+  }
+
+  /** A change that was (or would be) refused for want of a serving right: retryable, never a silent success. */
+  private noQuorum(v: Refusal): Denial {
+    this.metrics.quorumRefusals.inc({ reason: v.reason });
+    return { ok: false, code: 'NO_QUORUM', message: v.message, entries: [] };
+  }
+
+  /**
+   * Before a change: wait (up to the sync timeout) until this member holds a right, so that a
+   * member cut off from its standby and the operator changes nothing at all.
+   */
+  private async serving(): Promise<Denial | undefined> {
+    if (this.roleValue !== 'active') return this.notActive();
+    const v = await this.guard.whenServing();
+    if (this.roleValue !== 'active') return this.notActive();
+    return v.ok ? undefined : this.noQuorum(v);
   }
 
   private compact(): void {
@@ -274,6 +315,26 @@ export class Member {
     });
   }
 
+  /**
+   * Carry out one change of the ledger under the serving rules: a right first, then the change,
+   * then its acknowledgement. A denial (no seat, unknown lease) changes nothing and is answered
+   * as it is.
+   */
+  private async change<T extends { ok: true } | Denial>(
+    apply: () => T & { entries: LogEntry[] },
+  ): Promise<T | Denial> {
+    const before = await this.serving();
+    if (before) return before;
+    const r = apply();
+    if (!r.ok) {
+      if (r.entries.length > 0) void this.persist(r.entries);
+      return r;
+    }
+    const refused = await this.commit(r.entries);
+    if (refused) return this.noQuorum(refused);
+    return r;
+  }
+
   async checkout(req: CheckoutRequest): Promise<Granted | Denial> {
     if (this.roleValue !== 'active') return this.notActive();
     if (!this.licence.verified)
@@ -283,23 +344,17 @@ export class Member {
         message: `no valid licence is loaded: ${this.licence.message}`,
         entries: [],
       };
-    const r = this.ledger.checkout(req, this.now(), Date.now());
-    await this.commit(r.entries);
-    this.usage(req, r);
+    const r = await this.change(() => this.ledger.checkout(req, this.now(), Date.now()));
+    if (r.ok || (r.code !== 'NO_QUORUM' && r.code !== 'NOT_ACTIVE')) this.usage(req, r);
     return r;
   }
 
-  async renew(id: string, clientId: string): Promise<Granted | Denial> {
-    if (this.roleValue !== 'active') return this.notActive();
-    const r = this.ledger.renew(id, clientId, this.now());
-    await this.commit(r.entries);
-    return r;
+  renew(id: string, clientId: string): Promise<Granted | Denial> {
+    return this.change(() => this.ledger.renew(id, clientId, this.now()));
   }
 
   async release(id: string, clientId: string): Promise<Released | Denial> {
-    if (this.roleValue !== 'active') return this.notActive();
-    const r = this.ledger.release(id, clientId, this.now());
-    await this.commit(r.entries);
+    const r = await this.change(() => this.ledger.release(id, clientId, this.now()));
     if (r.ok)
       this.usageLog?.info({
         event: 'release',
@@ -312,11 +367,8 @@ export class Member {
     return r;
   }
 
-  async revoke(id: string): Promise<Released | Denial> {
-    if (this.roleValue !== 'active') return this.notActive();
-    const r = this.ledger.revoke(id, this.now());
-    await this.commit(r.entries);
-    return r;
+  revoke(id: string): Promise<Released | Denial> {
+    return this.change(() => this.ledger.revoke(id, this.now()));
   }
 
   private usage(req: CheckoutRequest, r: Granted | Denial): void {
@@ -371,7 +423,7 @@ export class Member {
   private sweep(): void {
     if (this.roleValue !== 'active') return;
     const entries = this.ledger.sweep(this.now());
-    if (entries.length > 0) void this.commit(entries);
+    if (entries.length > 0) void this.persist(entries);
   }
 
   // ------------------------------------------------------------------------- roles
@@ -383,7 +435,7 @@ export class Member {
     return next;
   }
 
-  promote(epoch: number, force: boolean): Promise<RoleResult> {
+  promote(epoch: number, force: boolean, grant?: { anchor: number; ms: number }): Promise<RoleResult> {
     return this.serial(async () => {
       // A standby may already know epoch N from its peer (the peer was demoted with N just before
       // this promotion with N): equal is fine for a standby, and a repeat for an active member.
@@ -393,12 +445,14 @@ export class Member {
           'STALE_EPOCH',
           `epoch ${epoch} is not above this member's epoch ${this.epochValue}`,
         );
+      let peerStepped = false;
       if (!force && this.config.peerUrl) {
         try {
           const peer = await peerGet<StatusJson>(`${this.config.peerUrl}/v1/status`, this.peerToken(), 1000);
           this.notePeer(peer.role, peer.epoch, Date.parse(peer.time), peer.advertiseUrl);
           if (peer.role === 'active' && peer.epoch >= epoch)
             return refuse(409, 'PEER_ACTIVE', `the peer is active with epoch ${peer.epoch} ≥ ${epoch}`);
+          peerStepped = peer.role === 'standby';
         } catch (err) {
           // An unreachable peer cannot accept writes from our clients' point of view for long:
           // it steps down when it sees our higher epoch.
@@ -429,19 +483,57 @@ export class Member {
           );
       }
       await this.stopFollower();
+      // R5: no acknowledgement goes out any more; become active once the last one's promise
+      // has expired, or as soon as the peer confirms it no longer grants.
+      const waited = await this.waitOutPromise(epoch, peerStepped);
       this.setEpoch(epoch);
       const t = this.now();
       this.source.close();
       this.source = this.newSource();
       this.source.reset(this.ledger.seq, this.ledger.epoch);
       const entry = this.ledger.beginEpoch(epoch, t);
+      this.guard.becomeActive(epoch, entry.seq);
+      if (grant) {
+        const g = this.guard.grant({ epoch, ...grant });
+        if (!g.ok) this.log.warn({ epoch, code: g.code }, `promote: solo grant refused: ${g.message}`);
+      }
       this.roleValue = 'active';
-      await this.commit([entry]);
+      await this.persist([entry]);
       // Leases that expired while nobody was active go now.
       this.sweep();
-      this.log.warn({ epoch, seq: this.ledger.seq, force }, 'promoted to active');
+      this.log.warn({ epoch, seq: this.ledger.seq, force, waitedMs: waited }, 'promoted to active');
       return { ok: true, role: 'active', epoch };
     });
+  }
+
+  /**
+   * R5: wait until this member's last promise to its peer has expired, demoting the peer
+   * meanwhile (with the new epoch) so that a reachable peer ends the wait at once. Returns the
+   * time waited, ms.
+   */
+  private async waitOutPromise(epoch: number, peerStepped: boolean): Promise<number> {
+    const wait = this.guard.promotionWaitMs(peerStepped);
+    if (wait === 0 || !this.config.peerUrl) return 0;
+    const t0 = this.now();
+    const fenced = await peerPost<{ role: Role; epoch: number }>(
+      `${this.config.peerUrl}/v1/admin/demote`,
+      this.peerToken(),
+      { epoch },
+      wait,
+    ).then(
+      (r) => r.role === 'standby',
+      () => false,
+    );
+    const rest = this.guard.promotionWaitMs(fenced);
+    if (rest > 0) await sleep(rest);
+    return Math.round(this.now() - t0);
+  }
+
+  /** R3: the operator's grant to serve alone. */
+  grant(g: { epoch: number; anchor: number; ms: number }): { ok: true } | AdminRefusal {
+    if (this.roleValue !== 'active') return refuse(409, 'NOT_ACTIVE', 'this member is not active');
+    const r = this.guard.grant(g);
+    return r.ok ? r : refuse(409, r.code, r.message);
   }
 
   demote(epoch: number): Promise<RoleResult> {
@@ -456,6 +548,7 @@ export class Member {
 
   private becomeStandby(reason: string): void {
     this.roleValue = 'standby';
+    this.guard.becomeStandby();
     this.source.close();
     this.log.warn({ epoch: this.epochValue, seq: this.ledger.seq }, `now standby: ${reason}`);
     this.startFollower();
@@ -502,6 +595,7 @@ export class Member {
         applySnapshot: (snap) => this.applySnapshot(snap),
         sawPeer: (info) => this.notePeer(info.role, info.epoch, info.wall, info.advertiseUrl),
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
+        promising: () => this.guard.promisedPeer(),
       },
       {
         peerUrl: this.config.peerUrl,
@@ -563,7 +657,13 @@ export class Member {
    * the poll cannot be served at all.
    */
   entriesForPeer(
-    q: { after: number; afterEpoch: number; wait: number; epoch?: number | undefined },
+    q: {
+      after: number;
+      afterEpoch: number;
+      wait: number;
+      epoch?: number | undefined;
+      hb?: number | undefined;
+    },
     respond: (json: string) => void,
   ): AdminRefusal | { ok: true; cancel: () => void } {
     this.peerEpoch(q.epoch);
@@ -571,17 +671,18 @@ export class Member {
     this.peerSeenAt = this.now();
     const src = this.source;
     // an EntriesResponse, with the entries' JSON texts as they were serialised for the journal
-    const cb = (entries: readonly string[]): void => {
+    const cb = (entries: readonly string[], n: number): void => {
       const head: Omit<EntriesResponse, 'entries'> = {
         role: this.roleValue,
         epoch: this.epochValue,
         lastSeq: src.lastSeq,
         wall: Date.now(),
         advertiseUrl: this.config.advertiseUrl,
+        n,
       };
       respond(`${JSON.stringify(head).slice(0, -1)},"entries":[${entries.join(',')}]}`);
     };
-    const r = src.poll(q.after, q.afterEpoch, q.wait, cb);
+    const r = src.poll(q.after, q.afterEpoch, q.wait, cb, q.hb);
     if (r === 'snapshot')
       return refuse(
         409,
@@ -599,12 +700,14 @@ export class Member {
   streamForPeer(
     q: { after: number; afterEpoch: number; epoch?: number | undefined },
     sink: StreamSink,
-  ): AdminRefusal | { ok: true; ack: (seq: number, epoch: number) => void; handle: StreamHandle } {
+  ):
+    | AdminRefusal
+    | { ok: true; ack: (seq: number, epoch: number, hb?: number) => void; handle: StreamHandle } {
     this.peerEpoch(q.epoch);
     if (this.roleValue !== 'active') return refuse(503, 'NOT_ACTIVE', 'this member is not active');
     this.peerSeenAt = this.now();
     const src = this.source;
-    const heartbeat = (): string => {
+    const heartbeat = (n: number): string => {
       const hb: StreamHeartbeat = {
         hb: 1,
         role: this.roleValue,
@@ -612,6 +715,7 @@ export class Member {
         lastSeq: src.lastSeq,
         wall: Date.now(),
         advertiseUrl: this.config.advertiseUrl,
+        n,
       };
       return JSON.stringify(hb);
     };
@@ -625,9 +729,10 @@ export class Member {
     return {
       ok: true,
       handle,
-      ack: (seq, epoch) => {
+      ack: (seq, epoch, hb) => {
+        // An acknowledgement from a higher epoch is no promise to this member: it steps down.
         this.peerEpoch(epoch);
-        handle.ack(seq);
+        if (epoch <= this.epochValue) handle.ack(seq, hb);
       },
     };
   }
@@ -697,6 +802,7 @@ export class Member {
         peerLastSeenSeconds: peerSeen === null ? null : round3(peerSeen),
         clockSkewSeconds: skew === null ? null : round3(skew),
       },
+      serving: this.guard.status(),
       time: new Date().toISOString(),
       activeLeases: this.ledger.leaseCount,
       advertiseUrl: this.config.advertiseUrl,

@@ -4,7 +4,14 @@ import type { Condition, ConditionStatus } from '../api/pair.ts';
 export const CONDITION_READY = 'Ready';
 export const CONDITION_DEGRADED = 'Degraded';
 export const CONDITION_STANDBY_READY = 'StandbyReady';
-export const CONDITION_TYPES = [CONDITION_READY, CONDITION_DEGRADED, CONDITION_STANDBY_READY] as const;
+/** True while the live member serves without its standby (status.servingAlone). */
+export const CONDITION_SERVING_ALONE = 'ServingAlone';
+export const CONDITION_TYPES = [
+  CONDITION_READY,
+  CONDITION_DEGRADED,
+  CONDITION_STANDBY_READY,
+  CONDITION_SERVING_ALONE,
+] as const;
 
 /** A condition as a decision states it: without times (those come from the clock and the previous list). */
 export interface ConditionSpec {

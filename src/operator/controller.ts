@@ -125,6 +125,7 @@ export class Controller {
       concurrency: opts.probeConcurrency,
       log,
       metrics,
+      isLeader: opts.isLeader,
       // A failure is urgent; so is a member turning healthy in a pair that has no live member
       // (nobody is served until it is promoted, e.g. each new pair).
       onChange: (pairKey, signal) =>

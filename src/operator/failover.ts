@@ -13,7 +13,14 @@
 import type { PairSpec } from '../api/pair.ts';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { ConditionSpec } from './conditions.ts';
-import { CONDITION_DEGRADED, CONDITION_READY, CONDITION_STANDBY_READY } from './conditions.ts';
+import {
+  CONDITION_DEGRADED,
+  CONDITION_READY,
+  CONDITION_SERVING_ALONE,
+  CONDITION_STANDBY_READY,
+} from './conditions.ts';
+import { decideServing } from './serving.ts';
+import type { ServingAlone, ServingDecision, ServingReport } from './serving.ts';
 
 export type Member = 'primary' | 'redundant';
 export type LiveMember = Member | '';
@@ -76,6 +83,10 @@ export interface ServerReport {
   inSyncSince?: number;
   /** Seconds since this member last heard from its peer over replication (the standby: from the active). */
   peerLastSeenSeconds?: number;
+  /** The serving right it holds (servers that predate serving rights do not report it). */
+  serving?: ServingReport;
+  /** When the check that read the report was sent, ms (a report says nothing of what came later). */
+  sentAt?: number;
   /** When the report was read, ms. */
   at?: number;
 }
@@ -103,6 +114,8 @@ export interface StatusObservation {
   failoverCount: number;
   /** status.preferredMember: the preferredMember the operator has acted on (undefined: none yet). */
   preferredMember?: Member;
+  /** status.servingAlone: the other member is not promotable until it has resynced. */
+  servingAlone?: ServingAlone;
 }
 
 export interface Observation {
@@ -110,6 +123,8 @@ export interface Observation {
   status: StatusObservation;
   /** A person asked for a switchover to the preferred member now (a new lpo.dev/switchover-request value). */
   switchoverRequested?: boolean;
+  /** Until when a solo grant this operator (or its predecessor) sent may still be valid, ms. */
+  grantsBindUntil?: number;
 }
 
 export interface Policy {
@@ -122,6 +137,11 @@ export interface Policy {
   failureThreshold: number;
   successThreshold: number;
   protocol: 'reference' | 'none';
+}
+
+/** The member `status.servingAlone` marks as not promotable, if any. */
+export function notPromotable(alone: ServingAlone | undefined): Member | undefined {
+  return alone === undefined ? undefined : other(alone.member);
 }
 
 export function policyFromSpec(spec: PairSpec): Policy {
@@ -263,6 +283,8 @@ export interface MemberAssessment {
   stableSince?: number;
   /** The server says it is active. */
   reportsActive: boolean;
+  /** It may not be promoted: the other member served alone, and it has not resynced (status.servingAlone). */
+  notPromotable?: boolean;
 }
 
 /**
@@ -425,6 +447,7 @@ export type Reason =
   | 'BothDown'
   | 'NoHealthyStandby'
   | 'StandbyNotInSync'
+  | 'StandbyNotPromotable'
   | 'FailoverDisabled'
   | 'FailoverDelayed'
   | 'MinIntervalNotElapsed'
@@ -474,6 +497,8 @@ export interface Decision {
   members: Record<Member, MemberAssessment>;
   /** Reconcile again after this many ms: a timed rule (delay, stable period, min interval) is pending. */
   requeueAfterMs?: number;
+  /** The serving rules (serving.ts): the next status.servingAlone and the solo grant to send. */
+  serving: ServingDecision;
 }
 
 interface Move {
@@ -512,7 +537,7 @@ interface Move {
 export function decide(obs: Observation, policy: Policy, now: number): Decision {
   const prevLive = obs.status.liveMember;
   const liveSince = obs.status.liveSince;
-  const members = {
+  const assessed = {
     primary: assess(obs.members.primary, prevLive === 'primary', liveSince, policy, obs.members.redundant),
     redundant: assess(
       obs.members.redundant,
@@ -522,6 +547,7 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
       obs.members.primary,
     ),
   };
+  const members = withPromotability(assessed, obs.status.servingAlone);
   const reported = MEMBER_LIST.map((m) =>
     policy.protocol === 'reference' ? (obs.members[m].server?.epoch ?? 0) : 0,
   );
@@ -539,6 +565,7 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const recordMove = moved && move.action !== 'initial-promote';
   const done = move.live === preferred;
   const phase = phaseOf(move.live, members, preferred, currentEpoch === 0 && promote === undefined);
+  const serving = servingOf(obs, policy, now, move, members, epoch);
 
   const d: Decision = {
     action: move.action,
@@ -565,11 +592,82 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
     acknowledgedPreferredMember: !requested || done ? preferred : (obs.status.preferredMember ?? preferred),
     requestHandled: obs.switchoverRequested === true && done,
     phase,
-    conditions: conditionsOf(move, members, phase, epoch),
+    conditions: [...conditionsOf(move, members, phase, epoch), servingCondition(serving)],
     members,
+    serving,
   };
-  if (move.requeueAt !== undefined) d.requeueAfterMs = Math.max(1, Math.ceil(move.requeueAt - now));
+  const requeueAt = Math.min(move.requeueAt ?? Infinity, serving.requeueAt ?? Infinity);
+  if (Number.isFinite(requeueAt)) d.requeueAfterMs = Math.max(1, Math.ceil(requeueAt - now));
   return d;
+}
+
+/** A member `status.servingAlone` marks cannot take over, however healthy (R5, docs/reliability.md). */
+function withPromotability(
+  a: Record<Member, MemberAssessment>,
+  alone: ServingAlone | undefined,
+): Record<Member, MemberAssessment> {
+  const m = notPromotable(alone);
+  if (m === undefined || alone === undefined) return a;
+  const since = new Date(alone.since).toISOString();
+  return {
+    ...a,
+    [m]: {
+      ...a[m],
+      notPromotable: true,
+      eligibleForFailover: false,
+      eligibleForSwitchover: false,
+      message: `${a[m].healthy ? 'healthy, but ' : `${a[m].message}; `}not promotable until it has resynced (the ${alone.member} member has served alone since ${since})`,
+    },
+  };
+}
+
+function servingOf(
+  obs: Observation,
+  p: Policy,
+  now: number,
+  move: Move,
+  a: Record<Member, MemberAssessment>,
+  epoch: number,
+): ServingDecision {
+  const live = move.live;
+  const liveServer = live === '' ? undefined : obs.members[live].server;
+  const standbyServer = live === '' ? undefined : obs.members[other(live)].server;
+  const promoted = move.promote;
+  return decideServing({
+    protocol: p.protocol,
+    live,
+    moving: promoted !== undefined || move.fence !== undefined,
+    ...(promoted !== undefined && a[other(promoted)].failed ? { promotingAlone: promoted } : {}),
+    epoch,
+    liveConfirmed:
+      live !== '' && a[live].healthy && liveServer?.role === 'active' && liveServer.epoch === epoch,
+    ...(liveServer ? { liveReplication: liveServer.replication } : {}),
+    ...(liveServer?.serving ? { liveServing: liveServer.serving } : {}),
+    ...(liveServer?.sentAt !== undefined ? { liveReportSentAt: liveServer.sentAt } : {}),
+    standbyInSync: standbyServer?.role === 'standby' && standbyServer.replication === 'in-sync',
+    ...(obs.status.servingAlone ? { alone: obs.status.servingAlone } : {}),
+    grantsBindUntil: obs.grantsBindUntil ?? -Infinity,
+    now,
+  });
+}
+
+function servingCondition(s: ServingDecision): ConditionSpec {
+  if (s.alone)
+    return {
+      type: CONDITION_SERVING_ALONE,
+      status: 'True',
+      reason: s.reason === 'StartServingAlone' ? 'ServingAlone' : s.reason,
+      message: `the ${s.alone.member} member serves alone (epoch ${s.alone.epoch}); the ${other(s.alone.member)} member is not promoted until it has resynced: ${s.message}`,
+    };
+  // One steady reason while paired, so that the condition does not cost a status write per reconcile.
+  return s.reason === 'NotApplicable'
+    ? { type: CONDITION_SERVING_ALONE, status: 'False', reason: 'NotApplicable', message: s.message }
+    : {
+        type: CONDITION_SERVING_ALONE,
+        status: 'False',
+        reason: 'Paired',
+        message: 'no member serves alone: a change is acknowledged once the standby has it',
+      };
 }
 
 function table(
@@ -599,6 +697,14 @@ function table(
         ...(a[o].reportsActive ? { fence: o } : {}),
       };
     }
+    const stale = MEMBER_LIST.find((m) => a[m].notPromotable && a[m].healthy);
+    if (stale !== undefined)
+      return {
+        action: 'none',
+        reason: 'StandbyNotPromotable',
+        message: `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`,
+        live: '',
+      };
     return {
       action: 'none',
       reason: initial ? 'WaitingForMembers' : 'BothDown',
@@ -654,7 +760,13 @@ function table(
         ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
       };
     }
-    const reason: Reason = S.failed ? 'BothDown' : S.healthy ? 'StandbyNotInSync' : 'NoHealthyStandby';
+    const reason: Reason = S.failed
+      ? 'BothDown'
+      : S.notPromotable
+        ? 'StandbyNotPromotable'
+        : S.healthy
+          ? 'StandbyNotInSync'
+          : 'NoHealthyStandby';
     return {
       action: 'fence-only',
       reason,
@@ -785,7 +897,12 @@ function conditionsOf(
   let ready: ConditionSpec;
   let standbyReady: ConditionSpec;
   if (live === '') {
-    const reason = phase === 'Pending' ? 'WaitingForMembers' : 'BothDown';
+    const reason =
+      move.reason === 'StandbyNotPromotable'
+        ? move.reason
+        : phase === 'Pending'
+          ? 'WaitingForMembers'
+          : 'BothDown';
     ready = { type: CONDITION_READY, status: 'False', reason, message: move.message };
     standbyReady = {
       type: CONDITION_STANDBY_READY,

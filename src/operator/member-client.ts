@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
+import type { ServingReport } from './serving.ts';
 
 /**
  * HTTP calls from the operator to a member: its health check, and for the reference server the
@@ -18,6 +19,9 @@ export interface MemberStatus {
   lagEntries?: number;
   lagSeconds?: number;
   peerLastSeenSeconds?: number;
+  serving?: ServingReport;
+  /** names this answer: a solo grant sent later is counted from it */
+  anchor?: number;
 }
 
 export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeResult> {
@@ -27,7 +31,7 @@ export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeRe
 /** One request as a check: timed, passed when an answer came and `passes` its status. */
 async function timedCheck(
   url: string,
-  opts: { headers?: Record<string, string>; timeoutMs: number },
+  opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
   passes: (status: number) => boolean,
 ): Promise<{ result: ProbeResult; answer: Answer }> {
   const started = performance.now();
@@ -83,18 +87,54 @@ export async function statusCheck(
   return status ? { result, status } : { result };
 }
 
-function parseStatus(text: string): MemberStatus | undefined {
+/**
+ * The health check of a live member that serves alone: the operator's solo grant (R3 of
+ * docs/reliability.md), answered with the status. A refused grant (the member moved to another
+ * epoch, or does not know the anchor) still carries the status; the check passes as statusCheck's.
+ */
+export async function grantCheck(
+  baseUrl: string,
+  token: string | undefined,
+  timeoutMs: number,
+  grant: { epoch: number; anchor: number; ms: number },
+): Promise<{ result: ProbeResult; status?: MemberStatus; granted: boolean }> {
+  const body = JSON.stringify(grant);
+  const { result, answer } = await timedCheck(
+    `${baseUrl}/v1/admin/grant`,
+    {
+      timeoutMs,
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    },
+    (status) => status >= 200 && status < 500,
+  );
+  const granted = answer.error === undefined && answer.status >= 200 && answer.status < 300;
+  const status = granted
+    ? parseStatus(answer.body)
+    : answer.status === 409
+      ? parseStatus(answer.body, 'status')
+      : undefined;
+  return status ? { result, status, granted } : { result, granted };
+}
+
+function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {
   try {
-    const body = JSON.parse(text) as {
-      role?: string;
-      epoch?: number;
-      replication?: {
-        state?: string;
-        lagEntries?: number;
-        lagSeconds?: number;
-        peerLastSeenSeconds?: number | null;
-      };
-    };
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    const body = (field ? parsed[field] : parsed) as
+      | {
+          role?: string;
+          epoch?: number;
+          replication?: {
+            state?: string;
+            lagEntries?: number;
+            lagSeconds?: number;
+            peerLastSeenSeconds?: number | null;
+          };
+          serving?: ServingJsonish;
+        }
+      | undefined;
+    if (!body) return undefined;
     if (body.role !== 'active' && body.role !== 'standby') return undefined;
     const state = body.replication?.state;
     return {
@@ -111,10 +151,32 @@ function parseStatus(text: string): MemberStatus | undefined {
       ...(typeof body.replication?.peerLastSeenSeconds === 'number'
         ? { peerLastSeenSeconds: body.replication.peerLastSeenSeconds }
         : {}),
+      ...servingOf(body.serving),
     };
   } catch {
     return undefined;
   }
+}
+
+const RIGHTS = ['unpaired', 'peer', 'alone', 'none', 'standby'] as const;
+
+type ServingJsonish = {
+  right?: string;
+  withoutPeerSeconds?: number | null;
+  anchor?: number;
+  ackedSeq?: number | null;
+  aloneSeq?: number | null;
+};
+
+function servingOf(s: ServingJsonish | undefined): Pick<MemberStatus, 'serving' | 'anchor'> {
+  const right = RIGHTS.find((r) => r === s?.right);
+  if (!s || right === undefined) return {};
+  const num = (k: 'withoutPeerSeconds' | 'ackedSeq' | 'aloneSeq') =>
+    typeof s[k] === 'number' ? { [k]: s[k] } : {};
+  return {
+    serving: { right, ...num('withoutPeerSeconds'), ...num('ackedSeq'), ...num('aloneSeq') },
+    ...(typeof s.anchor === 'number' ? { anchor: s.anchor } : {}),
+  };
 }
 
 export interface RoleChangeResult {
@@ -131,12 +193,13 @@ export async function changeRole(
   epoch: number,
   force: boolean,
   timeoutMs: number,
+  grant?: { anchor: number; ms: number },
 ): Promise<RoleChangeResult> {
   const r = await request(`${baseUrl}/v1/admin/${action}`, {
     method: 'POST',
     timeoutMs,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(action === 'promote' ? { epoch, force } : { epoch }),
+    body: JSON.stringify(action === 'promote' ? { epoch, force, ...(grant ? { grant } : {}) } : { epoch }),
   });
   if (r.error !== undefined) return { ok: false, status: 0, message: r.error };
   let body: { code?: string; message?: string } = {};

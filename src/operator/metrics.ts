@@ -99,6 +99,12 @@ export function createMetrics() {
       labelNames: pairLabels,
       registers: [registry],
     }),
+    pairServingAlone: new Gauge({
+      name: 'lpo_pair_serving_alone',
+      help: "1 while the pair's live member serves alone under the operator's grants; the standby is not promotable until it has resynced",
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
     pairLiveSince: new Gauge({
       name: 'lpo_pair_live_since_timestamp_seconds',
       help: 'Since when the live member serves (Unix time)',
@@ -196,7 +202,13 @@ export class PairSeries {
     this.info.delete(key);
     for (const reason of this.reasons.get(key) ?? []) this.m.failovers.remove({ namespace, pair, reason });
     this.reasons.delete(key);
-    for (const g of [this.m.pairLive, this.m.pairStandbyReady, this.m.pairLiveSince, this.m.pairOnPreferred])
+    for (const g of [
+      this.m.pairLive,
+      this.m.pairStandbyReady,
+      this.m.pairServingAlone,
+      this.m.pairLiveSince,
+      this.m.pairOnPreferred,
+    ])
       g.remove({ namespace, pair });
     for (const member of ['primary', 'redundant']) {
       for (const g of [

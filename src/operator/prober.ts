@@ -7,6 +7,7 @@ import {
   type ServerReport,
 } from './failover.ts';
 import {
+  grantCheck,
   httpCheck,
   readStatus,
   statusCheck,
@@ -15,6 +16,7 @@ import {
   type ProbeResult,
 } from './member-client.ts';
 import type { Metrics } from './metrics.ts';
+import { ALONE_AFTER_SECONDS, grantBindsUntil, needsAlone } from './serving.ts';
 
 /**
  * The operator's own periodic health check of every member (the "redundant server querying the
@@ -55,6 +57,15 @@ export interface MemberProbeState {
   lastResult?: ProbeResult;
   /** Taken over from status (probe-seed.ts) and not checked by this process yet. */
   fromStatus?: true;
+  /** The last status answer's number and when it arrived: a solo grant is counted from it. */
+  anchor?: { n: number; receivedAt: number };
+}
+
+/** Solo grants to send a pair's live member with its health checks (serving.ts). */
+export interface SoloGrant {
+  member: 'primary' | 'redundant';
+  epoch: number;
+  ms: number;
 }
 
 interface Entry {
@@ -68,6 +79,11 @@ interface Entry {
 
 export class Prober {
   private readonly entries = new Map<string, Entry>();
+  private readonly grants = new Map<string, SoloGrant>();
+  /** per pair: until when a grant this process sent may still be valid (operator clock) */
+  private readonly bindUntil = new Map<string, number>();
+  /** when this process started probing (became leader): a predecessor's grants are counted from it */
+  private startedAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private readonly opts: {
@@ -76,6 +92,8 @@ export class Prober {
     metrics: Metrics;
     onChange: (pairKey: string, signal: ProbeSignal) => void;
     now?: () => number;
+    /** grants go out only while this is true (the same leadership check as every API write) */
+    isLeader?: () => boolean;
   };
 
   constructor(opts: Prober['opts']) {
@@ -88,7 +106,34 @@ export class Prober {
 
   start(): void {
     if (this.timer) return;
+    this.startedAt = this.now();
     this.timer = setInterval(() => this.tick(), 50);
+  }
+
+  /**
+   * Send (or stop sending) solo grants to a pair's live member. The caller sets a grant only
+   * after status.servingAlone is written (R3 of docs/reliability.md); the first goes out now.
+   */
+  setGrant(pairKey: string, grant: SoloGrant | undefined): void {
+    if (!grant) {
+      this.grants.delete(pairKey);
+      return;
+    }
+    const prev = this.grants.get(pairKey);
+    this.grants.set(pairKey, grant);
+    if (prev?.member !== grant.member || prev.epoch !== grant.epoch) {
+      const e = this.entries.get(`${pairKey}/${grant.member}`);
+      if (e && !e.inFlight) e.nextDue = Math.min(e.nextDue, this.now());
+    }
+  }
+
+  /**
+   * Until when a solo grant sent to the pair may still be valid, by this process's clock: its
+   * own grants' bounds, and for a predecessor's (a leader before this one) the bound counted
+   * from when this process started probing.
+   */
+  grantsBindUntil(pairKey: string, grantMs: number): number {
+    return Math.max(this.bindUntil.get(pairKey) ?? -Infinity, grantBindsUntil(this.startedAt, grantMs));
   }
 
   stop(): void {
@@ -134,6 +179,8 @@ export class Prober {
   removePair(pairKey: string): void {
     this.entries.delete(`${pairKey}/primary`);
     this.entries.delete(`${pairKey}/redundant`);
+    this.grants.delete(pairKey);
+    this.bindUntil.delete(pairKey);
   }
 
   state(pairKey: string, member: 'primary' | 'redundant', podUID: string | undefined): MemberProbeState {
@@ -167,16 +214,66 @@ export class Prober {
     }
   }
 
+  /** The grant to send with this check, if any; records its bound before it is sent. */
+  private grantFor(e: Entry): { epoch: number; anchor: number; ms: number } | undefined {
+    const g = this.grants.get(e.target.pairKey);
+    if (!g || g.member !== e.target.member) return undefined;
+    const a = this.anchored(e, g.ms);
+    return a && { epoch: g.epoch, ...a };
+  }
+
+  /**
+   * A grant of `ms` for a promotion of `member` (serving alone from its first moment), anchored
+   * at its last status answer; undefined when there is no recent one.
+   */
+  promotionGrant(
+    pairKey: string,
+    member: 'primary' | 'redundant',
+    ms: number,
+  ): { anchor: number; ms: number } | undefined {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    return e ? this.anchored(e, ms) : undefined;
+  }
+
+  private anchored(e: Entry, ms: number): { anchor: number; ms: number } | undefined {
+    const anchor = e.state.anchor;
+    if (!anchor || !e.target.statusUrl) return undefined;
+    if (this.opts.isLeader && !this.opts.isLeader()) return undefined;
+    // An old anchor buys little of the grant: check first, and grant with the next check.
+    if (this.now() - anchor.receivedAt > ms / 2) return undefined;
+    const key = e.target.pairKey;
+    this.bindUntil.set(
+      key,
+      Math.max(this.bindUntil.get(key) ?? -Infinity, grantBindsUntil(anchor.receivedAt, ms)),
+    );
+    return { anchor: anchor.n, ms };
+  }
+
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
-    const { result, status } = await check(t);
+    const grant = this.grantFor(e);
+    const sentAt = this.now();
+    const { result, status } =
+      grant && t.statusUrl ? await grantCheck(t.statusUrl, t.token, t.timeoutMs, grant) : await check(t);
     // The entry may have been replaced (new pod) while the check ran.
     if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
     const now = this.now();
     const prev = e.state;
     const history = recordProbe(prev.history, result.ok, now);
-    const server = t.statusUrl ? recordServerReport(prev.server, status, now) : undefined;
-    e.state = { history, ...(server ? { server } : {}), lastProbeAt: now, lastResult: result };
+    const server = t.statusUrl ? recordServerReport(prev.server, reportOf(status, sentAt), now) : undefined;
+    e.state = {
+      history,
+      ...(server ? { server } : {}),
+      lastProbeAt: now,
+      lastResult: result,
+      ...(status?.anchor !== undefined ? { anchor: { n: status.anchor, receivedAt: now } } : {}),
+    };
+    // A live member without its standby's promise is granted once it has been so for
+    // ALONE_AFTER_SECONDS: look again then rather than a whole period later.
+    const withoutPeer =
+      server?.serving?.right === 'none' ? (server.serving.withoutPeerSeconds ?? 0) : undefined;
+    if (withoutPeer !== undefined && withoutPeer < ALONE_AFTER_SECONDS)
+      e.nextDue = Math.min(e.nextDue, now + (ALONE_AFTER_SECONDS - withoutPeer) * 1000 + 50);
     const [ns, pair] = t.pairKey.split('/') as [string, string];
     this.opts.metrics.probeDuration.observe(
       { result: result.ok ? 'success' : 'failure' },
@@ -206,7 +303,10 @@ export class Prober {
       (prev.server === undefined) !== (server === undefined) ||
       prev.server?.role !== server?.role ||
       prev.server?.epoch !== server?.epoch ||
-      prev.server?.replication !== server?.replication;
+      prev.server?.replication !== server?.replication ||
+      prev.server?.serving?.right !== server?.serving?.right ||
+      needsAlone(prev.server?.replication, prev.server?.serving) !==
+        needsAlone(server?.replication, server?.serving);
     if (!(corroborating || flipped || first || reachedFailure || reachedSuccess || serverChanged)) return;
     this.opts.onChange(
       t.pairKey,
@@ -232,6 +332,16 @@ async function check(t: ProbeTarget): Promise<{ result: ProbeResult; status?: Me
     t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
   ]);
   return status ? { result, status } : { result };
+}
+
+/** The report the decision reads (the answer's anchor stays with the prober). */
+function reportOf(
+  status: MemberStatus | undefined,
+  sentAt: number,
+): Omit<ServerReport, 'inSyncSince'> | undefined {
+  if (!status) return undefined;
+  const { anchor: _anchor, ...report } = status;
+  return { ...report, sentAt };
 }
 
 function hostPort(ip: string, port: number): string {

@@ -44,6 +44,7 @@ import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { probeStateFromStatus } from './probe-seed.ts';
 import type { Prober, ProbeTarget } from './prober.ts';
+import { soloGrantMs } from './serving.ts';
 import { statusWrite } from './status-urgency.ts';
 
 /**
@@ -169,6 +170,8 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
+    const grantMs = soloGrantMs(pair.spec.healthCheck.periodSeconds);
+    obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs);
     const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], podHash[m]));
     const policy = policyFromSpec(pair.spec);
     // A spec change reaches the live member last: when it is outdated and the standby already runs
@@ -206,6 +209,10 @@ export class Reconciler {
     if (statusChanged) await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
     // Nothing waits any more: written, or nothing left to write.
     if (statusWaitMs === undefined) this.waitingSince.delete(key);
+    // Solo grants go out only once status.servingAlone is written (it always goes out at once).
+    const grant = decision.serving.grant;
+    this.d.prober.setGrant(key, grant && statusWaitMs === undefined ? { ...grant, ms: grantMs } : undefined);
+    this.servingEvents(raw, status, newStatus, decision, log);
 
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
@@ -227,6 +234,12 @@ export class Reconciler {
       else void demote;
     }
     if (decision.promote) {
+      // Promoted to serve alone (the other member failed): the first grant goes with it.
+      const alone = decision.serving.grant;
+      const grant =
+        alone?.withPromotion && alone.member === decision.promote
+          ? this.d.prober.promotionGrant(key, decision.promote, grantMs)
+          : undefined;
       const ok = await this.roleChange(
         pair,
         decision.promote,
@@ -235,6 +248,7 @@ export class Reconciler {
         decision.fence !== undefined || decision.previousLive !== '',
         token,
         log,
+        grant,
       );
       if (!ok) return { requeueAfterMs: 1000 };
     }
@@ -283,6 +297,35 @@ export class Reconciler {
       (x): x is number => x !== undefined,
     );
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
+  }
+
+  /** One Event when a member starts serving alone, and one when its standby is promotable again. */
+  private servingEvents(
+    raw: k8s.KubernetesObject,
+    prev: PairStatus,
+    next: PairStatus,
+    decision: Decision,
+    log: Logger,
+  ): void {
+    const was = prev.servingAlone;
+    const now = next.servingAlone;
+    if (now && (!was || was.member !== now.member)) {
+      log.warn({ member: now.member, epoch: now.epoch }, decision.serving.message);
+      this.d.events.record(
+        raw,
+        'Warning',
+        'ServingAlone',
+        `the ${now.member} member serves alone (epoch ${now.epoch}); the other member is not promoted until it has resynced`,
+      );
+    } else if (was && !now) {
+      log.info({ member: was.member }, decision.serving.message);
+      this.d.events.record(
+        raw,
+        'Normal',
+        'Resynced',
+        `${decision.serving.message} (the ${was.member} member served alone since ${was.since})`,
+      );
+    }
   }
 
   /** How long a status change still waits (STATUS_WAIT_MS); undefined: write it now. */
@@ -477,6 +520,15 @@ export class Reconciler {
         ...(liveSince !== undefined ? { liveSince } : {}),
         failoverCount: status.failoverCount ?? 0,
         ...(status.preferredMember ? { preferredMember: status.preferredMember } : {}),
+        ...(status.servingAlone
+          ? {
+              servingAlone: {
+                member: status.servingAlone.member,
+                epoch: status.servingAlone.epoch,
+                since: Date.parse(status.servingAlone.since),
+              },
+            }
+          : {}),
       },
       switchoverRequested:
         switchoverRequest !== undefined && switchoverRequest !== status.lastSwitchoverRequest,
@@ -570,6 +622,9 @@ export class Reconciler {
       conditions,
     };
     if (decision.moved) next.liveSince = iso(now);
+    const alone = decision.serving.alone;
+    if (alone) next.servingAlone = { member: alone.member, epoch: alone.epoch, since: iso(alone.since) };
+    else delete next.servingAlone;
     if (decision.lastFailover) {
       next.lastFailover = {
         time: iso(now),
@@ -595,6 +650,7 @@ export class Reconciler {
     force: boolean,
     token: string | undefined,
     log: Logger,
+    grant?: { anchor: number; ms: number },
   ): Promise<boolean> {
     const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
     if (pair.spec.server.protocol !== 'reference') return true;
@@ -605,7 +661,7 @@ export class Reconciler {
       return action === 'demote';
     }
     const url = `http://${ip.includes(':') ? `[${ip}]` : ip}:${pair.spec.server.ports.admin}`;
-    const r = await changeRole(url, token, action, epoch, force, this.d.roleChangeTimeoutMs ?? 2000);
+    const r = await changeRole(url, token, action, epoch, force, this.d.roleChangeTimeoutMs ?? 2000, grant);
     this.d.prober.forgetServerReport(key, member);
     // A refused token was probably rotated: read the Secret again on the retry, not in five minutes.
     if (r.status === 401) this.tokens.delete(key);
@@ -715,6 +771,7 @@ export class Reconciler {
     }
     const standby = decision.live === '' ? undefined : other(decision.live);
     m.pairStandbyReady.set(sel, standby && decision.members[standby].eligibleForFailover ? 1 : 0);
+    m.pairServingAlone.set(sel, decision.serving.alone ? 1 : 0);
     if (status.liveSince) m.pairLiveSince.set(sel, Date.parse(status.liveSince) / 1000);
     m.pairOnPreferred.set(sel, decision.live === pair.spec.preferredMember ? 1 : 0);
   }

@@ -23,6 +23,8 @@ const DECISION_FIELDS = [
   'failoverCount',
   'lastFailover',
   'liveSince',
+  // written before any solo grant is sent, and read back by every later decision (R3)
+  'servingAlone',
 ] as const satisfies readonly (keyof PairStatus)[];
 
 /** Conditions whose True is good news and whose leaving True is bad news (Degraded is the other way round). */

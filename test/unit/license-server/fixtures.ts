@@ -95,6 +95,7 @@ export function testConfig(fx: Fixture, over: Partial<ServerConfig> = {}): Serve
     replicationMode: 'sync',
     syncTimeoutMs: 500,
     heartbeatMs: 250,
+    peerPromiseMs: 1000,
     leaseTtlMs: 60_000,
     sweepIntervalMs: 200,
     fsync: 'batch',

@@ -8,8 +8,8 @@ import type { LogEntry } from '../../../src/license-server/ledger.ts';
 import { adminApp } from '../../../src/license-server/http.ts';
 import { startServer } from '../../../src/license-server/main.ts';
 import type { RunningServer } from '../../../src/license-server/main.ts';
-import { ReplicationSource } from '../../../src/license-server/replication.ts';
-import type { StreamSink } from '../../../src/license-server/replication.ts';
+import { ReplicationSource } from '../../../src/license-server/replication-source.ts';
+import type { StreamSink } from '../../../src/license-server/replication-source.ts';
 import { Member } from '../../../src/license-server/server.ts';
 import { freePort } from '../../process/harness.ts';
 import { feature, makeFixture, testConfig } from './fixtures.ts';
@@ -40,56 +40,71 @@ function fakeSink(accept = () => true): StreamSink & { writes: string[]; ended: 
 }
 
 describe('replication source: the stream', () => {
-  it('sends a heartbeat, then the entries of one turn in one write; acks release sync waits', async () => {
-    const src = new ReplicationSource({ mode: 'sync', syncTimeoutMs: 10_000 });
+  it('sends a numbered heartbeat, then the entries of one turn in one write; acks report the anchor they answer', async () => {
+    let now = 1_000;
+    const acks: [number, number | undefined][] = [];
+    const src = new ReplicationSource({
+      mode: 'sync',
+      now: () => now,
+      onAck: (seq, anchorAt) => acks.push([seq, anchorAt]),
+    });
     src.reset(0, 1);
     const sink = fakeSink();
-    const h = src.subscribe(0, 1, sink, () => '{"hb":1}');
+    const h = src.subscribe(0, 1, sink, (n) => `{"hb":1,"n":${n}}`);
     expect(h).not.toBe('snapshot');
     if (h === 'snapshot') return;
-    expect(sink.lines()).toEqual(['{"hb":1}']);
+    expect(sink.lines()).toEqual(['{"hb":1,"n":1}']);
+    now = 1_100;
     const entries = [entry(1), entry(2), entry(3)];
     for (const e of entries) src.push([e]);
-    let released = 0;
-    const waits = [1, 2, 3].map((s) => src.waitFor(s).then(() => (released += 1)));
     await turn();
     expect(sink.writes).toHaveLength(2);
     expect(sink.lines().slice(1)).toEqual(entries.map((e) => JSON.stringify(e)));
-    await turn();
-    expect(released).toBe(0);
-    h.ack(2);
-    await turn();
-    expect(released).toBe(2);
-    expect(src.effectiveMode()).toBe('sync');
+    acks.length = 0;
+    now = 5_000; // the ack arrives late: the anchor is still when the entry went out
+    h.ack(2, 1);
+    expect(acks).toEqual([[2, 1_100]]);
     h.ack(3);
-    await Promise.all(waits);
+    expect(acks.at(-1)).toEqual([3, 1_100]);
     expect(src.lag().entries).toBe(0);
     expect(src.state()).toBe('in-sync');
     src.close();
     expect(sink.ended).toBe(true);
   });
 
-  it('goes on asynchronously when no ack comes within the sync timeout, with the lag visible', async () => {
-    const src = new ReplicationSource({ mode: 'sync', syncTimeoutMs: 50 });
+  it('an ack of a heartbeat is anchored at that heartbeat; behind() counts the standby as catching up until it has everything', async () => {
+    let now = 0;
+    const acks: [number, number | undefined][] = [];
+    const src = new ReplicationSource({
+      mode: 'sync',
+      heartbeatMs: 10,
+      now: () => now,
+      onAck: (seq, anchorAt) => acks.push([seq, anchorAt]),
+    });
     src.reset(0, 1);
-    const h = src.subscribe(0, 1, fakeSink(), () => '{"hb":1}');
+    const sink = fakeSink();
+    const h = src.subscribe(0, 1, sink, (n) => `{"hb":1,"n":${n}}`);
     if (h === 'snapshot') throw new Error('snapshot');
-    const t = performance.now();
+    now = 40;
+    await sleep(35); // a few heartbeats, all sent "at 40"
+    const marks = sink.lines().map((l) => (JSON.parse(l) as { n: number }).n);
+    expect(marks.length).toBeGreaterThan(1);
+    h.ack(0, marks.at(-1));
+    expect(acks.at(-1)).toEqual([0, 40]);
+    h.ack(0, 999_999); // a heartbeat this member never sent: no anchor
+    expect(acks.at(-1)).toEqual([0, undefined]);
     src.push([entry(1)]);
-    await src.waitFor(1);
-    expect(performance.now() - t).toBeGreaterThanOrEqual(45);
-    expect(src.effectiveMode()).toBe('async');
-    src.push([entry(2)]);
-    await src.waitFor(2); // at once: asynchronous now
-    expect(src.lag().entries).toBe(2);
     await turn();
-    h.ack(2);
+    src.behind();
+    expect(src.effectiveMode()).toBe('async');
+    expect(src.sinceSyncTimeoutSeconds()).toBe(0);
+    h.ack(1);
     expect(src.effectiveMode()).toBe('sync');
     src.close();
   });
 
   it('never acknowledges more than it sent; a forked position must resync from a snapshot', async () => {
-    const src = new ReplicationSource({ mode: 'sync', syncTimeoutMs: 10_000 });
+    const src = new ReplicationSource({ mode: 'sync' });
     src.reset(0, 1);
     src.push([entry(1), entry(2)]);
     expect(src.subscribe(2, 7, fakeSink(), () => '{}')).toBe('snapshot');
@@ -108,7 +123,7 @@ describe('replication source: the stream', () => {
   });
 
   it('stops writing while the sink is full and resumes on drain; ends a stream that fell out of the window', async () => {
-    const src = new ReplicationSource({ mode: 'async', syncTimeoutMs: 10, windowSize: 10, batchSize: 2 });
+    const src = new ReplicationSource({ mode: 'async', windowSize: 10, batchSize: 2 });
     src.reset(0, 1);
     let full = false;
     const sink = fakeSink(() => !full);
@@ -135,7 +150,7 @@ describe('replication source: the stream', () => {
   });
 
   it('a new stream replaces the previous one (the standby reconnected)', () => {
-    const src = new ReplicationSource({ mode: 'sync', syncTimeoutMs: 10 });
+    const src = new ReplicationSource({ mode: 'sync' });
     src.reset(0, 1);
     const first = fakeSink();
     src.subscribe(0, 1, first, () => '{}');
@@ -170,7 +185,7 @@ describe('two members in one process', () => {
   const checkout = (m: Member, clientId: string) =>
     m.checkout({ feature: 'synth', count: 1, clientId, user: 'u', host: 'h' });
 
-  it('sync over the stream: the standby has every acknowledged checkout; the stream outlives the request timeout; async when the standby is gone', async () => {
+  it('sync over the stream: the standby has every acknowledged checkout; the stream outlives the request timeout; refused, then served alone under a grant, when the standby is gone', async () => {
     fx = makeFixture([feature('synth', 100)]);
     const [pa, pb] = [await freePort(), await freePort()];
     const cfg = (member: string, port: number, peer: number) =>
@@ -203,12 +218,26 @@ describe('two members in one process', () => {
     expect(a.member.status().replication).toMatchObject({ state: 'in-sync', mode: 'sync', lagEntries: 0 });
     expect(b.member.status().replication).toMatchObject({ state: 'in-sync', lagEntries: 0 });
 
+    // The standby goes: its promise lapses, and without a solo grant nothing more is granted.
     await b.close();
     bOpen = false;
+    await until('peer right lapsed', () => a.member.status().serving?.right === 'none');
     const t = Date.now();
+    const refused = await checkout(a.member, 'gone');
+    expect(refused).toMatchObject({ ok: false, code: 'NO_QUORUM' });
+    expect(Date.now() - t).toBeGreaterThanOrEqual(450); // it waited the sync timeout for a right
+    expect(a.member.leases().some((l) => l.clientId === 'gone')).toBe(false); // and changed nothing
+    // The operator's solo grant, anchored at a status answer: served again, alone.
+    const anchor = a.member.status().serving!.anchor;
+    expect(a.member.grant({ epoch: 1, anchor, ms: 2000 })).toEqual({ ok: true });
     for (let i = 0; i < 5; i++) expect((await checkout(a.member, `gone${i}`)).ok).toBe(true);
-    expect(Date.now() - t).toBeLessThan(2000);
-    expect(a.member.status().replication).toMatchObject({ mode: 'async', lagEntries: 5 });
+    expect(a.member.status().serving).toMatchObject({ right: 'alone', mayGrant: true });
+    expect(a.member.status().replication.lagEntries).toBe(5);
+    expect(a.member.grant({ epoch: 2, anchor, ms: 2000 })).toMatchObject({ ok: false, code: 'STALE_EPOCH' });
+    expect(a.member.grant({ epoch: 1, anchor: 999_999, ms: 2000 })).toMatchObject({
+      ok: false,
+      code: 'UNKNOWN_ANCHOR',
+    });
   });
 
   it('refuses a stream with a clear status: wrong token, not upgraded, not active, unknown position', async () => {

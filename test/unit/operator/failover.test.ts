@@ -426,6 +426,71 @@ const scenarios: Scenario[] = [
     ),
     expect: { action: 'fence-only', reason: 'StandbyNotInSync', live: '', promote: undefined },
   },
+  // --- serving alone (status.servingAlone, docs/reliability.md R5)
+  {
+    name: 'live member failed while serving alone: the standby is not promoted (it lacks what was granted alone)',
+    obs: steady(member('active', probeFailed()), member('standby'), {
+      servingAlone: { member: 'primary', epoch: 1, since: T0 - 60 * S },
+    }),
+    expect: {
+      action: 'fence-only',
+      reason: 'StandbyNotPromotable',
+      live: '',
+      promote: undefined,
+      conditions: { Ready: 'False', StandbyReady: 'False', ServingAlone: 'True' },
+    },
+  },
+  {
+    name: 'no live member, only the not-promotable member healthy: nobody is promoted',
+    obs: steady(member('standby', probeFailed()), member('standby'), {
+      liveMember: '',
+      servingAlone: { member: 'primary', epoch: 1, since: T0 - 60 * S },
+    }),
+    expect: {
+      action: 'none',
+      reason: 'StandbyNotPromotable',
+      live: '',
+      promote: undefined,
+      phase: 'Unavailable',
+    },
+  },
+  {
+    name: 'no live member, the member that served alone recovers: it is promoted (it has every lease)',
+    obs: steady(member('standby'), member('standby'), {
+      liveMember: '',
+      servingAlone: { member: 'primary', epoch: 1, since: T0 - 60 * S },
+    }),
+    expect: { action: 'serve-first-recovered', live: 'primary', promote: 'primary', epoch: 2 },
+  },
+  {
+    name: 'serving alone: no failback or switchover to the not-promotable member',
+    obs: steady(member('standby'), member('active', {}, 2), {
+      ...afterFailover,
+      servingAlone: { member: 'redundant', epoch: 2, since: T0 - 60 * S },
+    }),
+    policy: { failbackStableSeconds: 1 },
+    expect: { action: 'none', reason: 'FailbackPending', live: 'redundant', promote: undefined },
+  },
+  {
+    name: 'the live member lost its standby for a second: mark the standby and grant the live member',
+    obs: steady(
+      member('active', {
+        server: { replication: 'disconnected', serving: { right: 'none', withoutPeerSeconds: 2 } },
+      }),
+      member('standby', { server: null }),
+    ),
+    expect: {
+      action: 'none',
+      live: 'primary',
+      serving: {
+        alone: { member: 'primary', epoch: 1, since: T0 },
+        grant: { member: 'primary', epoch: 1 },
+        reason: 'StartServingAlone',
+        message: "the primary member lost its standby's acknowledgements; granting it to serve alone",
+      },
+      conditions: { Ready: 'True', ServingAlone: 'True' },
+    },
+  },
   {
     name: 'failover disabled: only report',
     obs: steady(member('active', probeFailed()), member('standby')),
@@ -731,7 +796,7 @@ describe('decide: scenario table', () => {
   it.each(scenarios.map((s) => [s.name, s] as const))('%s', (_name, s) => {
     const d = decide(s.obs, { ...POLICY, ...s.policy }, s.now ?? T0);
     check(d, s.expect);
-    expect(d.conditions.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'StandbyReady']);
+    expect(d.conditions.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'StandbyReady', 'ServingAlone']);
   });
 });
 

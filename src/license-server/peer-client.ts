@@ -1,0 +1,82 @@
+// Calls from a member to its peer's admin port: status, demotion, snapshot, long-poll. One
+// implementation on node:http for all of them, so every call has the same deadline, source
+// address and error translation.
+import http from 'node:http';
+import https from 'node:https';
+
+export class PeerError extends Error {
+  override name = 'PeerError';
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export type PeerRequest = {
+  method?: 'GET' | 'POST';
+  token: string;
+  body?: unknown;
+  timeoutMs: number;
+  /** ends the call early (the follower stops) */
+  signal?: AbortSignal;
+  /** source address of the connection (the member's own address when it binds one) */
+  localAddress?: string;
+};
+
+/** One JSON call to the peer; a non-2xx answer becomes a PeerError with the peer's code. */
+export async function peerRequest<T>(url: string, r: PeerRequest): Promise<T> {
+  const target = new URL(url);
+  const request = target.protocol === 'https:' ? https.request : http.request;
+  const signal = r.signal
+    ? AbortSignal.any([r.signal, AbortSignal.timeout(r.timeoutMs)])
+    : AbortSignal.timeout(r.timeoutMs);
+  const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(target, {
+      method: r.method ?? 'GET',
+      headers: {
+        authorization: `Bearer ${r.token}`,
+        ...(payload !== undefined
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {}),
+      },
+      signal,
+      ...(r.localAddress ? { localAddress: r.localAddress } : {}),
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+  let body: T & { code?: string; message?: string };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new PeerError(status, 'BAD_RESPONSE', `peer answered ${status} with non-JSON`);
+  }
+  if (status < 200 || status >= 300)
+    throw new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? `peer answered ${status}`);
+  return body;
+}
+
+/** GET a JSON document from the peer's admin port. */
+export function peerGet<T>(url: string, token: string, timeoutMs: number): Promise<T> {
+  return peerRequest<T>(url, { token, timeoutMs });
+}
+
+/** POST a JSON body to the peer's admin port. */
+export function peerPost<T>(url: string, token: string, body: unknown, timeoutMs: number): Promise<T> {
+  return peerRequest<T>(url, { method: 'POST', token, body, timeoutMs });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

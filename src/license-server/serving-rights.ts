@@ -1,0 +1,183 @@
+// The serving rules of a member (docs/reliability.md, "Serving rights"): when an active member
+// may acknowledge a lease change, and when a standby may become active. Pure: no I/O, no clock of
+// its own; every time is an argument (ms on the member's monotonic clock).
+//
+// A right is a time-bounded promise made by another party, counted by the receiver from a
+// moment at or before the promiser made it (the receiver's own send time of the message the
+// promise answers), and shortened by the drift allowance: a promise that arrives late is worth
+// less, never more.
+
+/** Clock-rate drift allowed between any two parties (5 %: far above any working oscillator). */
+export const DRIFT_RATIO = 0.05;
+/** Added to every bound the promiser keeps, and taken off every right the receiver uses. */
+export const MARGIN_MS = 25;
+
+/** Until when a promise of `lengthMs`, anchored at `anchorAt` on the receiver's clock, may be used. */
+export function rightUntil(anchorAt: number, lengthMs: number): number {
+  return anchorAt + lengthMs * (1 - DRIFT_RATIO) - MARGIN_MS;
+}
+
+/**
+ * Until when the promiser must treat a promise as binding, counted on its own clock from a
+ * moment at or after the receiver's anchor (e.g. when it received the answer it anchors on).
+ */
+export function bindsUntil(anchorSeenAt: number, lengthMs: number): number {
+  return anchorSeenAt + lengthMs * (1 + DRIFT_RATIO) + MARGIN_MS;
+}
+
+// ------------------------------------------------------------------------------------ anchors
+
+/**
+ * Numbered send times of recent messages (heartbeats, status answers): a promise names the
+ * number of the message it answers, and the receiver looks up when it sent that message.
+ */
+export class AnchorBook {
+  private readonly times: number[];
+  private readonly size: number;
+  private next = 1;
+
+  constructor(size = 64) {
+    this.size = size;
+    this.times = new Array<number>(size).fill(Number.NaN);
+  }
+
+  /** Number a message sent at `now`. */
+  issue(now: number): number {
+    const n = this.next++;
+    this.times[n % this.size] = now;
+    return n;
+  }
+
+  /** When message `n` was sent; undefined when unknown or too old. */
+  sentAt(n: number): number | undefined {
+    if (!Number.isInteger(n) || n < 1 || n >= this.next || n <= this.next - 1 - this.size) return undefined;
+    const t = this.times[n % this.size] as number;
+    return Number.isNaN(t) ? undefined : t;
+  }
+}
+
+// ------------------------------------------------------------------------------ the active side
+
+export type Right = 'unpaired' | 'peer' | 'alone' | 'none';
+
+export interface ActiveRights {
+  /** the epoch the rights belong to (the member's epoch when it became active) */
+  epoch: number;
+  /** R2: until when the standby's promise covers this member */
+  peerUntil: number;
+  /** R3: until when the operator's solo grant covers this member */
+  aloneUntil: number;
+  /** when this member became active */
+  activeSince: number;
+}
+
+export interface RightsPolicy {
+  /** false: no peer is configured (a single server), which always holds the right */
+  paired: boolean;
+  /** P: how long a standby's acknowledgement promises it stays standby */
+  peerPromiseMs: number;
+}
+
+export function becameActive(epoch: number, now: number): ActiveRights {
+  return { epoch, peerUntil: -Infinity, aloneUntil: -Infinity, activeSince: now };
+}
+
+/** R2: the standby acknowledged a message this member sent at `anchorAt`. */
+export function peerAcked(r: ActiveRights, anchorAt: number, p: RightsPolicy): ActiveRights {
+  const until = rightUntil(anchorAt, p.peerPromiseMs);
+  return until > r.peerUntil ? { ...r, peerUntil: until } : r;
+}
+
+export type GrantRefusal = { ok: false; code: 'STALE_EPOCH' | 'UNKNOWN_ANCHOR'; message: string };
+
+/** R3: a solo grant from the operator for `epoch`, anchored at this member's answer sent at `anchorAt`. */
+export function granted(
+  r: ActiveRights,
+  g: { epoch: number; anchorAt: number | undefined; ms: number },
+): { ok: true; rights: ActiveRights } | GrantRefusal {
+  if (g.epoch !== r.epoch)
+    return {
+      ok: false,
+      code: 'STALE_EPOCH',
+      message: `the grant is for epoch ${g.epoch}; this member is active in epoch ${r.epoch}`,
+    };
+  if (g.anchorAt === undefined)
+    return {
+      ok: false,
+      code: 'UNKNOWN_ANCHOR',
+      message: 'the grant names a status answer this member does not know',
+    };
+  const until = rightUntil(g.anchorAt, g.ms);
+  return { ok: true, rights: until > r.aloneUntil ? { ...r, aloneUntil: until } : r };
+}
+
+/** Which right this member holds at `now` (a solo grant is named before the peer's). */
+export function rightAt(r: ActiveRights, now: number, p: RightsPolicy): Right {
+  if (!p.paired) return 'unpaired';
+  if (now < r.aloneUntil) return 'alone';
+  if (now < r.peerUntil) return 'peer';
+  return 'none';
+}
+
+/** How long the member has been without a peer right (0 while it holds one), ms. */
+export function withoutPeerMs(r: ActiveRights, now: number): number {
+  if (now < r.peerUntil) return 0;
+  return Math.max(0, now - Math.max(r.peerUntil, r.activeSince));
+}
+
+export type AckVerdict =
+  | { ok: true; by: 'unpaired' | 'peer' | 'alone' }
+  | { ok: false; reason: 'NO_RIGHT' | 'NOT_REPLICATED'; message: string };
+
+/**
+ * R4: may the member acknowledge a change whose last entry is `seq` (the member's last seq for
+ * an answer that changed nothing), with the standby having acknowledged up to `ackedSeq`?
+ */
+export function mayAcknowledge(
+  r: ActiveRights,
+  now: number,
+  p: RightsPolicy,
+  q: { mode: 'sync' | 'async'; seq: number; ackedSeq: number },
+): AckVerdict {
+  const right = rightAt(r, now, p);
+  if (right === 'unpaired' || right === 'alone') return { ok: true, by: right };
+  if (right === 'none')
+    return {
+      ok: false,
+      reason: 'NO_RIGHT',
+      message:
+        'this member cannot prove it may grant: its standby has not acknowledged recently and the operator has not granted it to serve alone',
+    };
+  if (q.mode === 'async' || q.ackedSeq >= q.seq) return { ok: true, by: 'peer' };
+  return {
+    ok: false,
+    reason: 'NOT_REPLICATED',
+    message: `the standby has not acknowledged entry ${q.seq} (it has ${q.ackedSeq}) and the operator has not granted this member to serve alone`,
+  };
+}
+
+// ----------------------------------------------------------------------------- the standby side
+
+/** R1: what a standby has promised its active; its start counts as a promise (made before a crash). */
+export interface StandbyPromise {
+  bindsUntil: number;
+}
+
+export function standbyStarted(now: number, p: RightsPolicy): StandbyPromise {
+  return { bindsUntil: now + p.peerPromiseMs };
+}
+
+/** The standby sent an acknowledgement at `now`. */
+export function promised(s: StandbyPromise, now: number, p: RightsPolicy): StandbyPromise {
+  const until = now + p.peerPromiseMs;
+  return until > s.bindsUntil ? { bindsUntil: until } : s;
+}
+
+/**
+ * R5: how long a standby told to become active must still wait. `peerStepped`: its peer
+ * answered that it is a standby, or has an epoch at least the new one (it no longer grants).
+ */
+export function promotionWaitMs(s: StandbyPromise, now: number, peerStepped: boolean): number {
+  if (peerStepped) return 0;
+  return Math.max(0, Math.ceil(s.bindsUntil - now));
+}

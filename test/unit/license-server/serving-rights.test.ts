@@ -1,0 +1,274 @@
+// The member's serving rules (docs/reliability.md, R1-R5): pure functions, table-tested, and the
+// guard that makes lease changes wait for them, with fake time.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  AnchorBook,
+  DRIFT_RATIO,
+  MARGIN_MS,
+  becameActive,
+  bindsUntil,
+  granted,
+  mayAcknowledge,
+  peerAcked,
+  promised,
+  promotionWaitMs,
+  rightAt,
+  rightUntil,
+  standbyStarted,
+  withoutPeerMs,
+} from '../../../src/license-server/serving-rights.ts';
+import type { ActiveRights, RightsPolicy } from '../../../src/license-server/serving-rights.ts';
+import { ServingGuard } from '../../../src/license-server/serving.ts';
+
+const P: RightsPolicy = { paired: true, peerPromiseMs: 1000 };
+
+describe('promises and rights', () => {
+  it('a right is worth less than the promise, and the promiser is bound longer than the right', () => {
+    expect(rightUntil(0, 1000)).toBe(1000 * (1 - DRIFT_RATIO) - MARGIN_MS);
+    expect(bindsUntil(0, 1000)).toBe(1000 * (1 + DRIFT_RATIO) + MARGIN_MS);
+    // with rates 2 % apart in the worst direction the right still ends first in real time
+    const rightReal = rightUntil(0, 1000) / 0.98;
+    expect(rightReal).toBeLessThan(1000 / 1.02);
+  });
+
+  it('anchors: numbered send times; unknown, future and forgotten numbers have none', () => {
+    const book = new AnchorBook(4);
+    const ns = [10, 20, 30, 40, 50].map((t) => book.issue(t));
+    expect(ns).toEqual([1, 2, 3, 4, 5]);
+    expect(book.sentAt(5)).toBe(50);
+    expect(book.sentAt(2)).toBe(20);
+    expect(book.sentAt(1)).toBeUndefined(); // overwritten
+    expect(book.sentAt(6)).toBeUndefined(); // not issued yet
+    expect(book.sentAt(0)).toBeUndefined();
+    expect(book.sentAt(2.5)).toBeUndefined();
+  });
+});
+
+type Row = {
+  name: string;
+  rights: (r: ActiveRights) => ActiveRights;
+  now: number;
+  policy?: Partial<RightsPolicy>;
+  q?: { mode: 'sync' | 'async'; seq: number; ackedSeq: number };
+  right: ReturnType<typeof rightAt>;
+  ack: true | 'NO_RIGHT' | 'NOT_REPLICATED';
+};
+
+const base = becameActive(3, 0);
+const acked = (anchorAt: number) => (r: ActiveRights) => peerAcked(r, anchorAt, P);
+const alone = (anchorAt: number, ms: number) => (r: ActiveRights) => {
+  const g = granted(r, { epoch: 3, anchorAt, ms });
+  if (!g.ok) throw new Error(g.message);
+  return g.rights;
+};
+const sync = (seq: number, ackedSeq: number) => ({ mode: 'sync' as const, seq, ackedSeq });
+
+// R4, row by row: which right a member holds, and whether it may acknowledge a change.
+const rows: Row[] = [
+  {
+    name: 'no peer configured: a single server always grants',
+    rights: (r) => r,
+    now: 5,
+    policy: { paired: false },
+    q: sync(9, 0),
+    right: 'unpaired',
+    ack: true,
+  },
+  {
+    name: 'just promoted, nothing acknowledged: no right',
+    rights: (r) => r,
+    now: 5,
+    q: sync(1, 0),
+    right: 'none',
+    ack: 'NO_RIGHT',
+  },
+  {
+    name: 'peer promise, change acknowledged: grant',
+    rights: acked(100),
+    now: 500,
+    q: sync(7, 7),
+    right: 'peer',
+    ack: true,
+  },
+  {
+    name: 'peer promise, change not yet acknowledged (sync): wait',
+    rights: acked(100),
+    now: 500,
+    q: sync(8, 7),
+    right: 'peer',
+    ack: 'NOT_REPLICATED',
+  },
+  {
+    name: 'peer promise, change not yet acknowledged (async): grant',
+    rights: acked(100),
+    now: 500,
+    q: { mode: 'async', seq: 8, ackedSeq: 7 },
+    right: 'peer',
+    ack: true,
+  },
+  {
+    name: 'peer promise expired: no right, even for an acknowledged change',
+    rights: acked(100),
+    now: 100 + rightUntil(0, 1000),
+    q: sync(7, 7),
+    right: 'none',
+    ack: 'NO_RIGHT',
+  },
+  {
+    name: 'one ms before the peer promise expires: still a right',
+    rights: acked(100),
+    now: 99 + rightUntil(0, 1000),
+    q: sync(7, 7),
+    right: 'peer',
+    ack: true,
+  },
+  {
+    name: 'solo grant: grant without the standby (sync)',
+    rights: alone(100, 6000),
+    now: 3000,
+    q: sync(9, 2),
+    right: 'alone',
+    ack: true,
+  },
+  {
+    name: 'solo grant expired, no peer: no right',
+    rights: alone(100, 6000),
+    now: 100 + rightUntil(0, 6000),
+    q: sync(9, 2),
+    right: 'none',
+    ack: 'NO_RIGHT',
+  },
+  {
+    name: 'solo grant and peer promise: named alone, grants unacknowledged changes',
+    rights: (r) => alone(0, 6000)(acked(0)(r)),
+    now: 300,
+    q: sync(9, 2),
+    right: 'alone',
+    ack: true,
+  },
+  {
+    name: 'solo grant expired, peer promise valid: back to acknowledged changes only',
+    rights: (r) => alone(0, 1000)(acked(1000)(r)),
+    now: 1500,
+    q: sync(9, 2),
+    right: 'peer',
+    ack: 'NOT_REPLICATED',
+  },
+];
+
+describe('R4: when an active member may acknowledge', () => {
+  it.each(rows.map((r) => [r.name, r] as const))('%s', (_n, row) => {
+    const policy = { ...P, ...row.policy };
+    const r = row.rights(base);
+    expect(rightAt(r, row.now, policy)).toBe(row.right);
+    const v = mayAcknowledge(r, row.now, policy, row.q ?? sync(1, 1));
+    expect(v.ok ? true : v.reason).toBe(row.ack);
+  });
+
+  it('an older acknowledgement never shortens the right', () => {
+    const r = peerAcked(peerAcked(base, 500, P), 200, P);
+    expect(r.peerUntil).toBe(rightUntil(500, 1000));
+  });
+
+  it('a grant for another epoch or an unknown anchor is refused and changes nothing', () => {
+    expect(granted(base, { epoch: 2, anchorAt: 0, ms: 1000 })).toMatchObject({
+      ok: false,
+      code: 'STALE_EPOCH',
+    });
+    expect(granted(base, { epoch: 3, anchorAt: undefined, ms: 1000 })).toMatchObject({
+      ok: false,
+      code: 'UNKNOWN_ANCHOR',
+    });
+  });
+
+  it('time without the peer: from promotion, then from when the promise lapsed', () => {
+    expect(withoutPeerMs(base, 700)).toBe(700);
+    const r = peerAcked(base, 1000, P);
+    expect(withoutPeerMs(r, 1500)).toBe(0);
+    expect(withoutPeerMs(r, r.peerUntil + 300)).toBe(300);
+  });
+});
+
+describe('R1/R5: the standby keeps its promise before it becomes active', () => {
+  it('waits out its last acknowledgement, or a start (it may have promised before a crash)', () => {
+    let s = standbyStarted(0, P);
+    expect(promotionWaitMs(s, 0, false)).toBe(1000);
+    expect(promotionWaitMs(s, 1000, false)).toBe(0);
+    s = promised(s, 5000, P);
+    expect(promotionWaitMs(s, 5400, false)).toBe(600);
+    expect(promotionWaitMs(s, 5400, true)).toBe(0); // the peer confirmed it stepped down
+    expect(promised(s, 4000, P)).toBe(s); // an earlier send never shortens the promise
+  });
+});
+
+describe('the serving guard (fake time)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const guard = (over: Partial<ConstructorParameters<typeof ServingGuard>[0]> = {}) => {
+    vi.useFakeTimers();
+    const timeouts: string[] = [];
+    const g = new ServingGuard({
+      ...P,
+      mode: 'sync',
+      syncTimeoutMs: 500,
+      now: () => Date.now(),
+      onTimeout: (v) => timeouts.push(v.reason),
+      ...over,
+    });
+    return { g, timeouts };
+  };
+
+  it('a change waits for its acknowledgement, then goes; one not acknowledged in time is refused', async () => {
+    const { g, timeouts } = guard();
+    const t0 = Date.now();
+    g.becomeActive(1, 0);
+    g.acked(0, t0);
+    const first = g.acknowledge(1);
+    const second = g.acknowledge(2);
+    let settled = 0;
+    void first.then(() => (settled += 1));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(settled).toBe(0);
+    g.acked(1, t0 + 100);
+    expect(await first).toEqual({ ok: true, by: 'peer' });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await second).toMatchObject({ ok: false, reason: 'NOT_REPLICATED' });
+    expect(timeouts).toEqual(['NOT_REPLICATED']);
+  });
+
+  it('before a change: waits for a right to appear (a grant) or refuses after the sync timeout', async () => {
+    const { g } = guard();
+    g.becomeActive(4, 0);
+    const refused = g.whenServing();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await refused).toMatchObject({ ok: false, reason: 'NO_RIGHT' });
+    const waiting = g.whenServing();
+    await vi.advanceTimersByTimeAsync(200);
+    const anchor = g.status().anchor;
+    expect(g.grant({ epoch: 4, anchor, ms: 6000 })).toEqual({ ok: true });
+    expect(await waiting).toEqual({ ok: true, by: 'alone' });
+    expect(g.status()).toMatchObject({ right: 'alone', mayGrant: true });
+    expect(g.grant({ epoch: 5, anchor, ms: 6000 })).toMatchObject({ ok: false, code: 'STALE_EPOCH' });
+  });
+
+  it('stepping down refuses every waiting change; a standby reports the promise it keeps', async () => {
+    const { g } = guard();
+    g.becomeActive(1, 0);
+    g.acked(0, Date.now());
+    const w = g.acknowledge(3);
+    g.becomeStandby();
+    expect(await w).toMatchObject({ ok: false, reason: 'NO_RIGHT' });
+    g.promisedPeer();
+    await vi.advanceTimersByTimeAsync(400);
+    expect(g.status()).toMatchObject({ right: 'standby', mayGrant: false, promiseSeconds: 0.6 });
+    expect(g.promotionWaitMs(false)).toBe(600);
+  });
+
+  it('async mode acknowledges with the peer right alone, without waiting for the ack of the change', async () => {
+    const { g } = guard({ mode: 'async' });
+    g.becomeActive(1, 0);
+    g.acked(0, Date.now());
+    expect(await g.acknowledge(50)).toEqual({ ok: true, by: 'peer' });
+  });
+});
