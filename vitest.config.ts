@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/chart/dashboard/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -17,7 +17,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/process/**/*.test.ts', 'test/chart/**/*.test.ts'],
           // Dashboard queries need a running pair on a real node: they run with the e2e project.
-          exclude: ['test/chart/dashboard-queries.test.ts'],
+          exclude: ['test/chart/dashboard-queries.test.ts', 'test/chart/dashboard/**'],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,

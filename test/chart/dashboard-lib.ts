@@ -4,8 +4,17 @@ import { chartDir } from './lib.ts';
 
 /** The Grafana dashboard's panels and queries, with Grafana's variables substituted. */
 
-export type Target = { refId: string; expr: string; legendFormat?: string };
-export type Panel = { id: number; type: string; title: string; targets?: Target[]; panels?: Panel[] };
+export type DataSourceRef = { type?: string; uid?: string };
+export type Target = { refId: string; expr: string; legendFormat?: string; datasource?: DataSourceRef };
+export type Panel = {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: DataSourceRef;
+  gridPos?: { x: number; y: number; w: number; h: number };
+  targets?: Target[];
+  panels?: Panel[];
+};
 export type Dashboard = {
   uid: string;
   title: string;
@@ -21,6 +30,17 @@ export function loadDashboard(): Dashboard {
 
 export function panels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]));
+}
+
+/**
+ * The panels of the row titled `title`: a collapsed row holds them in `panels`, an open one is
+ * followed by them at the top level up to the next row.
+ */
+export function rowPanels(d: Dashboard, title: string): Panel[] {
+  const at = d.panels.findIndex((p) => p.type === 'row' && p.title === title);
+  if (at < 0) return [];
+  const next = d.panels.findIndex((p, i) => i > at && p.type === 'row');
+  return [...(d.panels[at]!.panels ?? []), ...d.panels.slice(at + 1, next < 0 ? undefined : next)];
 }
 
 /** What Grafana would send: variables replaced (All = the allValue regex), intervals made concrete. */
