@@ -39,6 +39,7 @@ export interface PairObject {
   spec?: {
     preferredMember?: Member;
     failover?: { enabled?: boolean; failback?: string };
+    healthCheck?: { periodSeconds?: number };
     [key: string]: unknown;
   };
   status?: PairStatus;
@@ -201,6 +202,26 @@ function formatMember(member: Member, pair: PairObject, now: number): string[] {
   return lines;
 }
 
+/**
+ * Which member may acknowledge lease changes, on what right, and for how long
+ * (docs/reliability.md, "Serving rights").
+ */
+function formatServing(pair: PairObject, now: number): string {
+  const s = pair.status;
+  const alone = s?.servingAlone;
+  if (alone) {
+    const grantSeconds = 3 * (pair.spec?.healthCheck?.periodSeconds ?? 2);
+    const standby = alone.member === 'primary' ? 'redundant' : 'primary';
+    return (
+      `the ${alone.member} member alone, since ${when(alone.since, now)}, on the operator's grants ` +
+      `(renewed with each health check, each good for ${grantSeconds}s); the ${standby} member is not ` +
+      'promoted until it has resynced'
+    );
+  }
+  if (!s?.liveMember) return 'no member';
+  return `the ${s.liveMember} member, while its standby acknowledges each change (each acknowledgement good for 1s)`;
+}
+
 /** `lspctl pair status NAME`: a summary for people. */
 export function formatPairSummary(pair: PairObject, events: PairEvent[], now: number): string {
   const s = pair.status;
@@ -216,6 +237,7 @@ export function formatPairSummary(pair: PairObject, events: PairEvent[], now: nu
     field('Live member', s.liveSince && s.liveMember ? `${live}, since ${when(s.liveSince, now)}` : live);
     field('Phase', s.phase ?? '');
     field('Epoch', s.epoch === undefined ? '' : String(s.epoch));
+    field('May grant', formatServing(pair, now));
   }
   let preferred = specPreferred;
   if (s?.preferredMember && s.preferredMember !== specPreferred) {

@@ -145,5 +145,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
+  // Every reason exists from the start, so that a rate over it is 0 rather than no data.
+  for (const reason of ['NO_RIGHT', 'NOT_REPLICATED']) quorumRefusals.inc({ reason }, 0);
   return { registry, checkouts, denials, licenceReloads, quorumRefusals };
 }

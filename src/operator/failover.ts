@@ -596,7 +596,9 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
     members,
     serving,
   };
-  const requeueAt = Math.min(move.requeueAt ?? Infinity, serving.requeueAt ?? Infinity);
+  // The mark gone, the member it marked may be promoted: decide again at once without it.
+  const unmarked = obs.status.servingAlone !== undefined && serving.alone === undefined ? now : Infinity;
+  const requeueAt = Math.min(move.requeueAt ?? Infinity, serving.requeueAt ?? Infinity, unmarked);
   if (Number.isFinite(requeueAt)) d.requeueAfterMs = Math.max(1, Math.ceil(requeueAt - now));
   return d;
 }
@@ -637,7 +639,10 @@ function servingOf(
     protocol: p.protocol,
     live,
     moving: promoted !== undefined || move.fence !== undefined,
-    ...(promoted !== undefined && a[other(promoted)].failed ? { promotingAlone: promoted } : {}),
+    // A new pair's first promotion has nothing the other member could miss: it is not marked.
+    ...(promoted !== undefined && move.action !== 'initial-promote' && a[other(promoted)].failed
+      ? { promotingAlone: promoted }
+      : {}),
     epoch,
     liveConfirmed:
       live !== '' && a[live].healthy && liveServer?.role === 'active' && liveServer.epoch === epoch,

@@ -16,7 +16,7 @@ import {
   type ProbeResult,
 } from './member-client.ts';
 import type { Metrics } from './metrics.ts';
-import { ALONE_AFTER_SECONDS, grantBindsUntil, needsAlone } from './serving.ts';
+import { ALONE_AFTER_SECONDS, GRANT_EVERY_MS, grantBindsUntil, needsAlone } from './serving.ts';
 
 /**
  * The operator's own periodic health check of every member (the "redundant server querying the
@@ -73,6 +73,9 @@ interface Entry {
   state: MemberProbeState;
   nextDue: number;
   inFlight: boolean;
+  /** a solo grant renewal between health checks (not a health check: no streak counts) */
+  nextGrantAt?: number;
+  grantInFlight?: boolean;
   /** Checked early because the other member's check failed: its answer is evidence, reconcile on it. */
   corroborating?: boolean;
 }
@@ -129,11 +132,12 @@ export class Prober {
 
   /**
    * Until when a solo grant sent to the pair may still be valid, by this process's clock: its
-   * own grants' bounds, and for a predecessor's (a leader before this one) the bound counted
-   * from when this process started probing.
+   * own grants' bounds, and, when `inherited` (the pair was serving alone when this process
+   * first saw it), a predecessor's, counted from when this process started probing.
    */
-  grantsBindUntil(pairKey: string, grantMs: number): number {
-    return Math.max(this.bindUntil.get(pairKey) ?? -Infinity, grantBindsUntil(this.startedAt, grantMs));
+  grantsBindUntil(pairKey: string, grantMs: number, inherited: boolean): number {
+    const own = this.bindUntil.get(pairKey) ?? -Infinity;
+    return inherited ? Math.max(own, grantBindsUntil(this.startedAt, grantMs)) : own;
   }
 
   stop(): void {
@@ -212,6 +216,37 @@ export class Prober {
         this.inFlight--;
       });
     }
+    this.renewGrants(now);
+  }
+
+  /**
+   * Solo grants are renewed every GRANT_EVERY_MS, whatever the health-check period, so that a
+   * grant is short (the standby becomes promotable soon after it has resynced). A renewal is not
+   * a health check: it does not count towards the thresholds, only refreshes the anchor and report.
+   */
+  private renewGrants(now: number): void {
+    for (const [pairKey, g] of this.grants) {
+      const e = this.entries.get(`${pairKey}/${g.member}`);
+      if (!e || e.inFlight || e.grantInFlight || (e.nextGrantAt ?? -Infinity) > now) continue;
+      const grant = this.grantFor(e);
+      if (!grant || !e.target.statusUrl) continue;
+      e.nextGrantAt = now + GRANT_EVERY_MS;
+      e.grantInFlight = true;
+      const t = e.target;
+      const sentAt = now;
+      void grantCheck(t.statusUrl!, t.token, t.timeoutMs, grant)
+        .then(({ status }) => {
+          if (this.entries.get(`${t.pairKey}/${t.member}`) !== e || !status) return;
+          const at = this.now();
+          const server = recordServerReport(e.state.server, reportOf(status, sentAt), at);
+          e.state = {
+            ...e.state,
+            ...(server ? { server } : {}),
+            ...(status.anchor !== undefined ? { anchor: { n: status.anchor, receivedAt: at } } : {}),
+          };
+        })
+        .finally(() => (e.grantInFlight = false));
+    }
   }
 
   /** The grant to send with this check, if any; records its bound before it is sent. */
@@ -252,6 +287,7 @@ export class Prober {
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
     const grant = this.grantFor(e);
+    if (grant) e.nextGrantAt = this.now() + GRANT_EVERY_MS;
     const sentAt = this.now();
     const { result, status } =
       grant && t.statusUrl ? await grantCheck(t.statusUrl, t.token, t.timeoutMs, grant) : await check(t);

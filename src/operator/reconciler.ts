@@ -105,6 +105,8 @@ export class Reconciler {
     string,
     { uid: string; generation: number; hash: Record<Member, string> }
   >();
+  /** Per pair: status.servingAlone was set when this process first reconciled it. */
+  private readonly inheritedAlone = new Map<string, boolean>();
   /** Since when a pair's status has had changes that may wait and are not written yet (STATUS_WAIT_MS). */
   private readonly waitingSince = new Map<string, number>();
 
@@ -127,6 +129,7 @@ export class Reconciler {
       this.tokens.delete(key);
       this.waitingSince.delete(key);
       this.podHashes.delete(key);
+      this.inheritedAlone.delete(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -170,8 +173,10 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
-    const grantMs = soloGrantMs(pair.spec.healthCheck.periodSeconds);
-    obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs);
+    const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds);
+    // A pair already serving alone when this process first saw it may hold a predecessor's grant.
+    if (!this.inheritedAlone.has(key)) this.inheritedAlone.set(key, status.servingAlone !== undefined);
+    obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs, this.inheritedAlone.get(key)!);
     const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], podHash[m]));
     const policy = policyFromSpec(pair.spec);
     // A spec change reaches the live member last: when it is outdated and the standby already runs
@@ -201,6 +206,20 @@ export class Reconciler {
       }
     }
 
+    if (decision.action !== 'none' || decision.serving.alone)
+      log.debug(
+        {
+          action: decision.action,
+          reason: decision.reason,
+          live: decision.live,
+          epoch: decision.epoch,
+          serving: decision.serving.reason,
+          servingWhy: decision.serving.message,
+          liveReport: decision.live ? obs.members[decision.live].server : undefined,
+          bind: obs.grantsBindUntil,
+        },
+        'decision',
+      );
     const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
     // Only what changed is written, and fields that went away are removed (null in the patch).
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));

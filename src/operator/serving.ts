@@ -161,9 +161,16 @@ export function decideServing(i: ServingInput): ServingDecision {
   return { reason: 'Resynced', message: 'the standby has resynced: it is promotable again' };
 }
 
-/** How long a solo grant lasts: it must outlive the gap between two health checks of the live member. */
-export function soloGrantMs(periodSeconds: number): number {
-  return 3 * periodSeconds * 1000;
+/** Solo grants are renewed this often, whatever the health-check period. */
+export const GRANT_EVERY_MS = 1000;
+
+/**
+ * How long a solo grant lasts: it is counted from the answer before the one that renews it, so
+ * it must outlive two renewal intervals, each as long as a check may take (with the drift
+ * allowance taken off).
+ */
+export function soloGrantMs(timeoutSeconds: number): number {
+  return Math.ceil(2.5 * (GRANT_EVERY_MS + timeoutSeconds * 1000));
 }
 
 /** Until when a grant anchored at an answer received at `anchorReceivedAt` binds the operator. */

@@ -1,5 +1,6 @@
 // Start real licence-server processes (node src/license-server/main.ts) for process-level tests
 // and the benchmark. Output goes to log files (no pipes that could fill up and block a server).
+import type { ServingJson } from '../../src/license-server/serving.ts';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -165,6 +166,7 @@ export function adminClient(token: () => string) {
         replication: Record<string, unknown>;
         activeLeases: number;
         license: { state: string; message: string; lastError?: string };
+        serving?: ServingJson;
       }
     > {
       const r = await fetch(`${p.adminUrl}/v1/status`, { headers: headers() });

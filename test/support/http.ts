@@ -7,7 +7,14 @@ import http from 'node:http';
  */
 export function requestOnNewConnection(
   url: string,
-  opts: { method?: 'GET' | 'POST'; json?: unknown; timeoutMs?: number } = {},
+  opts: {
+    method?: 'GET' | 'POST';
+    json?: unknown;
+    timeoutMs?: number;
+    /** source address (a client on one side of a packet filter) */
+    localAddress?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -16,7 +23,11 @@ export function requestOnNewConnection(
         method: opts.method ?? (opts.json === undefined ? 'GET' : 'POST'),
         agent: false,
         timeout: opts.timeoutMs ?? 1000,
-        ...(opts.json !== undefined ? { headers: { 'content-type': 'application/json' } } : {}),
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+        headers: {
+          ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
       },
       (res) => {
         let body = '';

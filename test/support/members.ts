@@ -341,6 +341,7 @@ export interface ObservedPairStatus {
   members?: Record<string, { health?: string; role?: string; lastProbeTime?: string }>;
   conditions?: { type: string; status: string; reason: string }[];
   observedGeneration?: number;
+  servingAlone?: { member: string; epoch: number; since: string };
 }
 
 export async function readPair(

@@ -165,6 +165,21 @@ describe('formatPairSummary', () => {
     );
   });
 
+  it('says which member may grant: with its standby, or alone (and the other not promotable)', () => {
+    const p = failedOverPair();
+    expect(formatPairSummary(p, [], NOW)).toContain(
+      'May grant:      the redundant member, while its standby acknowledges each change (each acknowledgement good for 1s)',
+    );
+    p.spec!.healthCheck = { periodSeconds: 2 };
+    p.status!.servingAlone = { member: 'redundant', epoch: 8, since: '2026-03-01T11:58:00Z' };
+    expect(formatPairSummary(p, [], NOW)).toContain(
+      "May grant:      the redundant member alone, since 2026-03-01T11:58:00Z (2m ago), on the operator's grants (renewed with each health check, each good for 6s); the primary member is not promoted until it has resynced",
+    );
+    p.status!.liveMember = '';
+    delete p.status!.servingAlone;
+    expect(formatPairSummary(p, [], NOW)).toContain('May grant:      no member');
+  });
+
   it('says when a switchover or a switchover request is pending', () => {
     const p = failedOverPair();
     p.spec!.preferredMember = 'redundant';

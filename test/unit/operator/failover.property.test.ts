@@ -253,7 +253,12 @@ describe('decide: properties', () => {
       fc.property(observationArb, policyArb, nowArb, (o, p, now) => {
         const d = decide(o, p, now);
         const ready = d.conditions.find((c) => c.type === 'Ready')!;
-        expect(d.conditions.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'StandbyReady', 'ServingAlone']);
+        expect(d.conditions.map((c) => c.type)).toEqual([
+          'Ready',
+          'Degraded',
+          'StandbyReady',
+          'ServingAlone',
+        ]);
         for (const c of d.conditions) expect(c.reason).toMatch(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/);
         expect(ready.status).toBe(d.phase === 'Unavailable' || d.phase === 'Pending' ? 'False' : 'True');
         if (d.live === '') expect(['Pending', 'Unavailable']).toContain(d.phase);

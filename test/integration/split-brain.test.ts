@@ -1,0 +1,414 @@
+// Split-brain-proof serving (docs/reliability.md, "Serving rights") on real licence-server
+// processes, a real API server and the operator, cut apart by packet filters on their loopback
+// addresses. Clients on BOTH sides of each cut hold and churn leases, more clients than seats.
+// Over every scenario:
+//   - no lease a client was told it holds is lost (renewing it never answers LEASE_NOT_FOUND),
+//   - the leases clients hold never exceed the seats licensed,
+//   - no two members hold a serving right at once (each member's own /v1/status, sampled every
+//     100 ms from an address no cut touches).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { requestOnNewConnection } from '../support/http.ts';
+import {
+  memberIPs,
+  readPair,
+  startOperatedLoopbackPair,
+  type MemberName,
+  type OperatedLoopbackPair,
+} from '../support/members.ts';
+import { ensureCrd } from '../support/operator.ts';
+import { healAddresses, partitionAddresses } from '../support/partition.ts';
+
+const PAIR = 'split';
+const SEATS = 10;
+/** the operator, the stand-in kubelet and the clients that follow the Service talk from here */
+const HOST = '127.0.0.1';
+/** clients on the isolated member's side of a cut */
+const ISOLATED_SIDE = '127.0.0.9';
+/** the sampler: no cut touches it */
+const SAMPLER = '127.0.0.10';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const other = (m: MemberName): MemberName => (m === 'primary' ? 'redundant' : 'primary');
+
+let k: Kube;
+let ns: string;
+let loopback: OperatedLoopbackPair;
+
+const pair = () => readPair(k, ns, PAIR);
+
+type Serving = { role: string; epoch: number; serving?: { mayGrant: boolean; right: string } };
+
+/** Samples both members' serving rights; two members granting in different epochs is a split brain. */
+class Sampler {
+  samples = 0;
+  twoGranting: { at: number; epochs: number[] }[] = [];
+  /** when each member was first seen granting in each epoch */
+  firstGranting = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  start(): void {
+    let busy = false;
+    this.timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void this.sample().finally(() => (busy = false));
+    }, 100);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async sample(): Promise<void> {
+    const at = Date.now();
+    const read = async (m: MemberName): Promise<Serving | undefined> => {
+      try {
+        const r = await requestOnNewConnection(`${loopback.members[m].adminUrl}/v1/status`, {
+          localAddress: SAMPLER,
+          headers: { authorization: `Bearer ${loopback.fx.token}` },
+          timeoutMs: 500,
+        });
+        return r.status === 200 ? (JSON.parse(r.body) as Serving) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const [p, r] = await Promise.all([read('primary'), read('redundant')]);
+    this.samples++;
+    const granting = [p, r].filter((s): s is Serving => s?.role === 'active' && s.serving?.mayGrant === true);
+    for (const [m, s] of [
+      ['primary', p],
+      ['redundant', r],
+    ] as const)
+      if (s?.serving?.mayGrant && !this.firstGranting.has(`${m}@${s.epoch}`))
+        this.firstGranting.set(`${m}@${s.epoch}`, at);
+    if (granting.length > 1) this.twoGranting.push({ at, epochs: granting.map((s) => s.epoch) });
+  }
+}
+
+/**
+ * Clients that each hold one lease and renew it every 300 ms (now and then releasing it and
+ * checking out again). `side: 'isolated'` clients talk to one member from ISOLATED_SIDE and follow
+ * only its redirects; the others try both members from HOST, as clients behind the Service would.
+ */
+class Clients {
+  readonly held = new Map<string, { leaseId: string; member: MemberName }>();
+  readonly lost: {
+    clientId: string;
+    leaseId: string;
+    code: string;
+    member: MemberName;
+    heldOn: MemberName;
+    at: number;
+  }[] = [];
+  readonly ok: { at: number; member: MemberName; clientId: string }[] = [];
+  readonly refused: Record<string, number> = {};
+  maxHeld = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly target = new Map<string, MemberName>();
+  private readonly side: 'isolated' | 'host';
+  private readonly count: number;
+  private readonly all: Clients[];
+
+  constructor(side: 'isolated' | 'host', count: number, start: MemberName, all: Clients[]) {
+    this.side = side;
+    this.count = count;
+    this.all = all;
+    for (let i = 0; i < count; i++) this.target.set(this.id(i), start);
+    all.push(this);
+  }
+
+  private id(i: number): string {
+    return `${this.side}-${i}`;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.count; i++) {
+      let busy = false;
+      this.timers.push(
+        setInterval(() => {
+          if (busy) return;
+          busy = true;
+          void this.tick(this.id(i)).finally(() => (busy = false));
+        }, 300),
+      );
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+  }
+
+  private async call(clientId: string, path: string, json: unknown) {
+    const member = this.target.get(clientId)!;
+    const r = await requestOnNewConnection(`${loopback.members[member].clientUrl}${path}`, {
+      json,
+      localAddress: this.side === 'isolated' ? ISOLATED_SIDE : HOST,
+      timeoutMs: 1500,
+    });
+    return {
+      member,
+      status: r.status,
+      body: JSON.parse(r.body) as { code?: string; active?: string; lease?: { id: string } },
+    };
+  }
+
+  private async tick(clientId: string): Promise<void> {
+    const held = this.held.get(clientId);
+    try {
+      if (held && Math.random() < 0.05) {
+        const r = await this.call(clientId, '/v1/release', { leaseId: held.leaseId, clientId });
+        if (r.status === 200) this.held.delete(clientId);
+        else this.failed(clientId, r);
+        return;
+      }
+      const r = held
+        ? await this.call(clientId, '/v1/renew', { leaseId: held.leaseId, clientId })
+        : await this.call(clientId, '/v1/checkout', {
+            feature: 'synth',
+            clientId,
+            user: clientId,
+            host: 'split',
+          });
+      if (r.status === 200 && r.body.lease) {
+        this.held.set(clientId, { leaseId: r.body.lease.id, member: r.member });
+        this.ok.push({ at: Date.now(), member: r.member, clientId });
+        const total = this.all.reduce((n, c) => n + c.held.size, 0);
+        if (total > this.maxHeld) this.maxHeld = total;
+        return;
+      }
+      if (held && (r.body.code === 'LEASE_NOT_FOUND' || r.body.code === 'LEASE_EXPIRED')) {
+        this.lost.push({
+          clientId,
+          leaseId: held.leaseId,
+          code: r.body.code,
+          member: r.member,
+          heldOn: held.member,
+          at: Date.now(),
+        });
+        this.held.delete(clientId);
+      }
+      this.failed(clientId, r);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.refused[code] = (this.refused[code] ?? 0) + 1;
+      if (this.side === 'host') this.target.set(clientId, other(this.target.get(clientId)!));
+    }
+  }
+
+  private failed(
+    clientId: string,
+    r: { member: MemberName; body: { code?: string; active?: string } },
+  ): void {
+    const code = r.body.code ?? 'unknown';
+    this.refused[code] = (this.refused[code] ?? 0) + 1;
+    const to = (Object.keys(memberIPs) as MemberName[]).find(
+      (m) => loopback.members[m].clientUrl === r.body.active,
+    );
+    if (code === 'NOT_ACTIVE' || code === 'NO_QUORUM') {
+      if (to && to !== r.member) this.target.set(clientId, to);
+      else if (this.side === 'host') this.target.set(clientId, other(r.member));
+    }
+  }
+
+  okAfter(t: number, member: MemberName): number {
+    return this.ok.filter((o) => o.at > t && o.member === member).length;
+  }
+}
+
+async function settled(timeoutMs = 60_000) {
+  return eventually(
+    'the pair serving with both members Healthy, the standby in sync, nobody serving alone',
+    async () => {
+      const s = (await pair()).status;
+      const cond = (t: string) => s?.conditions?.find((c) => c.type === t)?.status;
+      // failback is Manual here: a pair failed over is settled on its other member
+      return (s?.phase === 'Running' || s?.phase === 'FailedOver') &&
+        cond('Ready') === 'True' &&
+        cond('StandbyReady') === 'True' &&
+        cond('ServingAlone') === 'False' &&
+        s.servingAlone === undefined
+        ? s
+        : undefined;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+/** Every lease a client holds is on the active member and renews there. */
+async function everyHeldLeaseOnTheActive(clients: Clients[]): Promise<void> {
+  const s = await settled();
+  const active = s.liveMember as MemberName;
+  const res = await fetch(`${loopback.members[active].adminUrl}/v1/admin/leases`, {
+    headers: { authorization: `Bearer ${loopback.fx.token}` },
+  });
+  const ids = new Set(((await res.json()) as { leases: { id: string }[] }).leases.map((l) => l.id));
+  for (const c of clients)
+    for (const [clientId, h] of c.held) expect(ids.has(h.leaseId), clientId).toBe(true);
+}
+
+function invariants(sampler: Sampler, clients: Clients[]): void {
+  expect(sampler.samples).toBeGreaterThan(20);
+  expect(sampler.twoGranting).toEqual([]);
+  for (const c of clients) expect(c.lost).toEqual([]);
+  expect(Math.max(...clients.map((c) => c.maxHeld))).toBeLessThanOrEqual(SEATS);
+}
+
+beforeAll(async () => {
+  k = kube();
+  await ensureCrd(kubectl);
+  ns = await createNamespace(k, 'split');
+  loopback = await startOperatedLoopbackPair(k, ns, PAIR, {
+    healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
+    failover: { failback: 'Manual', minSecondsBetweenFailovers: 1 },
+  });
+  await settled();
+});
+
+afterAll(async () => {
+  healAddresses();
+  await loopback?.stop();
+  await deleteNamespace(k, ns);
+});
+
+describe('split-brain-proof serving', () => {
+  it('the active cut off from its standby and the operator, clients on its side: it stops granting, the standby takes over, nothing is lost', async () => {
+    const before = await settled();
+    const live = before.liveMember as MemberName;
+    const standby = other(live);
+    const all: Clients[] = [];
+    const hostSide = new Clients('host', 6, live, all);
+    const isolatedSide = new Clients('isolated', 6, live, all);
+    const sampler = new Sampler();
+    sampler.start();
+    hostSide.start();
+    isolatedSide.start();
+    try {
+      await sleep(3000);
+      expect(hostSide.held.size + isolatedSide.held.size).toBe(SEATS); // 12 clients, 10 seats
+      partitionAddresses(memberIPs[live], memberIPs[standby]);
+      partitionAddresses(memberIPs[live], HOST);
+      const cutAt = Date.now();
+      await eventually('the standby live', async () => (await pair()).status?.liveMember === standby, 20_000);
+      await sleep(6000);
+      const promotedAt = sampler.firstGranting.get(`${standby}@${(await pair()).status!.epoch}`)!;
+      expect(promotedAt).toBeGreaterThan(cutAt);
+      // The isolated member granted nothing once the standby could grant (in fact it stopped
+      // within its peer right, about a second after the cut, before the standby was promoted).
+      expect(isolatedSide.okAfter(promotedAt, live)).toBe(0);
+      expect(isolatedSide.refused.NO_QUORUM ?? 0).toBeGreaterThan(0);
+      expect(hostSide.okAfter(promotedAt, standby)).toBeGreaterThan(10);
+    } finally {
+      healAddresses();
+    }
+    // Healed: the old active rejoins as standby and resyncs; everyone is served by the new active.
+    await eventually(
+      'the old active a standby',
+      async () => (await loopback.members[live].status()).role === 'standby',
+      20_000,
+    );
+    await sleep(3000);
+    hostSide.stop();
+    isolatedSide.stop();
+    sampler.stop();
+    invariants(sampler, all);
+    await everyHeldLeaseOnTheActive(all);
+  });
+
+  it('the members cut off from each other only: the active serves alone, the standby is never promoted, then resyncs', async () => {
+    const before = await settled();
+    const live = before.liveMember as MemberName;
+    const standby = other(live);
+    const all: Clients[] = [];
+    const clients = new Clients('host', 8, live, all);
+    const sampler = new Sampler();
+    sampler.start();
+    clients.start();
+    let sawAlone = false;
+    try {
+      await sleep(2000);
+      partitionAddresses(memberIPs[live], memberIPs[standby]);
+      const cutAt = Date.now();
+      await eventually(
+        'the live member serving alone',
+        async () => {
+          const s = (await pair()).status;
+          sawAlone =
+            s?.servingAlone?.member === live &&
+            s.conditions?.some((c) => c.type === 'ServingAlone' && c.status === 'True') === true;
+          return sawAlone;
+        },
+        15_000,
+      );
+      await sleep(5000);
+      const s = (await pair()).status!;
+      expect(s.liveMember).toBe(live);
+      expect(s.failoverCount).toBe(before.failoverCount);
+      expect((await loopback.members[standby].status()).role).toBe('standby');
+      // served alone after at most a few seconds without its standby
+      expect(clients.okAfter(cutAt + 5000, live)).toBeGreaterThan(5);
+    } finally {
+      healAddresses();
+    }
+    const whole = await settled(60_000);
+    expect(whole.failoverCount).toBe(before.failoverCount);
+    clients.stop();
+    sampler.stop();
+    expect(sawAlone).toBe(true);
+    invariants(sampler, all);
+    await everyHeldLeaseOnTheActive(all);
+  });
+
+  it('the operator cut off from the active only: the pair keeps serving, and moves at most once, safely', async () => {
+    const before = await settled();
+    const live = before.liveMember as MemberName;
+    const all: Clients[] = [];
+    const clients = new Clients('isolated', 8, live, all);
+    const sampler = new Sampler();
+    sampler.start();
+    clients.start();
+    try {
+      await sleep(2000);
+      partitionAddresses(memberIPs[live], HOST);
+      await sleep(10_000);
+    } finally {
+      healAddresses();
+    }
+    await settled();
+    clients.stop();
+    sampler.stop();
+    const after = (await pair()).status!;
+    expect((after.failoverCount ?? 0) - (before.failoverCount ?? 0)).toBeLessThanOrEqual(1);
+    // the clients, which reach both members, were served throughout but for the move itself
+    const okTimes = clients.ok.map((o) => o.at).sort((a, b) => a - b);
+    const longestGap = Math.max(...okTimes.slice(1).map((t, i) => t - okTimes[i]!));
+    expect(longestGap).toBeLessThan(5000);
+    invariants(sampler, all);
+    await everyHeldLeaseOnTheActive(all);
+  });
+
+  it('the operator down while the members are fine: the pair keeps serving, nothing refused', async () => {
+    const before = await settled();
+    const live = before.liveMember as MemberName;
+    const all: Clients[] = [];
+    const clients = new Clients('host', 8, live, all);
+    const sampler = new Sampler();
+    sampler.start();
+    clients.start();
+    await sleep(2000);
+    await loopback.operator.stop();
+    const stoppedAt = Date.now();
+    await sleep(12_000);
+    expect(clients.okAfter(stoppedAt, live)).toBeGreaterThan(100);
+    expect(clients.refused.NO_QUORUM ?? 0).toBe(0);
+    await loopback.operator.start();
+    const after = await settled();
+    expect(after.liveMember).toBe(live);
+    expect(after.failoverCount).toBe(before.failoverCount);
+    clients.stop();
+    sampler.stop();
+    invariants(sampler, all);
+  });
+});
