@@ -316,7 +316,9 @@ describe('monitoring objects', () => {
         'LicensePairOperatorNoLeader',
         'LicensePairOperatorReconcileErrors',
         'LicensePairUnavailable',
+        'LicensePairServingAlone',
         'LicenseReplicationLagHigh',
+        'LicenseServerNoQuorum',
         'LicenseSeatsNearlyExhausted',
       ].sort(),
     );
