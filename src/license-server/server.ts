@@ -317,8 +317,10 @@ export class Member {
 
   /**
    * Carry out one change of the ledger under the serving rules: a right first, then the change,
-   * then its acknowledgement. A denial (no seat, unknown lease) changes nothing and is answered
-   * as it is.
+   * then its acknowledgement. A denial (no seat, unknown lease) waits for the acknowledgement of
+   * everything before it too: it reads state that a refused change may have left on this member
+   * only (a release refused for want of the standby's ack must not make the next renewal of that
+   * lease a LEASE_NOT_FOUND).
    */
   private async change<T extends { ok: true } | Denial>(
     apply: () => T & { entries: LogEntry[] },
@@ -326,10 +328,6 @@ export class Member {
     const before = await this.serving();
     if (before) return before;
     const r = apply();
-    if (!r.ok) {
-      if (r.entries.length > 0) void this.persist(r.entries);
-      return r;
-    }
     const refused = await this.commit(r.entries);
     if (refused) return this.noQuorum(refused);
     return r;

@@ -4,6 +4,9 @@
 //   pod-deleted      the live member's pod is deleted
 //   container-killed the live member's container is killed (ctr tasks kill --signal SIGKILL)
 //   process-hung     the live member's process is stopped (kill -STOP on its host pid), resumed after
+//   pod-partitioned  the live member's pod is cut off (iptables in its network namespace) from its
+//                    peer and from the operator's pods, while clients from the node still reach it;
+//                    healed once the Service has moved (the serving rules of docs/reliability.md)
 // For each round: the operator's detection-to-switch (status.lastFailover.detectionSeconds, and the
 // time from the fault to the Service's selector naming the other member) and the client-observed
 // outage. Side by side, in the same run, the alternative a user would otherwise pick: one licence
@@ -38,6 +41,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
+import { bindsUntil, rightUntil } from '../../src/license-server/serving-rights.ts';
+import { soloGrantMs } from '../../src/operator/serving.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
@@ -57,7 +62,15 @@ const INTERVAL_MS = arg('interval-ms', 50);
 const SKIP_SINGLE = args.includes('--skip-single');
 const REQUEST_TIMEOUT_MS = 1000;
 const ROUND_TIMEOUT_MS = 240_000;
-const FAULTS = ['pod-deleted', 'container-killed', 'process-hung'] as const;
+const FAULTS = ['pod-deleted', 'container-killed', 'process-hung', 'pod-partitioned'] as const;
+/** `--faults a,b`: only these (e.g. --faults pod-partitioned). */
+const ONLY = (() => {
+  const i = args.indexOf('--faults');
+  return i >= 0 ? new Set((args[i + 1] ?? '').split(',')) : undefined;
+})();
+const PAIR_FAULTS = FAULTS.filter((f) => !ONLY || ONLY.has(f));
+/** A partition has no meaning for one server without a peer: the single Deployment skips it. */
+const SINGLE_FAULTS = PAIR_FAULTS.filter((f) => f !== 'pod-partitioned');
 type Fault = (typeof FAULTS)[number];
 const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
 const IMAGE = 'license-pair-operator/license-server:0.1.0';
@@ -212,9 +225,33 @@ async function podsOf(ns: string, labelSelector: string): Promise<PodInfo[]> {
     });
 }
 
-/** Injects the fault into a running container; returns the time of the fault and how to undo a hang. */
-function inject(fault: Fault, ns: string, pod: PodInfo): { at: number; resume: () => void } {
+/**
+ * Injects the fault into a running container; returns the time of the fault and how to undo a
+ * hang or a partition. `cut`: the addresses a partition drops (the peer's and the operator's).
+ */
+function inject(
+  fault: Fault,
+  ns: string,
+  pod: PodInfo,
+  cut: string[] = [],
+): { at: number; resume: () => void } {
   if (!pod.containerId) throw new Error(`${pod.name} has no container`);
+  if (fault === 'pod-partitioned') {
+    const netPid = String(containerHostPid(pod.containerId));
+    const inPod = (a: string[]) => must('nsenter', ['-t', netPid, '-n', 'iptables', '-w', ...a]);
+    const at = Date.now();
+    for (const ip of cut) {
+      inPod(['-I', 'INPUT', '-s', ip, '-j', 'DROP']);
+      inPod(['-I', 'OUTPUT', '-d', ip, '-j', 'DROP']);
+    }
+    return {
+      at,
+      resume: () => {
+        inPod(['-F', 'INPUT']);
+        inPod(['-F', 'OUTPUT']);
+      },
+    };
+  }
   const pid = fault === 'process-hung' ? containerHostPid(pod.containerId) : 0;
   const at = Date.now();
   if (fault === 'pod-deleted') {
@@ -290,7 +327,7 @@ async function pairSettled(ns: string): Promise<string> {
 
 type Round = { switchS: number; detectionS: number; outageS: number; note?: string };
 
-async function pairRound(ns: string, fault: Fault, load: Load): Promise<Round> {
+async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: string): Promise<Round> {
   const live = await pairSettled(ns);
   const to = live === 'primary' ? 'redundant' : 'primary';
   const settled = await pairStatus(ns);
@@ -302,9 +339,15 @@ async function pairRound(ns: string, fault: Fault, load: Load): Promise<Round> {
   await sleep(Math.max(0, lastMove + (MIN_SECONDS_BETWEEN_FAILOVERS + 2) * 1000 - Date.now()));
   const [pod] = await podsOf(ns, `lpo.dev/pair=${PAIR},lpo.dev/member=${live}`);
   if (!pod) throw new Error(`no pod for ${live}`);
+  const cut: string[] = [];
+  if (fault === 'pod-partitioned') {
+    const [peer] = await podsOf(ns, `lpo.dev/pair=${PAIR},lpo.dev/member=${to}`);
+    const operators = await k.core.listNamespacedPod({ namespace: operatorNs });
+    cut.push(peer!.ip!, ...operators.items.map((p) => p.status?.podIP).filter((ip): ip is string => !!ip));
+  }
   // Load through a settled pair for a while, and a success just before the fault.
   await until('steady successful load', async () => load.okStreakMs() > 2000, 60_000, 100);
-  const { at, resume } = inject(fault, ns, pod);
+  const { at, resume } = inject(fault, ns, pod, cut);
   let switchS: number;
   try {
     await until(
@@ -564,10 +607,10 @@ async function main(): Promise<void> {
     const pairIp = (await k.core.readNamespacedService({ namespace: pairNs, name: PAIR })).spec!.clusterIP!;
     const pairLoad = new Load(`http://${pairIp}:7070/v1/checkout`);
     loads.push(pairLoad);
-    for (const fault of FAULTS) {
+    for (const fault of PAIR_FAULTS) {
       const rounds: Round[] = (results.pair[fault] = []);
       for (let i = 0; i < ROUNDS; i++) {
-        const r = await pairRound(pairNs, fault, pairLoad);
+        const r = await pairRound(pairNs, fault, pairLoad, operatorNs);
         rounds.push(r);
         say(
           `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s (${r.note})`,
@@ -590,7 +633,7 @@ async function main(): Promise<void> {
       );
       const singleLoad = new Load(`http://${singleIp}:7070/v1/checkout`);
       loads.push(singleLoad);
-      for (const fault of FAULTS) {
+      for (const fault of SINGLE_FAULTS) {
         const rounds: Round[] = (results.single[fault] = []);
         for (let i = 0; i < ROUNDS; i++) {
           const r = await singleRound(singleNs, fault, singleLoad);
@@ -643,6 +686,15 @@ async function main(): Promise<void> {
       ).padEnd(10)} ${f2(pct(so, 99) / pct(po, 99))}\n`,
     );
   }
+  // The bounds the serving rules imply with the defaults (docs/reliability.md): what the
+  // partition row waits for before the standby may serve.
+  const promise = 1000;
+  const grant = soloGrantMs(1);
+  process.stdout.write(
+    `serving rules     an isolated active stops granting ${f2(rightUntil(0, promise) / 1000)} s after its standby's last ack; ` +
+      `a promotion waits at most ${f2(promise / 1000)} s after it; solo grants last ${f2(grant / 1000)} s; ` +
+      `a resynced standby is promotable ${f2(bindsUntil(0, grant) / 1000)} s after the last grant\n`,
+  );
   const all = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.outageS);
   const allSingle = FAULTS.flatMap((f) => results.single[f] ?? []).map((r) => r.outageS);
   process.stdout.write(

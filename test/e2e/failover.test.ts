@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { containerHostPid, killContainer } from '../cluster/node.ts';
+import { requestOnNewConnection } from '../support/http.ts';
 import { eventually } from '../support/kube.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { LoadConfig, LoadReport } from './load-client.ts';
@@ -183,6 +184,7 @@ async function checkAfter(
   expect(r.seatViolations, 'samples with more seats in use than licensed').toEqual([]);
   expect(r.multipleEndpoints, 'samples with two ready endpoints').toEqual([]);
   expect(r.twoActive, 'samples with two members active in one epoch').toEqual([]);
+  expect(r.twoGranting, 'samples with two members granting').toEqual([]);
   expect(Object.keys(r.held)).toHaveLength(SEATS_FOR_LOAD);
   expect(r.maxInUse).toBe(SEATS_FOR_LOAD);
   const { held, onActive } = await leasesOnActive(final.liveMember!);
@@ -299,6 +301,58 @@ describe('failover under load on a real node', () => {
         }
       };
     });
+  });
+
+  it('the live pod is cut off from its peer and the operator, clients on its side still reaching it', async () => {
+    // Clients on the isolated side talk to the pod directly (the load client follows the Service)
+    // and ask for the 2 seats reserved for host lab-01: a grant there once the other member
+    // may grant would be the split brain the serving rules prevent.
+    const isolatedGrants: number[] = [];
+    let isolatedRefusals = 0;
+    let cutAt = 0;
+    await failoverScenario('live pod partitioned', async (live, pod) => {
+      const peer = await memberPod(live === 'primary' ? 'redundant' : 'primary');
+      const operators = await core.listNamespacedPod({ namespace: operatorNs });
+      const cut = [
+        peer.ip!,
+        ...operators.items.map((p) => p.status?.podIP).filter((ip): ip is string => !!ip),
+      ];
+      const pid = containerHostPid(pod.containerId!);
+      const inPod = (args: string[]) => must('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', ...args]);
+      for (const ip of cut) {
+        inPod(['-I', 'INPUT', '-s', ip, '-j', 'DROP']);
+        inPod(['-I', 'OUTPUT', '-d', ip, '-j', 'DROP']);
+      }
+      cutAt = Date.now();
+      let stop = false;
+      void (async () => {
+        for (let i = 0; !stop; i++) {
+          try {
+            const r = await requestOnNewConnection(`http://${pod.ip}:7070/v1/checkout`, {
+              json: { feature: FEATURE, clientId: `isolated-${i}`, user: 'isolated', host: 'lab-01' },
+              timeoutMs: 1500,
+            });
+            if (r.status === 200) isolatedGrants.push(Date.now());
+            else if (r.body.includes('NO_QUORUM')) isolatedRefusals++;
+          } catch {
+            // the pod may not answer at all for a moment
+          }
+          await sleep(200);
+        }
+      })();
+      return () => {
+        stop = true;
+        inPod(['-F', 'INPUT']);
+        inPod(['-F', 'OUTPUT']);
+      };
+    });
+    const st = await pairStatus();
+    const movedAt = Date.parse(st.lastFailover?.time ?? '');
+    expect(movedAt).toBeGreaterThan(cutAt - 1000);
+    // The isolated member stopped granting before the operator moved the pair (its peer right
+    // lapses within a second of its standby's last acknowledgement; PeerLost needs a second of silence).
+    expect(isolatedGrants.filter((t) => t > movedAt)).toEqual([]);
+    expect(isolatedRefusals).toBeGreaterThan(0);
   });
 
   it('the operator leader is killed during a failover', async () => {

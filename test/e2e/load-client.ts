@@ -9,7 +9,8 @@
 //
 // Sampler, every 250 ms: each member pod's seat usage (/v1/features) and role (/v1/status, with
 // the pair's admin token), and the ready endpoints of the pair's Service. Seats in use above the
-// licensed seats, two ready endpoints, or two members active in the same epoch are violations.
+// licensed seats, two ready endpoints, two members active in the same epoch, or two members that
+// both say they may grant (their serving rights, docs/reliability.md) are violations.
 //
 // Protocol: one JSON line on stdin `{"cmd":"report","since":<ms>}` → one JSON line on stdout with
 // the report (longestGapSeconds: the client-observed outage since `since`).
@@ -36,6 +37,8 @@ export interface LoadReport {
   seatViolations: { at: number; member: string; inUse: number; seats: number }[];
   multipleEndpoints: { at: number; addresses: string[] }[];
   twoActive: { at: number; epochs: number[] }[];
+  /** Samples in which two members both said they may grant (each member's own serving right). */
+  twoGranting: { at: number; epochs: number[] }[];
   maxInUse: number;
   samples: number;
   /** Samples in which a member answered /v1/status, and in which the Service had one ready endpoint. */
@@ -65,6 +68,7 @@ function run(cfg: LoadConfig): void {
     seatViolations: [],
     multipleEndpoints: [],
     twoActive: [],
+    twoGranting: [],
     maxInUse: 0,
     samples: 0,
     statusAnswers: 0,
@@ -148,6 +152,7 @@ function run(cfg: LoadConfig): void {
       labelSelector: `lpo.dev/pair=${cfg.pair}`,
     });
     const actives: number[] = [];
+    const granting: number[] = [];
     await Promise.all(
       pods.items.map(async (pod) => {
         const ip = pod.status?.podIP;
@@ -161,13 +166,18 @@ function run(cfg: LoadConfig): void {
           report.maxInUse = Math.max(report.maxInUse, f.inUse);
           if (f.inUse > f.seats) report.seatViolations.push({ at, member, inUse: f.inUse, seats: f.seats });
         }
-        const st = await fetchJson<{ role: string; epoch: number }>(`http://${ip}:7071/v1/status`, token);
+        const st = await fetchJson<{ role: string; epoch: number; serving?: { mayGrant: boolean } }>(
+          `http://${ip}:7071/v1/status`,
+          token,
+        );
         if (st) report.statusAnswers++;
         if (st?.role === 'active') actives.push(st.epoch);
+        if (st?.role === 'active' && st.serving?.mayGrant) granting.push(st.epoch);
       }),
     );
     if (actives.length > 1 && new Set(actives).size < actives.length)
       report.twoActive.push({ at, epochs: actives });
+    if (granting.length > 1) report.twoGranting.push({ at, epochs: granting });
     const slices = await discovery.listNamespacedEndpointSlice({
       namespace: cfg.namespace,
       labelSelector: `kubernetes.io/service-name=${cfg.pair}`,

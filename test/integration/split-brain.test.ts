@@ -107,6 +107,7 @@ class Clients {
   maxHeld = 0;
   private timers: NodeJS.Timeout[] = [];
   private readonly target = new Map<string, MemberName>();
+  private readonly releasing = new Set<string>();
   private readonly side: 'isolated' | 'host';
   private readonly count: number;
   private readonly all: Clients[];
@@ -157,10 +158,16 @@ class Clients {
   private async tick(clientId: string): Promise<void> {
     const held = this.held.get(clientId);
     try {
-      if (held && Math.random() < 0.05) {
+      // A release refused (NO_QUORUM, a timeout) may have been made: it is retried, and a
+      // LEASE_NOT_FOUND then means it was (the client contract, as LicenseClient keeps it).
+      if (held && (this.releasing.has(clientId) || Math.random() < 0.05)) {
+        const retry = this.releasing.has(clientId);
+        this.releasing.add(clientId);
         const r = await this.call(clientId, '/v1/release', { leaseId: held.leaseId, clientId });
-        if (r.status === 200) this.held.delete(clientId);
-        else this.failed(clientId, r);
+        if (r.status === 200 || (retry && r.body.code === 'LEASE_NOT_FOUND')) {
+          this.held.delete(clientId);
+          this.releasing.delete(clientId);
+        } else this.failed(clientId, r);
         return;
       }
       const r = held
