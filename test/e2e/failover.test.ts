@@ -305,7 +305,7 @@ describe('failover under load on a real node', () => {
 
   it('the live pod is cut off from its peer and the operator, clients on its side still reaching it', async () => {
     // Clients on the isolated side talk to the pod directly (the load client follows the Service)
-    // and ask for the 2 seats reserved for host lab-01: a grant there once the other member
+    // and check out the `layout` feature (not the load's): a grant there once the other member
     // may grant would be the split brain the serving rules prevent.
     const isolatedGrants: number[] = [];
     let isolatedRefusals = 0;
@@ -329,7 +329,7 @@ describe('failover under load on a real node', () => {
         for (let i = 0; !stop; i++) {
           try {
             const r = await requestOnNewConnection(`http://${pod.ip}:7070/v1/checkout`, {
-              json: { feature: FEATURE, clientId: `isolated-${i}`, user: 'isolated', host: 'lab-01' },
+              json: { feature: 'layout', clientId: `isolated-${i}`, user: 'isolated', host: 'lab-01' },
               timeoutMs: 1500,
             });
             if (r.status === 200) isolatedGrants.push(Date.now());

@@ -1,0 +1,184 @@
+// The assessment of one member for the failover decision: healthy, failed (and how, since when),
+// eligible to take over. Pure, from the member's observation, the policy and the other member's.
+import type { MemberObservation, Policy } from './observation.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Assessment of one member
+
+export type MemberReason =
+  | 'Healthy'
+  | 'NotProbed'
+  | 'ProbeFailing'
+  | 'ProbeFailed'
+  | 'PeerLost'
+  | 'PodMissing'
+  | 'PodDeleted'
+  | 'PodPending'
+  | 'PodNotReady'
+  | 'ContainerTerminated'
+  | 'NodeNotReady';
+
+export interface MemberAssessment {
+  /** For status.members.<m>.health (printer columns). */
+  health: 'Healthy' | 'Unhealthy' | 'Unknown';
+  reason: MemberReason;
+  message: string;
+  /** Confirmed failure: an immediate signal, or failureThreshold failed checks. */
+  failed: boolean;
+  /** The failure came from a pod/node signal rather than the health check. */
+  immediate: boolean;
+  /** Running, no failure signal, successThreshold successful checks in a row. */
+  healthy: boolean;
+  /** Start of the failure, when known, ms. */
+  failingSince?: number;
+  /** Replication is in-sync, or the server does not report it (protocol none / no report). */
+  inSync: boolean;
+  /** May take over from a failed live member: healthy and not known to be catching up. */
+  eligibleForFailover: boolean;
+  /** May take over gracefully (switchover, failback): healthy and in sync. */
+  eligibleForSwitchover: boolean;
+  /** Since when it has been healthy (and in sync, when reported), ms. */
+  stableSince?: number;
+  /** The server says it is active. */
+  reportsActive: boolean;
+  /** It may not be promoted: the other member served alone, and it has not resynced (status.servingAlone). */
+  notPromotable?: boolean;
+}
+
+/**
+ * The standby's view of the live member, as evidence that a failed health check is not a blip of
+ * the operator's own path to it: the standby followed the active recently (within
+ * PEER_RECENT_SECONDS) but has heard nothing over replication — heartbeats come every 250 ms — for
+ * PEER_SILENT_SECONDS, in a report read no earlier than the check that failed was sent.
+ */
+export const PEER_SILENT_SECONDS = 1;
+export const PEER_RECENT_SECONDS = 60;
+
+export function standbyLostLive(live: MemberObservation, standby: MemberObservation | undefined): boolean {
+  const report = standby?.server;
+  const failedAt = live.probe.firstFailureAt;
+  if (live.probe.consecutiveFailures < 1 || failedAt === undefined || !report) return false;
+  if (report.role !== 'standby' || report.at === undefined || report.peerLastSeenSeconds === undefined)
+    return false;
+  // A report older than the failed check says nothing about it (a check fails at most its timeout
+  // after it was sent; PEER_SILENT_SECONDS of silence before that would already be the fault).
+  if (report.at < failedAt - PEER_SILENT_SECONDS * 1000) return false;
+  return (
+    report.peerLastSeenSeconds >= PEER_SILENT_SECONDS && report.peerLastSeenSeconds <= PEER_RECENT_SECONDS
+  );
+}
+
+export function assess(
+  m: MemberObservation,
+  isLive: boolean,
+  liveSince: number | undefined,
+  p: Policy,
+  peer?: MemberObservation,
+): MemberAssessment {
+  const server = p.protocol === 'reference' ? m.server : undefined;
+  const inSync = server === undefined || server.replication === 'in-sync' || server.replication === 'none';
+  const base = { inSync, reportsActive: server?.role === 'active' };
+  const fail = (
+    reason: MemberReason,
+    message: string,
+    immediate: boolean,
+    since?: number,
+  ): MemberAssessment => ({
+    ...base,
+    health: 'Unhealthy',
+    reason,
+    message,
+    failed: true,
+    immediate,
+    healthy: false,
+    ...(since !== undefined ? { failingSince: since } : {}),
+    eligibleForFailover: false,
+    eligibleForSwitchover: false,
+  });
+  const pod = m.pod;
+  if (!pod) return fail('PodMissing', 'the pod does not exist', true);
+  if (pod.deleting) return fail('PodDeleted', 'the pod is being deleted', true, pod.deletionRequestedAt);
+  if (m.node && m.node.ready !== 'True') {
+    return fail('NodeNotReady', `the node is not ready (Ready=${m.node.ready})`, true, m.node.transitionAt);
+  }
+  if (pod.phase === 'Failed' || pod.phase === 'Succeeded') {
+    return fail('ContainerTerminated', `the pod has phase ${pod.phase}`, true, pod.terminatedAt);
+  }
+  if (pod.containerTerminated) {
+    return fail('ContainerTerminated', 'the licence-server container terminated', true, pod.terminatedAt);
+  }
+  if (pod.phase !== 'Running') {
+    // A pod that does not run cannot serve; for a standby this is just "starting".
+    if (isLive) return fail('PodPending', `the pod has phase ${pod.phase}`, true);
+    return { ...notYet('PodPending', `the pod has phase ${pod.phase}`), ...base };
+  }
+  // The live member's pod went NotReady while it was live (the kubelet's readiness probe already
+  // applied its own threshold). Not-ready from before it became live (starting up) does not count.
+  if (isLive && !pod.ready) {
+    const at = pod.readyTransitionAt;
+    if (at === undefined || liveSince === undefined || at >= liveSince) {
+      return fail('PodNotReady', 'the pod is not ready', true, at);
+    }
+  }
+  // Two observers agree: the operator's check failed and the standby lost the replication stream.
+  // Waiting for failureThreshold checks would only add periods to the outage.
+  if (isLive && p.protocol === 'reference' && standbyLostLive(m, peer)) {
+    return fail(
+      'PeerLost',
+      `a health check failed and the standby has not heard from it for ${peer!.server!.peerLastSeenSeconds!.toFixed(1)} s`,
+      false,
+      m.probe.firstFailureAt,
+    );
+  }
+  if (m.probe.consecutiveFailures >= p.failureThreshold) {
+    return fail(
+      'ProbeFailed',
+      `${m.probe.consecutiveFailures} health checks failed in a row`,
+      false,
+      m.probe.firstFailureAt,
+    );
+  }
+  if (m.probe.consecutiveSuccesses < p.successThreshold) {
+    const reason: MemberReason = m.probe.consecutiveFailures > 0 ? 'ProbeFailing' : 'NotProbed';
+    const msg =
+      m.probe.consecutiveFailures > 0
+        ? `${m.probe.consecutiveFailures} health check(s) failed (threshold ${p.failureThreshold})`
+        : `${m.probe.consecutiveSuccesses} of ${p.successThreshold} successful health checks`;
+    return { ...notYet(reason, msg), ...base };
+  }
+  const healthySince = m.probe.successSince;
+  const syncSince = server && server.replication === 'in-sync' ? server.inSyncSince : undefined;
+  const stableSince =
+    healthySince === undefined
+      ? undefined
+      : server && server.replication === 'in-sync'
+        ? syncSince === undefined
+          ? healthySince
+          : Math.max(healthySince, syncSince)
+        : healthySince;
+  return {
+    ...base,
+    health: 'Healthy',
+    reason: 'Healthy',
+    message: inSync ? 'healthy' : `healthy, replication ${server?.replication}`,
+    failed: false,
+    immediate: false,
+    healthy: true,
+    eligibleForFailover: server === undefined || server.replication !== 'catching-up',
+    eligibleForSwitchover: inSync,
+    ...(stableSince !== undefined ? { stableSince } : {}),
+  };
+}
+
+function notYet(reason: MemberReason, message: string): Omit<MemberAssessment, 'inSync' | 'reportsActive'> {
+  return {
+    health: 'Unknown',
+    reason,
+    message,
+    failed: false,
+    immediate: false,
+    healthy: false,
+    eligibleForFailover: false,
+    eligibleForSwitchover: false,
+  };
+}
