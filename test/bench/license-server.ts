@@ -402,9 +402,21 @@ async function catchUp(fx: Fixture): Promise<{ fresh: number; freshFromUp: numbe
     const [a, b] = [await admin.status(primary), await admin.status(redundant)];
     return b.replication.state === 'in-sync' && a.replication.lastSeq === b.replication.lastSeq;
   };
+  // The active serves without its standby here, as it does under the operator's grant to serve
+  // alone (docs/reliability.md, R3): the bench plays the operator.
+  const serveAlone = async (): Promise<void> => {
+    const st = await admin.status(primary);
+    const r = await admin.post(primary, '/v1/admin/grant', {
+      epoch: st.epoch,
+      anchor: st.serving!.anchor,
+      ms: 600_000,
+    });
+    if (r.status !== 200) throw new Error(`grant answered ${r.status}: ${JSON.stringify(r.body)}`);
+  };
   try {
     await primary.start(redundant);
     await admin.post(primary, '/v1/admin/promote', { epoch: 1 });
+    await serveAlone();
     await checkoutMany(primary.clientUrl, CATCHUP_LEASES);
     // a fresh standby: snapshot + stream
     const t0 = performance.now();
@@ -416,6 +428,7 @@ async function catchUp(fx: Fixture): Promise<{ fresh: number; freshFromUp: numbe
     if (leases < CATCHUP_LEASES) throw new Error(`standby has ${leases} leases`);
     // a restarted standby: its journal, then the log window of the active
     await redundant.kill('SIGKILL');
+    await serveAlone();
     await checkoutMany(primary.clientUrl, CATCHUP_LEASES);
     const t2 = performance.now();
     await redundant.start(primary);
