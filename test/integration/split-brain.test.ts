@@ -6,7 +6,7 @@
 //   - the leases clients hold never exceed the seats licensed,
 //   - no two members hold a serving right at once (each member's own /v1/status, sampled every
 //     100 ms from an address no cut touches).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { requestOnNewConnection } from '../support/http.ts';
@@ -17,7 +17,7 @@ import {
   type MemberName,
   type OperatedLoopbackPair,
 } from '../support/members.ts';
-import { ensureCrd } from '../support/operator.ts';
+import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 import { healAddresses, partitionAddresses } from '../support/partition.ts';
 
 const PAIR = 'split';
@@ -48,6 +48,7 @@ class Sampler {
   private timer: NodeJS.Timeout | undefined;
 
   start(): void {
+    started.push(() => this.stop());
     let busy = false;
     this.timer = setInterval(() => {
       if (busy) return;
@@ -92,6 +93,10 @@ class Sampler {
  * checking out again). `side: 'isolated'` clients talk to one member from ISOLATED_SIDE and follow
  * only its redirects; the others try both members from HOST, as clients behind the Service would.
  */
+let runs = 0;
+/** what a scenario started; stopped after each scenario, whatever happened in it */
+const started: (() => void | Promise<void>)[] = [];
+
 class Clients {
   readonly held = new Map<string, { leaseId: string; member: MemberName }>();
   readonly lost: {
@@ -112,6 +117,9 @@ class Clients {
   private readonly count: number;
   private readonly all: Clients[];
 
+  /** distinct client ids per scenario: a scenario's clients never renew another's leases */
+  private readonly run = ++runs;
+
   constructor(side: 'isolated' | 'host', count: number, start: MemberName, all: Clients[]) {
     this.side = side;
     this.count = count;
@@ -121,10 +129,11 @@ class Clients {
   }
 
   private id(i: number): string {
-    return `${this.side}-${i}`;
+    return `${this.side}-${this.run}-${i}`;
   }
 
   start(): void {
+    started.push(() => this.stop());
     for (let i = 0; i < this.count; i++) {
       let busy = false;
       this.timers.push(
@@ -274,6 +283,28 @@ beforeAll(async () => {
   await settled();
 });
 
+/** Revokes every lease on the active member: each scenario starts with every seat free. */
+async function revokeAll(): Promise<void> {
+  const s = await settled();
+  const active = loopback.members[s.liveMember as MemberName];
+  const headers = { authorization: `Bearer ${loopback.fx.token}` };
+  const res = await fetch(`${active.adminUrl}/v1/admin/leases`, { headers });
+  const { leases } = (await res.json()) as { leases: { id: string }[] };
+  for (const l of leases)
+    await fetch(`${active.adminUrl}/v1/admin/leases/${encodeURIComponent(l.id)}`, {
+      method: 'DELETE',
+      headers,
+    });
+}
+
+afterEach(async () => {
+  healAddresses();
+  for (const stop of started.splice(0).reverse()) await stop();
+  // a scenario that failed half-way may have left the single operator stopped
+  if (!loopback.operator.running) await loopback.operator.start();
+  await revokeAll();
+});
+
 afterAll(async () => {
   healAddresses();
   await loopback?.stop();
@@ -293,8 +324,11 @@ describe('split-brain-proof serving', () => {
     hostSide.start();
     isolatedSide.start();
     try {
-      await sleep(3000);
-      expect(hostSide.held.size + isolatedSide.held.size).toBe(SEATS); // 12 clients, 10 seats
+      await eventually(
+        'every seat held (12 clients, 10 seats)',
+        async () => hostSide.held.size + isolatedSide.held.size === SEATS,
+        20_000,
+      );
       partitionAddresses(memberIPs[live], memberIPs[standby]);
       partitionAddresses(memberIPs[live], HOST);
       const cutAt = Date.now();
@@ -417,5 +451,82 @@ describe('split-brain-proof serving', () => {
     clients.stop();
     sampler.stop();
     invariants(sampler, all);
+  });
+
+  it('the operator leader killed while the live member serves alone: the next leader waits out its grants, never two granting', async () => {
+    const before = await settled();
+    const live = before.liveMember as MemberName;
+    const standby = other(live);
+    // Two replicas with leader election instead of the single operator.
+    await loopback.operator.stop();
+    const LEASE = 'lpo-split-leader';
+    const env = (id: string) => ({
+      WATCH_NAMESPACE: ns,
+      OPERATOR_NAMESPACE: ns,
+      POD_NAME: id,
+      LEADER_ELECT: 'true',
+      LEASE_NAME: LEASE,
+      LEASE_DURATION_SECONDS: '8',
+      RENEW_DEADLINE_SECONDS: '6',
+      RETRY_PERIOD_SECONDS: '1',
+    });
+    const replicas = [
+      new OperatorProcess(env('split-a'), 'split-a'),
+      new OperatorProcess(env('split-b'), 'split-b'),
+    ];
+    const holder = async () =>
+      (await k.coordination.readNamespacedLease({ namespace: ns, name: LEASE }).catch(() => undefined))?.spec
+        ?.holderIdentity;
+    const all: Clients[] = [];
+    const clients = new Clients('host', 8, live, all);
+    const sampler = new Sampler();
+    try {
+      for (const r of replicas) {
+        started.push(() => r.stop());
+        await r.start();
+      }
+      const first = await eventually('a leader', holder, 30_000);
+      sampler.start();
+      clients.start();
+      await sleep(2000);
+      partitionAddresses(memberIPs[live], memberIPs[standby]);
+      await eventually(
+        'the live member serving alone',
+        async () => (await pair()).status?.servingAlone?.member === live,
+        15_000,
+      );
+      await sleep(2000);
+      const leader = replicas.find((_, i) => ['split-a', 'split-b'][i] === first)!;
+      await leader.kill('SIGKILL');
+      const killedAt = Date.now();
+      await eventually(
+        'the other replica leading',
+        async () => {
+          const h = await holder();
+          return h !== undefined && h !== first;
+        },
+        30_000,
+      );
+      // The new leader grants again: the live member is served alone once more.
+      await eventually(
+        'served alone again under the new leader',
+        async () => clients.okAfter(Date.now() - 500, live) > 0,
+        30_000,
+      );
+      const s = (await pair()).status!;
+      expect(s.liveMember).toBe(live);
+      expect(s.failoverCount).toBe(before.failoverCount);
+      expect(clients.okAfter(killedAt, live)).toBeGreaterThan(0);
+      expect((await loopback.members[standby].status()).role).toBe('standby');
+    } finally {
+      healAddresses();
+    }
+    await settled(60_000);
+    clients.stop();
+    sampler.stop();
+    invariants(sampler, all);
+    await everyHeldLeaseOnTheActive(all);
+    for (const r of replicas) await r.stop();
+    await loopback.operator.start();
   });
 });
