@@ -1,5 +1,7 @@
 // Prometheus metrics of a member, in its own registry (served on the metrics port).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { grants } from './serving-rights.ts';
+import type { Right } from './serving-rights.ts';
 
 export type MetricsSource = {
   usage(): { name: string; seats: number; inUse: number }[];
@@ -10,7 +12,7 @@ export type MetricsSource = {
   peerLastSeenSeconds(): number | null;
   licenceValid(): boolean;
   /** the serving right held now (docs/reliability.md) */
-  serving(): 'unpaired' | 'peer' | 'alone' | 'none' | 'standby';
+  serving(): Right | 'standby';
 };
 
 export type Metrics = {
@@ -127,8 +129,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     help: '1 while this member may acknowledge lease changes (it holds a serving right); more than one per pair is a split brain',
     registers: [registry],
     collect() {
-      const r = src.serving();
-      this.set(r === 'peer' || r === 'alone' || r === 'unpaired' ? 1 : 0);
+      this.set(grants(src.serving()) ? 1 : 0);
     },
   });
   new Gauge({

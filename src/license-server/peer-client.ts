@@ -56,15 +56,23 @@ export async function peerRequest<T>(url: string, r: PeerRequest): Promise<T> {
     req.on('error', reject);
     req.end(payload);
   });
-  let body: T & { code?: string; message?: string };
+  if (status < 200 || status >= 300) throw peerRefusal(status, text);
   try {
-    body = JSON.parse(text) as typeof body;
+    return JSON.parse(text) as T;
   } catch {
     throw new PeerError(status, 'BAD_RESPONSE', `peer answered ${status} with non-JSON`);
   }
-  if (status < 200 || status >= 300)
-    throw new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? `peer answered ${status}`);
-  return body;
+}
+
+/** The peer's refusal (a non-2xx answer) as a PeerError with the peer's code and message. */
+export function peerRefusal(status: number, text: string): PeerError {
+  let body: { code?: string; message?: string };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    return new PeerError(status, 'BAD_RESPONSE', `peer answered ${status} with non-JSON`);
+  }
+  return new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? `peer answered ${status}`);
 }
 
 /** GET a JSON document from the peer's admin port. */

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { LogEntry } from './ledger.ts';
 import type { ReplicationState } from './protocol.ts';
-import { PeerError, peerRequest, sleep } from './peer-client.ts';
+import { PeerError, peerRefusal, peerRequest, sleep } from './peer-client.ts';
 import { STREAM_PATH, STREAM_PROTOCOL } from './replication.ts';
 import type { EntriesResponse, SnapshotResponse, StreamHeartbeat } from './replication.ts';
 
@@ -238,14 +238,7 @@ export class Follower {
         res.on('data', (d: string) => (text += d));
         res.on('end', () => {
           clearTimeout(timer);
-          const status = res.statusCode ?? 0;
-          let body: { code?: string; message?: string };
-          try {
-            body = JSON.parse(text) as typeof body;
-          } catch {
-            body = { code: 'BAD_RESPONSE', message: `peer answered ${status} with non-JSON` };
-          }
-          reject(new PeerError(status, body.code ?? 'UNKNOWN', body.message ?? `peer answered ${status}`));
+          reject(peerRefusal(res.statusCode ?? 0, text));
         });
         res.on('error', reject);
       });

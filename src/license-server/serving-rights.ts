@@ -111,6 +111,11 @@ export function granted(
   return { ok: true, rights: until > r.aloneUntil ? { ...r, aloneUntil: until } : r };
 }
 
+/** A member holding this right may acknowledge lease changes. */
+export function grants(right: Right | 'standby'): boolean {
+  return right === 'unpaired' || right === 'peer' || right === 'alone';
+}
+
 /** Which right this member holds at `now` (a solo grant is named before the peer's). */
 export function rightAt(r: ActiveRights, now: number, p: RightsPolicy): Right {
   if (!p.paired) return 'unpaired';

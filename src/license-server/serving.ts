@@ -4,6 +4,7 @@
 import {
   AnchorBook,
   becameActive,
+  grants,
   granted,
   mayAcknowledge,
   peerAcked,
@@ -149,31 +150,28 @@ export class ServingGuard {
     return this.wait(seq);
   }
 
+  /** R4 for the change ending at `seq`; a change let through alone is what the standby must then catch up with. */
   private verdict(seq: number, now: number): AckVerdict {
     if (!this.rights) return { ok: false, reason: 'NO_RIGHT', message: 'this member is not active' };
-    return mayAcknowledge(this.rights, now, this.opts, {
+    const v = mayAcknowledge(this.rights, now, this.opts, {
       mode: seq === 0 ? 'async' : this.opts.mode,
       seq,
       ackedSeq: this.ackedSeq,
     });
+    if (v.ok && v.by === 'alone' && seq > this.aloneSeq) this.aloneSeq = seq;
+    return v;
   }
 
   private wait(seq: number): Promise<AckVerdict> {
     const now = this.now();
     const v = this.verdict(seq, now);
-    if (v.ok && v.by === 'alone' && seq > this.aloneSeq) this.aloneSeq = seq;
     if (v.ok || !this.rights) return Promise.resolve(v);
     return new Promise((resolve) => {
       const w: Waiter = { seq, deadline: now + this.opts.syncTimeoutMs, resolve };
-      // in commit order, so an acknowledgement settles a prefix
+      // in time order: the first waiter has the earliest deadline
       this.waiters.push(w);
       this.arm();
     });
-  }
-
-  private settle(w: Waiter, v: AckVerdict): void {
-    if (v.ok && v.by === 'alone' && w.seq > this.aloneSeq) this.aloneSeq = w.seq;
-    w.resolve(v);
   }
 
   /** Settle every waiter that may go now, and refuse those past their deadline. */
@@ -183,7 +181,7 @@ export class ServingGuard {
     const still: Waiter[] = [];
     for (const w of this.waiters) {
       const v = this.verdict(w.seq, now);
-      if (v.ok) this.settle(w, v);
+      if (v.ok) w.resolve(v);
       else if (now >= w.deadline) {
         w.resolve(v);
         this.opts.onTimeout?.(v);
@@ -239,7 +237,7 @@ export class ServingGuard {
     const right = this.right();
     return {
       right,
-      mayGrant: right === 'unpaired' || right === 'alone' || right === 'peer',
+      mayGrant: grants(right),
       peerRightSeconds: r && now < r.peerUntil ? secs(r.peerUntil - now) : r ? 0 : null,
       aloneSeconds: r && now < r.aloneUntil ? secs(r.aloneUntil - now) : r ? 0 : null,
       withoutPeerSeconds: r && this.opts.paired ? secs(withoutPeerMs(r, now)) : null,

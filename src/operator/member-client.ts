@@ -31,7 +31,7 @@ export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeRe
 /** One request as a check: timed, passed when an answer came and `passes` its status. */
 async function timedCheck(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
+  opts: { headers?: Record<string, string>; timeoutMs: number },
   passes: (status: number) => boolean,
 ): Promise<{ result: ProbeResult; answer: Answer }> {
   const started = performance.now();
@@ -88,34 +88,25 @@ export async function statusCheck(
 }
 
 /**
- * The health check of a live member that serves alone: the operator's solo grant (R3 of
- * docs/reliability.md), answered with the status. A refused grant (the member moved to another
- * epoch, or does not know the anchor) still carries the status; the check passes as statusCheck's.
+ * The operator's solo grant to the live member (R3 of docs/reliability.md), answered with its
+ * status; a refused grant (another epoch, an unknown anchor) carries the status too. Not a health
+ * check: undefined when no status came back.
  */
-export async function grantCheck(
+export async function sendGrant(
   baseUrl: string,
   token: string | undefined,
   timeoutMs: number,
   grant: { epoch: number; anchor: number; ms: number },
-): Promise<{ result: ProbeResult; status?: MemberStatus; granted: boolean }> {
-  const body = JSON.stringify(grant);
-  const { result, answer } = await timedCheck(
-    `${baseUrl}/v1/admin/grant`,
-    {
-      timeoutMs,
-      method: 'POST',
-      body,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    },
-    (status) => status >= 200 && status < 500,
-  );
-  const granted = answer.error === undefined && answer.status >= 200 && answer.status < 300;
-  const status = granted
-    ? parseStatus(answer.body)
-    : answer.status === 409
-      ? parseStatus(answer.body, 'status')
-      : undefined;
-  return status ? { result, status, granted } : { result, granted };
+): Promise<MemberStatus | undefined> {
+  const answer = await request(`${baseUrl}/v1/admin/grant`, {
+    timeoutMs,
+    method: 'POST',
+    body: JSON.stringify(grant),
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  if (answer.error !== undefined) return undefined;
+  if (answer.status >= 200 && answer.status < 300) return parseStatus(answer.body);
+  return answer.status === 409 ? parseStatus(answer.body, 'status') : undefined;
 }
 
 function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {

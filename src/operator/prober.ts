@@ -7,7 +7,7 @@ import {
   type ServerReport,
 } from './failover.ts';
 import {
-  grantCheck,
+  sendGrant,
   httpCheck,
   readStatus,
   statusCheck,
@@ -61,7 +61,7 @@ export interface MemberProbeState {
   anchor?: { n: number; receivedAt: number };
 }
 
-/** Solo grants to send a pair's live member with its health checks (serving.ts). */
+/** Solo grants to send a pair's live member every GRANT_EVERY_MS, apart from its health checks (serving.ts). */
 export interface SoloGrant {
   member: 'primary' | 'redundant';
   epoch: number;
@@ -126,7 +126,7 @@ export class Prober {
     this.grants.set(pairKey, grant);
     if (prev?.member !== grant.member || prev.epoch !== grant.epoch) {
       const e = this.entries.get(`${pairKey}/${grant.member}`);
-      if (e && !e.inFlight) e.nextDue = Math.min(e.nextDue, this.now());
+      if (e) e.nextGrantAt = this.now();
     }
   }
 
@@ -229,27 +229,20 @@ export class Prober {
       const e = this.entries.get(`${pairKey}/${g.member}`);
       if (!e || e.inFlight || e.grantInFlight || (e.nextGrantAt ?? -Infinity) > now) continue;
       const grant = this.grantFor(e);
-      if (!grant || !e.target.statusUrl) continue;
+      const t = e.target;
+      if (!grant || !t.statusUrl) continue;
       e.nextGrantAt = now + GRANT_EVERY_MS;
       e.grantInFlight = true;
-      const t = e.target;
-      const sentAt = now;
-      void grantCheck(t.statusUrl!, t.token, t.timeoutMs, grant)
-        .then(({ status }) => {
+      void sendGrant(t.statusUrl, t.token, t.timeoutMs, grant)
+        .then((status) => {
           if (this.entries.get(`${t.pairKey}/${t.member}`) !== e || !status) return;
-          const at = this.now();
-          const server = recordServerReport(e.state.server, reportOf(status, sentAt), at);
-          e.state = {
-            ...e.state,
-            ...(server ? { server } : {}),
-            ...(status.anchor !== undefined ? { anchor: { n: status.anchor, receivedAt: at } } : {}),
-          };
+          e.state = { ...e.state, ...this.answered(e.state, status, now) };
         })
         .finally(() => (e.grantInFlight = false));
     }
   }
 
-  /** The grant to send with this check, if any; records its bound before it is sent. */
+  /** The grant to send now, if any; records its bound before it is sent. */
   private grantFor(e: Entry): { epoch: number; anchor: number; ms: number } | undefined {
     const g = this.grants.get(e.target.pairKey);
     if (!g || g.member !== e.target.member) return undefined;
@@ -284,26 +277,34 @@ export class Prober {
     return { anchor: anchor.n, ms };
   }
 
+  /**
+   * What a status answer to a request sent at `sentAt` tells: the server report the decision
+   * reads, and the answer's number, from which a later grant is counted.
+   */
+  private answered(
+    prev: MemberProbeState,
+    status: MemberStatus | undefined,
+    sentAt: number,
+  ): Pick<MemberProbeState, 'server' | 'anchor'> {
+    const at = this.now();
+    const server = recordServerReport(prev.server, reportOf(status, sentAt), at);
+    // An answer without a status keeps the last anchor: a grant counted from it is only shorter.
+    const anchor = status?.anchor !== undefined ? { n: status.anchor, receivedAt: at } : prev.anchor;
+    return { ...(server ? { server } : {}), ...(anchor ? { anchor } : {}) };
+  }
+
   private async probe(e: Entry): Promise<void> {
     const t = e.target;
-    const grant = this.grantFor(e);
-    if (grant) e.nextGrantAt = this.now() + GRANT_EVERY_MS;
     const sentAt = this.now();
-    const { result, status } =
-      grant && t.statusUrl ? await grantCheck(t.statusUrl, t.token, t.timeoutMs, grant) : await check(t);
+    const { result, status } = await check(t);
     // The entry may have been replaced (new pod) while the check ran.
     if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
     const now = this.now();
     const prev = e.state;
     const history = recordProbe(prev.history, result.ok, now);
-    const server = t.statusUrl ? recordServerReport(prev.server, reportOf(status, sentAt), now) : undefined;
-    e.state = {
-      history,
-      ...(server ? { server } : {}),
-      lastProbeAt: now,
-      lastResult: result,
-      ...(status?.anchor !== undefined ? { anchor: { n: status.anchor, receivedAt: now } } : {}),
-    };
+    const answer = t.statusUrl ? this.answered(prev, status, sentAt) : {};
+    const server = answer.server;
+    e.state = { history, ...answer, lastProbeAt: now, lastResult: result };
     // A live member without its standby's promise is granted once it has been so for
     // ALONE_AFTER_SECONDS: look again then rather than a whole period later.
     const withoutPeer =

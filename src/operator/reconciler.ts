@@ -214,9 +214,6 @@ export class Reconciler {
           live: decision.live,
           epoch: decision.epoch,
           serving: decision.serving.reason,
-          servingWhy: decision.serving.message,
-          liveReport: decision.live ? obs.members[decision.live].server : undefined,
-          bind: obs.grantsBindUntil,
         },
         'decision',
       );

@@ -1,7 +1,7 @@
 // The operator's half of the serving rules (docs/reliability.md, R3 and R6): when the live member
 // is granted to serve alone, and when its standby becomes promotable again. Pure: the clock and
 // every observation are arguments; the shell writes `status.servingAlone` before it sends any
-// grant, and sends grants with its health checks of the live member.
+// grant, and renews grants to the live member every GRANT_EVERY_MS.
 import type { Member } from '../api/pair.ts';
 import { bindsUntil } from '../license-server/serving-rights.ts';
 
@@ -65,7 +65,7 @@ export interface ServingDecision {
   /** the next `status.servingAlone` (undefined: remove it) */
   alone?: ServingAlone;
   /**
-   * Send this member solo grants for `epoch` with its health checks (after `alone` is written);
+   * Send this member solo grants for `epoch`, every GRANT_EVERY_MS (after `alone` is written);
    * `withPromotion`: the first goes with the promotion itself.
    */
   grant?: { member: Member; epoch: number; withPromotion?: true };

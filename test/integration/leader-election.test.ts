@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
 
 // Two operator replicas share a Lease (client-go's algorithm): exactly one leads and writes; when
 // the leader is killed the other takes over within the lease duration and carries on.
@@ -25,21 +25,7 @@ beforeAll(async () => {
   ensureCrd(kubectl);
   ns = await createNamespace(k, 'leader');
   for (const id of ['replica-a', 'replica-b']) {
-    const r = new OperatorProcess(
-      {
-        WATCH_NAMESPACE: ns,
-        OPERATOR_NAMESPACE: ns,
-        POD_NAME: id,
-        LEADER_ELECT: 'true',
-        LEASE_NAME: LEASE,
-        // Shorter than the defaults (15/10/2) to keep the test short, in the same proportions, and
-        // long enough that a busy 2-core machine does not make the leader miss its renewals.
-        LEASE_DURATION_SECONDS: '8',
-        RENEW_DEADLINE_SECONDS: '6',
-        RETRY_PERIOD_SECONDS: '1',
-      },
-      id,
-    );
+    const r = new OperatorProcess(leaderElectionEnv(ns, id, LEASE), id);
     await r.start();
     replicas.push(r);
   }

@@ -14,7 +14,7 @@ import {
   type OperatedLoopbackPair,
   type MemberName,
 } from '../support/members.ts';
-import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
 import { healAddresses, PartitionableProxy, partitionAddresses } from '../support/partition.ts';
 import { preferMember } from '../chart/live-pair.ts';
 
@@ -283,16 +283,7 @@ describe('an operator replica partitioned from the API server', () => {
       proxied,
       readFileSync(kubeconfigFile, 'utf8').replace(state.apiserverURL, `https://127.0.0.1:${proxy.port}`),
     );
-    const env = (id: string) => ({
-      WATCH_NAMESPACE: ns,
-      OPERATOR_NAMESPACE: ns,
-      POD_NAME: id,
-      LEADER_ELECT: 'true',
-      LEASE_NAME: LEASE,
-      LEASE_DURATION_SECONDS: '8',
-      RENEW_DEADLINE_SECONDS: '6',
-      RETRY_PERIOD_SECONDS: '1',
-    });
+    const env = (id: string) => leaderElectionEnv(ns, id, LEASE);
     const a = new OperatorProcess({ ...env('replica-a'), KUBECONFIG: proxied }, 'replica-a');
     await a.start();
     replicas.push(a);

@@ -17,7 +17,7 @@ import {
   type MemberName,
   type OperatedLoopbackPair,
 } from '../support/members.ts';
-import { ensureCrd, OperatorProcess } from '../support/operator.ts';
+import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
 import { healAddresses, partitionAddresses } from '../support/partition.ts';
 
 const PAIR = 'split';
@@ -460,16 +460,7 @@ describe('split-brain-proof serving', () => {
     // Two replicas with leader election instead of the single operator.
     await loopback.operator.stop();
     const LEASE = 'lpo-split-leader';
-    const env = (id: string) => ({
-      WATCH_NAMESPACE: ns,
-      OPERATOR_NAMESPACE: ns,
-      POD_NAME: id,
-      LEADER_ELECT: 'true',
-      LEASE_NAME: LEASE,
-      LEASE_DURATION_SECONDS: '8',
-      RENEW_DEADLINE_SECONDS: '6',
-      RETRY_PERIOD_SECONDS: '1',
-    });
+    const env = (id: string) => leaderElectionEnv(ns, id, LEASE);
     const replicas = [
       new OperatorProcess(env('split-a'), 'split-a'),
       new OperatorProcess(env('split-b'), 'split-b'),
