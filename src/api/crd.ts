@@ -178,6 +178,12 @@ export const PRINTER_COLUMNS = [
     description: 'How often the Service was moved.',
   },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  {
+    name: 'Reason',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+    description: 'Why the pair serves, or why it cannot (the Ready condition’s reason).',
+  },
 ] as const;
 
 export function crd(): JsonSchema {

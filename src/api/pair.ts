@@ -119,6 +119,15 @@ export const LicenseSourceSchema = z.object({
     .min(1)
     .default('public-key.pem')
     .describe('Key of the issuer’s Ed25519 public key (PEM) in the Secret.'),
+  expiryWarningDays: z
+    .number()
+    .int()
+    .min(0)
+    .max(365)
+    .default(14)
+    .describe(
+      'Warn this many days before the first feature of the licence expires: the `LicenceValid` condition turns to reason `ExpiringSoon`, with an Event and the `lpo_pair_licence_*` metrics. 0 turns the warning off.',
+    ),
 });
 
 export const StorageSchema = z.object({

@@ -55,7 +55,10 @@ export function slimPod(pod: k8s.V1Pod): k8s.V1Pod {
   const out: k8s.V1Pod = { metadata: slimMetadata(pod.metadata) };
   if (pod.apiVersion !== undefined) out.apiVersion = pod.apiVersion;
   if (pod.kind !== undefined) out.kind = pod.kind;
-  if (pod.spec?.nodeName !== undefined) out.spec = { nodeName: pod.spec.nodeName, containers: [] };
+  // The image names the cause when it cannot be pulled.
+  const containers = (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image }));
+  if (pod.spec)
+    out.spec = { ...(pod.spec.nodeName !== undefined ? { nodeName: pod.spec.nodeName } : {}), containers };
   const st = pod.status;
   if (st) {
     const status: k8s.V1PodStatus = {};
@@ -67,6 +70,10 @@ export function slimPod(pod: k8s.V1Pod): k8s.V1Pod {
         type: c.type,
         status: c.status,
         ...(c.lastTransitionTime !== undefined ? { lastTransitionTime: c.lastTransitionTime } : {}),
+        // The scheduler's word on an unschedulable pod is the cause a user needs.
+        ...(c.type === 'PodScheduled' && c.status === 'False'
+          ? { ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}) }
+          : {}),
       }));
     if (st.containerStatuses !== undefined)
       status.containerStatuses = st.containerStatuses.map((c) => ({

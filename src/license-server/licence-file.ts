@@ -193,6 +193,8 @@ export type VerifiedLicence = {
   warnings: string[];
   /** the latest expiry of a usable feature (wall ms) */
   expiresMs: number;
+  /** the usable feature that expires first, and when (wall ms): what an expiry warning names */
+  firstExpiry: { feature: string; ms: number };
   summary: string;
 };
 
@@ -212,12 +214,14 @@ export function verifyLicence(text: string, publicKeyPem: string, opts: VerifyOp
   const warnings: string[] = [];
   let usable = 0;
   let expiresMs = 0;
+  let firstExpiry = { feature: '', ms: Infinity };
   for (const f of features) {
     if (opts.now >= f.expiryMs) warnings.push(`feature ${f.name} expired on ${isoDay(f.expiryMs)}`);
     else if (opts.now < f.startMs) warnings.push(`feature ${f.name} starts on ${isoDay(f.startMs)}`);
     else {
       usable += 1;
       expiresMs = Math.max(expiresMs, f.expiryMs);
+      if (f.expiryMs < firstExpiry.ms) firstExpiry = { feature: f.name, ms: f.expiryMs };
     }
   }
   if (usable === 0) {
@@ -227,7 +231,7 @@ export function verifyLicence(text: string, publicKeyPem: string, opts: VerifyOp
   const summary =
     `${features.length} feature${features.length === 1 ? '' : 's'}, expires ${isoDay(expiresMs)}` +
     (warnings.length ? ` (${warnings.join('; ')})` : '');
-  return { licence, features, warnings, expiresMs, summary };
+  return { licence, features, warnings, expiresMs, firstExpiry, summary };
 }
 
 export function toFeatureConfig(f: Feature): FeatureConfig {

@@ -129,13 +129,30 @@ export const DENIAL_STATUS: Record<DenialCode, number> = {
 
 export type ReplicationState = 'in-sync' | 'catching-up' | 'disconnected' | 'none';
 
+/**
+ * The licence in force, as the operator reads it to say why a member cannot serve: `code` is the
+ * refusal of the file when no licence is in force; `lastErrorCode`/`lastError` a newer file refused
+ * while the previous licence stays in force.
+ */
+export type LicenceJson = {
+  state: 'valid' | 'invalid' | 'expired' | 'missing';
+  message: string;
+  code?: string;
+  lastError?: string;
+  lastErrorCode?: string;
+  /** ISO time the last usable feature expires (state valid) */
+  expires?: string;
+  /** the usable feature that expires first (state valid) */
+  firstExpiry?: { feature: string; expires: string };
+};
+
 export type StatusJson = {
   member: string;
   pairId: string;
   role: 'active' | 'standby';
   epoch: number;
   ready: boolean;
-  license: { state: 'valid' | 'invalid' | 'expired' | 'missing'; message: string; lastError?: string };
+  license: LicenceJson;
   replication: {
     state: ReplicationState;
     mode: 'sync' | 'async';

@@ -10,7 +10,7 @@ import { LicenceError, verifyLicence } from './licence-file.ts';
 import type { VerifiedLicence } from './licence-file.ts';
 import { createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
-import type { LeaseJson, StatusJson } from './protocol.ts';
+import type { LeaseJson, LicenceJson, StatusJson } from './protocol.ts';
 import { peerGet, peerPost, sleep } from './peer-client.ts';
 import { Follower } from './replication-follower.ts';
 import { ReplicationSource } from './replication-source.ts';
@@ -28,7 +28,10 @@ export type RoleResult = { ok: true; role: Role; epoch: number } | AdminRefusal;
 type LicenceState = {
   state: 'valid' | 'invalid' | 'expired' | 'missing';
   message: string;
+  /** the refusal code of the file, when no licence is in force */
+  code?: string;
   lastError?: string;
+  lastErrorCode?: string;
   verified?: VerifiedLicence;
 };
 
@@ -211,14 +214,18 @@ export class Member {
       const code = err instanceof LicenceError ? err.code : 'INTERNAL';
       this.metrics.licenceReloads.inc({ result: 'refused' });
       if (this.licence.verified && Date.now() < this.licence.verified.expiresMs) {
-        this.licence = { ...this.licence, lastError: `licence file refused (${why}): ${message}` };
+        this.licence = {
+          ...this.licence,
+          lastError: `licence file refused (${why}): ${message}`,
+          lastErrorCode: code,
+        };
         this.log.error(
           { code, why },
           `licence file refused, the previous licence stays in force: ${message}`,
         );
       } else {
         const state = code === 'EXPIRED' ? 'expired' : code === 'UNREADABLE' ? 'missing' : 'invalid';
-        this.licence = { state, message, lastError: message };
+        this.licence = { state, message, code, lastError: message, lastErrorCode: code };
         this.log.error({ code, why }, `licence file refused: ${message}`);
       }
       return { ok: false, message };
@@ -765,15 +772,36 @@ export class Member {
     return this.follower?.state() ?? 'disconnected';
   }
 
+  /** Ready: it can serve licences in its role (a standby that could not serve once promoted is not). */
   ready(): { ready: boolean; reason: string } {
-    if (this.roleValue === 'active')
-      return this.licence.state === 'valid'
-        ? { ready: true, reason: 'active with a valid licence' }
-        : { ready: false, reason: `active without a valid licence: ${this.licence.message}` };
+    if (this.licence.state !== 'valid')
+      return { ready: false, reason: `${this.roleValue} without a valid licence: ${this.licence.message}` };
+    if (this.roleValue === 'active') return { ready: true, reason: 'active with a valid licence' };
     const st = this.replicationState();
     return st === 'in-sync'
       ? { ready: true, reason: 'standby following the active' }
       : { ready: false, reason: `standby, replication ${st}` };
+  }
+
+  private licenceJson(): LicenceJson {
+    const l = this.licence;
+    const v = l.state === 'valid' ? l.verified : undefined;
+    return {
+      state: l.state,
+      message: l.message,
+      ...(l.code && l.state !== 'valid' ? { code: l.code } : {}),
+      ...(l.lastError ? { lastError: l.lastError } : {}),
+      ...(l.lastErrorCode ? { lastErrorCode: l.lastErrorCode } : {}),
+      ...(v
+        ? {
+            expires: new Date(v.expiresMs).toISOString(),
+            firstExpiry: {
+              feature: v.firstExpiry.feature,
+              expires: new Date(v.firstExpiry.ms).toISOString(),
+            },
+          }
+        : {}),
+    };
   }
 
   status(): StatusJson {
@@ -786,11 +814,7 @@ export class Member {
       role: this.roleValue,
       epoch: this.epochValue,
       ready: this.ready().ready,
-      license: {
-        state: this.licence.state,
-        message: this.licence.message,
-        ...(this.licence.lastError ? { lastError: this.licence.lastError } : {}),
-      },
+      license: this.licenceJson(),
       replication: {
         state: this.replicationState(),
         mode: this.roleValue === 'active' ? this.source.effectiveMode() : this.config.replicationMode,

@@ -1,6 +1,8 @@
 // The assessment of one member for the failover decision: healthy, failed (and how, since when),
 // eligible to take over. Pure, from the member's observation, the policy and the other member's.
-import type { MemberObservation, Policy } from './observation.ts';
+import type { LicenceSecretCheck, MemberObservation, Policy } from './observation.ts';
+import { licenceCause, podCause } from './diagnosis.ts';
+import type { CauseReason } from './diagnosis.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Assessment of one member
@@ -16,7 +18,8 @@ export type MemberReason =
   | 'PodPending'
   | 'PodNotReady'
   | 'ContainerTerminated'
-  | 'NodeNotReady';
+  | 'NodeNotReady'
+  | CauseReason;
 
 export interface MemberAssessment {
   /** For status.members.<m>.health (printer columns). */
@@ -41,6 +44,8 @@ export interface MemberAssessment {
   stableSince?: number;
   /** The server says it is active. */
   reportsActive: boolean;
+  /** The pod's Ready condition is True: the Service would route to it. */
+  podReady: boolean;
   /** It may not be promoted: the other member served alone, and it has not resynced (status.servingAlone). */
   notPromotable?: boolean;
 }
@@ -74,10 +79,11 @@ export function assess(
   liveSince: number | undefined,
   p: Policy,
   peer?: MemberObservation,
+  licenceSecret?: LicenceSecretCheck,
 ): MemberAssessment {
   const server = p.protocol === 'reference' ? m.server : undefined;
   const inSync = server === undefined || server.replication === 'in-sync' || server.replication === 'none';
-  const base = { inSync, reportsActive: server?.role === 'active' };
+  const base = { inSync, reportsActive: server?.role === 'active', podReady: m.pod?.ready ?? false };
   const fail = (
     reason: MemberReason,
     message: string,
@@ -104,14 +110,23 @@ export function assess(
   if (pod.phase === 'Failed' || pod.phase === 'Succeeded') {
     return fail('ContainerTerminated', `the pod has phase ${pod.phase}`, true, pod.terminatedAt);
   }
+  const cause = podCause(pod, licenceSecret, p.licence);
   if (pod.containerTerminated) {
+    if (cause?.reason === 'CrashLooping') return fail(cause.reason, cause.message, true, pod.terminatedAt);
     return fail('ContainerTerminated', 'the licence-server container terminated', true, pod.terminatedAt);
   }
   if (pod.phase !== 'Running') {
-    // A pod that does not run cannot serve; for a standby this is just "starting".
-    if (isLive) return fail('PodPending', `the pod has phase ${pod.phase}`, true);
-    return { ...notYet('PodPending', `the pod has phase ${pod.phase}`), ...base };
+    // A pod that does not run cannot serve; for a standby this is "starting", unless a cause says
+    // it will not start by itself.
+    const [reason, message] = cause
+      ? [cause.reason, cause.message]
+      : (['PodPending', `the pod has phase ${pod.phase}`] as const);
+    if (isLive) return fail(reason, message, true);
+    return { ...notYet(reason, message), ...base, ...(cause ? { health: 'Unhealthy' as const } : {}) };
   }
+  // A member without a licence in force cannot serve, however well it answers.
+  const refused = server ? licenceCause(server.licence, p.licence) : undefined;
+  if (refused) return fail(refused.reason, refused.message, true);
   // The live member's pod went NotReady while it was live (the kubelet's readiness probe already
   // applied its own threshold). Not-ready from before it became live (starting up) does not count.
   if (isLive && !pod.ready) {
@@ -170,7 +185,10 @@ export function assess(
   };
 }
 
-function notYet(reason: MemberReason, message: string): Omit<MemberAssessment, 'inSync' | 'reportsActive'> {
+function notYet(
+  reason: MemberReason,
+  message: string,
+): Omit<MemberAssessment, 'inSync' | 'reportsActive' | 'podReady'> {
   return {
     health: 'Unknown',
     reason,

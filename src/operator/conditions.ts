@@ -6,11 +6,14 @@ export const CONDITION_DEGRADED = 'Degraded';
 export const CONDITION_STANDBY_READY = 'StandbyReady';
 /** True while the live member serves without its standby (status.servingAlone). */
 export const CONDITION_SERVING_ALONE = 'ServingAlone';
+/** Whether a licence is in force, and warnings ahead of its expiry or about a refused update. */
+export const CONDITION_LICENCE_VALID = 'LicenceValid';
 export const CONDITION_TYPES = [
   CONDITION_READY,
   CONDITION_DEGRADED,
   CONDITION_STANDBY_READY,
   CONDITION_SERVING_ALONE,
+  CONDITION_LICENCE_VALID,
 ] as const;
 
 /** A condition as a decision states it: without times (those come from the clock and the previous list). */

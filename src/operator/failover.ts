@@ -22,6 +22,7 @@ import type { LiveMember, Member, Observation, Policy } from './observation.ts';
 import { assess } from './assess.ts';
 import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
+import { isCause, licenceCondition, pairCause } from './diagnosis.ts';
 import type { ServingAlone, ServingDecision } from './serving.ts';
 
 // The decision's inputs and their Kubernetes adapters live beside it; importers of the decision
@@ -143,13 +144,21 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const prevLive = obs.status.liveMember;
   const liveSince = obs.status.liveSince;
   const assessed = {
-    primary: assess(obs.members.primary, prevLive === 'primary', liveSince, policy, obs.members.redundant),
+    primary: assess(
+      obs.members.primary,
+      prevLive === 'primary',
+      liveSince,
+      policy,
+      obs.members.redundant,
+      obs.licenceSecret,
+    ),
     redundant: assess(
       obs.members.redundant,
       prevLive === 'redundant',
       liveSince,
       policy,
       obs.members.primary,
+      obs.licenceSecret,
     ),
   };
   const members = withPromotability(assessed, obs.status.servingAlone);
@@ -197,7 +206,11 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
     acknowledgedPreferredMember: !requested || done ? preferred : (obs.status.preferredMember ?? preferred),
     requestHandled: obs.switchoverRequested === true && done,
     phase,
-    conditions: [...conditionsOf(move, members, phase, epoch), servingCondition(serving)],
+    conditions: [
+      ...conditionsOf(move, members, phase, epoch),
+      servingCondition(serving),
+      ...(policy.protocol === 'reference' ? [licenceConditionOf(obs, policy, move, members, now)] : []),
+    ],
     members,
     serving,
   };
@@ -315,6 +328,9 @@ function table(
         message: `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`,
         live: '',
       };
+    // Neither will serve by itself: say why (a missing Secret, a refused licence, an image…).
+    const cause = pairCause(a, order);
+    if (cause) return { action: 'none', reason: cause.reason, message: cause.message, live: '' };
     return {
       action: 'none',
       reason: initial ? 'WaitingForMembers' : 'BothDown',
@@ -497,6 +513,29 @@ function phaseOf(
   return 'Running';
 }
 
+/** LicenceValid: the licence the live member (else any member) has in force, or why there is none. */
+function licenceConditionOf(
+  obs: Observation,
+  p: Policy,
+  move: Move,
+  a: Record<Member, MemberAssessment>,
+  now: number,
+): ConditionSpec {
+  const first = move.live === '' ? p.preferredMember : move.live;
+  const order = [first, other(first)];
+  const cause = pairCause(a, order);
+  const secretCause =
+    cause && (cause.reason === 'LicenceSecretMissing' || cause.reason === 'LicenceKeyMissing')
+      ? cause
+      : undefined;
+  return licenceCondition(
+    order.map((m) => obs.members[m].server?.licence),
+    secretCause,
+    p.licence,
+    now,
+  );
+}
+
 function conditionsOf(
   move: Move,
   a: Record<Member, MemberAssessment>,
@@ -508,7 +547,7 @@ function conditionsOf(
   let standbyReady: ConditionSpec;
   if (live === '') {
     const reason =
-      move.reason === 'StandbyNotPromotable'
+      move.reason === 'StandbyNotPromotable' || isCause(move.reason)
         ? move.reason
         : phase === 'Pending'
           ? 'WaitingForMembers'
@@ -524,12 +563,19 @@ function conditionsOf(
     const L = a[live];
     ready = L.failed
       ? { type: CONDITION_READY, status: 'False', reason: L.reason, message: move.message }
-      : {
-          type: CONDITION_READY,
-          status: 'True',
-          reason: 'LiveMemberServing',
-          message: `the ${live} member serves (epoch ${epoch})`,
-        };
+      : !L.podReady
+        ? {
+            type: CONDITION_READY,
+            status: 'False',
+            reason: 'LiveMemberNotReady',
+            message: `the ${live} member is live but its pod is not Ready: the Service has no endpoint for it`,
+          }
+        : {
+            type: CONDITION_READY,
+            status: 'True',
+            reason: 'LiveMemberServing',
+            message: `the ${live} member serves (epoch ${epoch})`,
+          };
     const s = other(live);
     const S = a[s];
     standbyReady = S.eligibleForSwitchover
@@ -552,7 +598,7 @@ function conditionsOf(
       degraded = {
         type: CONDITION_DEGRADED,
         status: 'Unknown',
-        reason: 'WaitingForMembers',
+        reason: isCause(ready.reason) ? ready.reason : 'WaitingForMembers',
         message: move.message,
       };
       break;

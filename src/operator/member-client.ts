@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
+import type { LicenceReport } from './observation.ts';
 import type { ServingReport } from './serving.ts';
 
 /**
@@ -20,6 +21,7 @@ export interface MemberStatus {
   lagSeconds?: number;
   peerLastSeenSeconds?: number;
   serving?: ServingReport;
+  licence?: LicenceReport;
   /** names this answer: a solo grant sent later is counted from it */
   anchor?: number;
 }
@@ -123,6 +125,7 @@ function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {
             peerLastSeenSeconds?: number | null;
           };
           serving?: ServingJsonish;
+          license?: unknown;
         }
       | undefined;
     if (!body) return undefined;
@@ -143,10 +146,36 @@ function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {
         ? { peerLastSeenSeconds: body.replication.peerLastSeenSeconds }
         : {}),
       ...servingOf(body.serving),
+      ...licenceOf(body.license),
     };
   } catch {
     return undefined;
   }
+}
+
+const LICENCE_STATES = ['valid', 'invalid', 'expired', 'missing'] as const;
+
+/** The `license` block of a status answer; a malformed one is left out (taken as unknown). */
+export function licenceOf(raw: unknown): Pick<MemberStatus, 'licence'> {
+  if (typeof raw !== 'object' || raw === null) return {};
+  const l = raw as Record<string, unknown>;
+  const state = LICENCE_STATES.find((s) => s === l['state']);
+  if (state === undefined) return {};
+  const str = (k: string) => (typeof l[k] === 'string' ? (l[k] as string) : undefined);
+  const time = (v: unknown) =>
+    typeof v === 'string' && Number.isFinite(Date.parse(v)) ? Date.parse(v) : undefined;
+  const first = l['firstExpiry'] as { feature?: unknown; expires?: unknown } | undefined;
+  const firstAt = time(first?.expires);
+  const expiresAt = time(l['expires']);
+  const report: LicenceReport = { state, message: (str('message') ?? '').slice(0, 1000) };
+  for (const k of ['code', 'lastError', 'lastErrorCode'] as const) {
+    const v = str(k);
+    if (v !== undefined) report[k] = v.slice(0, 1000);
+  }
+  if (expiresAt !== undefined) report.expiresAt = expiresAt;
+  if (firstAt !== undefined && typeof first?.feature === 'string')
+    report.firstExpiry = { feature: first.feature.slice(0, 200), at: firstAt };
+  return { licence: report };
 }
 
 const RIGHTS = ['unpaired', 'peer', 'alone', 'none', 'standby'] as const;

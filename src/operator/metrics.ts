@@ -81,6 +81,30 @@ export function createMetrics() {
       labelNames: ['namespace', 'pair', 'live_member', 'phase'],
       registers: [registry],
     }),
+    pairReady: new Gauge({
+      name: 'lpo_pair_ready',
+      help: "1 when the pair's Ready condition is True (the live member serves through the Service), else 0; reason is the condition's reason",
+      labelNames: ['namespace', 'pair', 'reason'],
+      registers: [registry],
+    }),
+    pairLicenceExpiry: new Gauge({
+      name: 'lpo_pair_licence_expiry_timestamp_seconds',
+      help: 'When the first feature of the licence in force expires (Unix time)',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    pairLicenceWarning: new Gauge({
+      name: 'lpo_pair_licence_warning_seconds',
+      help: 'How long before a licence expiry the pair warns (spec.server.license.expiryWarningDays)',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
+    pairLicenceUpdateRefused: new Gauge({
+      name: 'lpo_pair_licence_update_refused',
+      help: '1 while a member refused a new licence file and serves the previous one',
+      labelNames: pairLabels,
+      registers: [registry],
+    }),
     pairLive: new Gauge({
       name: 'lpo_pair_live',
       help: '1 when a member of the pair is live (the Service selects it), 0 when none',
@@ -172,6 +196,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export class PairSeries {
   private readonly info = new Map<string, Record<string, string>>();
   private readonly reasons = new Map<string, Set<string>>();
+  private readonly readyReason = new Map<string, string>();
   private readonly m: Metrics;
 
   constructor(m: Metrics) {
@@ -185,6 +210,15 @@ export class PairSeries {
     if (prev && (prev.live_member !== liveMember || prev.phase !== phase)) this.m.pairInfo.remove(prev);
     this.m.pairInfo.set(labels, 1);
     this.info.set(key, labels);
+  }
+
+  /** lpo_pair_ready: one series per pair, under the Ready condition's current reason. */
+  setReady(namespace: string, pair: string, ready: boolean, reason: string): void {
+    const key = `${namespace}/${pair}`;
+    const prev = this.readyReason.get(key);
+    if (prev !== undefined && prev !== reason) this.m.pairReady.remove({ namespace, pair, reason: prev });
+    this.m.pairReady.set({ namespace, pair, reason }, ready ? 1 : 0);
+    this.readyReason.set(key, reason);
   }
 
   failover(namespace: string, pair: string, reason: string): void {
@@ -202,12 +236,18 @@ export class PairSeries {
     this.info.delete(key);
     for (const reason of this.reasons.get(key) ?? []) this.m.failovers.remove({ namespace, pair, reason });
     this.reasons.delete(key);
+    const ready = this.readyReason.get(key);
+    if (ready !== undefined) this.m.pairReady.remove({ namespace, pair, reason: ready });
+    this.readyReason.delete(key);
     for (const g of [
       this.m.pairLive,
       this.m.pairStandbyReady,
       this.m.pairServingAlone,
       this.m.pairLiveSince,
       this.m.pairOnPreferred,
+      this.m.pairLicenceExpiry,
+      this.m.pairLicenceWarning,
+      this.m.pairLicenceUpdateRefused,
     ])
       g.remove({ namespace, pair });
     for (const member of ['primary', 'redundant']) {

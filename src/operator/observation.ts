@@ -31,6 +31,38 @@ export interface PodObservation {
   containerTerminated: boolean;
   /** When the container terminated (state.terminated.finishedAt or lastState), ms. */
   terminatedAt?: number;
+  /** Why the licence-server container is not running yet (state.waiting: ImagePullBackOff…). */
+  waiting?: { reason: string; message?: string };
+  /** The container's last termination (the cause of a crash loop). */
+  lastTermination?: { reason?: string; exitCode?: number; message?: string };
+  /** Container restarts. */
+  restarts?: number;
+  /** The scheduler's message while the pod is unschedulable (PodScheduled=False, Unschedulable). */
+  unschedulable?: string;
+  /** The licence-server container's image. */
+  image?: string;
+}
+
+/**
+ * The licence Secret as the operator found it, read only while a member pod waits to start (a
+ * missing Secret or key keeps it in ContainerCreating; the pod itself says so only in an Event).
+ */
+export type LicenceSecretCheck =
+  { state: 'found' } | { state: 'missing' } | { state: 'missingKeys'; keys: string[] };
+
+/** The licence a reference server reports in force (docs/server-contract.md, `license`). */
+export interface LicenceReport {
+  state: 'valid' | 'invalid' | 'expired' | 'missing';
+  message: string;
+  /** The file's refusal code (MALFORMED, BAD_SIGNATURE, EXPIRED…), when no licence is in force. */
+  code?: string;
+  /** A newer file refused while the previous licence stays in force. */
+  lastError?: string;
+  lastErrorCode?: string;
+  /** When the last usable feature expires, ms. */
+  expiresAt?: number;
+  /** The usable feature that expires first. */
+  firstExpiry?: { feature: string; at: number };
 }
 
 export interface NodeObservation {
@@ -67,6 +99,8 @@ export interface ServerReport {
   peerLastSeenSeconds?: number;
   /** The serving right it holds (servers that predate serving rights do not report it). */
   serving?: ServingReport;
+  /** The licence in force (servers that predate the report: undefined, taken as valid). */
+  licence?: LicenceReport;
   /** When the check that read the report was sent, ms (a report says nothing of what came later). */
   sentAt?: number;
   /** When the report was read, ms. */
@@ -107,6 +141,16 @@ export interface Observation {
   switchoverRequested?: boolean;
   /** Until when a solo grant this operator (or its predecessor) sent may still be valid, ms. */
   grantsBindUntil?: number;
+  /** The licence Secret, when it was checked (a member pod waits to start). */
+  licenceSecret?: LicenceSecretCheck;
+}
+
+/** Where the licence comes from, and how early its expiry is warned of (spec.server.license). */
+export interface LicenceSource {
+  secretName: string;
+  fileKey: string;
+  publicKeyKey: string;
+  expiryWarningDays: number;
 }
 
 export interface Policy {
@@ -119,6 +163,8 @@ export interface Policy {
   failureThreshold: number;
   successThreshold: number;
   protocol: 'reference' | 'none';
+  /** Absent in tables that do not concern the licence: conditions then name no Secret. */
+  licence?: LicenceSource;
 }
 
 /** The member `status.servingAlone` marks as not promotable, if any. */
@@ -137,6 +183,12 @@ export function policyFromSpec(spec: PairSpec): Policy {
     failureThreshold: spec.healthCheck.failureThreshold,
     successThreshold: spec.healthCheck.successThreshold,
     protocol: spec.server.protocol,
+    licence: {
+      secretName: spec.server.license.secretName,
+      fileKey: spec.server.license.fileKey,
+      publicKeyKey: spec.server.license.publicKeyKey,
+      expiryWarningDays: spec.server.license.expiryWarningDays,
+    },
   };
 }
 

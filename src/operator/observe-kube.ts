@@ -30,6 +30,10 @@ export function observePod(
     (cs?.state?.terminated?.finishedAt ?? cs?.lastState?.terminated?.finishedAt) as Date | string | undefined,
   );
   const readyAt = ms(ready?.lastTransitionTime as Date | string | undefined);
+  const waiting = cs?.state?.waiting;
+  const last = cs?.lastState?.terminated ?? cs?.state?.terminated;
+  const scheduled = st?.conditions?.find((c) => c.type === 'PodScheduled');
+  const image = pod.spec?.containers?.find((c) => c.name === containerName)?.image;
   return {
     phase: (st?.phase as PodPhase | undefined) ?? 'Pending',
     deleting: deletionTs !== undefined,
@@ -38,6 +42,23 @@ export function observePod(
     ...(readyAt !== undefined ? { readyTransitionAt: readyAt } : {}),
     containerTerminated: crashed,
     ...(crashed && terminatedAt !== undefined ? { terminatedAt } : {}),
+    ...(waiting?.reason
+      ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } }
+      : {}),
+    ...(last
+      ? {
+          lastTermination: {
+            ...(last.reason ? { reason: last.reason } : {}),
+            ...(last.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
+            ...(last.message ? { message: last.message } : {}),
+          },
+        }
+      : {}),
+    ...(cs ? { restarts: cs.restartCount } : {}),
+    ...(scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
+      ? { unschedulable: scheduled.message ?? 'no node fits the pod' }
+      : {}),
+    ...(image ? { image } : {}),
   };
 }
 

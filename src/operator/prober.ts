@@ -3,6 +3,7 @@ import {
   EMPTY_PROBE_HISTORY,
   recordProbe,
   recordServerReport,
+  type LicenceReport,
   type ProbeHistory,
   type ServerReport,
 } from './failover.ts';
@@ -342,6 +343,7 @@ export class Prober {
       prev.server?.epoch !== server?.epoch ||
       prev.server?.replication !== server?.replication ||
       prev.server?.serving?.right !== server?.serving?.right ||
+      licenceNews(prev.server?.licence) !== licenceNews(server?.licence) ||
       needsAlone(prev.server?.replication, prev.server?.serving) !==
         needsAlone(server?.replication, server?.serving);
     if (!(corroborating || flipped || first || reachedFailure || reachedSuccess || serverChanged)) return;
@@ -369,6 +371,11 @@ async function check(t: ProbeTarget): Promise<{ result: ProbeResult; status?: Me
     t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
   ]);
   return status ? { result, status } : { result };
+}
+
+/** What of a licence report the conditions say: a change of it is worth a reconcile. */
+function licenceNews(l: LicenceReport | undefined): string {
+  return l ? `${l.state}|${l.code}|${l.lastErrorCode}|${l.lastError}|${l.firstExpiry?.at}` : '';
 }
 
 /** The report the decision reads (the answer's anchor stays with the prober). */

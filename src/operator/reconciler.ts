@@ -11,7 +11,6 @@ import {
   safeParsePair,
   type LicenseServerPair,
   type Member,
-  type MemberStatus,
   type PairStatus,
 } from '../api/pair.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -38,9 +37,12 @@ import {
   observePod,
   policyFromSpec,
   type Decision,
+  type LicenceSecretCheck,
   type Observation,
 } from './failover.ts';
 import { changeRole } from './member-client.ts';
+import { eventsOf } from './pair-events.ts';
+import { nextStatus } from './status-builder.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { probeStateFromStatus } from './probe-seed.ts';
 import type { Prober, ProbeTarget } from './prober.ts';
@@ -76,16 +78,6 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string }> = {
-  'initial-promote': { type: 'Normal', reason: 'Promoted' },
-  failover: { type: 'Warning', reason: 'FailedOver' },
-  failback: { type: 'Normal', reason: 'FailedBack' },
-  switchover: { type: 'Normal', reason: 'SwitchedOver' },
-  'serve-first-recovered': { type: 'Normal', reason: 'Recovered' },
-  'fence-only': { type: 'Warning', reason: 'Fenced' },
-  repromote: { type: 'Normal', reason: 'Repromoted' },
-};
-
 const TOKEN_TTL_MS = 5 * 60_000;
 /**
  * A status change that may wait (status-urgency.ts) waits at most this long, counted from the
@@ -94,6 +86,13 @@ const TOKEN_TTL_MS = 5 * 60_000;
 export const STATUS_WAIT_MS = 5_000;
 /** A member that passes its health check but refuses its status hints at a rotated token: read the Secret again, at most this often. */
 const TOKEN_RECHECK_MS = 10_000;
+/**
+ * A member pod still waiting to start this long after its creation may be waiting for its licence
+ * Secret (the kubelet says so only in an Event on the pod): the Secret is read then, and again at
+ * most this often while a pod waits. A pod that starts in time costs no read.
+ */
+const SECRET_CHECK_AFTER_MS = 5_000;
+const SECRET_RECHECK_MS = 10_000;
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
@@ -109,6 +108,8 @@ export class Reconciler {
   private readonly inheritedAlone = new Map<string, boolean>();
   /** Since when a pair's status has had changes that may wait and are not written yet (STATUS_WAIT_MS). */
   private readonly waitingSince = new Map<string, number>();
+  /** The licence Secret as last found, per pair, while a member pod waits to start. */
+  private readonly secretChecks = new Map<string, { check: LicenceSecretCheck; at: number }>();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -130,6 +131,7 @@ export class Reconciler {
       this.waitingSince.delete(key);
       this.podHashes.delete(key);
       this.inheritedAlone.delete(key);
+      this.secretChecks.delete(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -173,6 +175,8 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
+    const secret = await this.checkLicenceSecret(key, pair, pods, now);
+    if (secret.check) obs.licenceSecret = secret.check;
     const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds);
     // A pair already serving alone when this process first saw it may hold a predecessor's grant.
     if (!this.inheritedAlone.has(key)) this.inheritedAlone.set(key, status.servingAlone !== undefined);
@@ -197,8 +201,12 @@ export class Reconciler {
       preferredPod &&
       !preferredPod.metadata?.deletionTimestamp
     ) {
-      const created = preferredPod.metadata?.creationTimestamp;
-      const waited = created ? now - new Date(created).getTime() : 0;
+      // Counted from when its container started (pods that waited for their Secret or image start
+      // together, long after they were made), else from its creation.
+      const started =
+        preferredPod.status?.containerStatuses?.[0]?.state?.running?.startedAt ??
+        preferredPod.metadata?.creationTimestamp;
+      const waited = started ? now - new Date(started).getTime() : 0;
       const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
       if (waited < grace) {
         await this.rollPods(pods, [], decision, log);
@@ -217,7 +225,15 @@ export class Reconciler {
         },
         'decision',
       );
-    const newStatus = this.nextStatus(pair, status, decision, pods, key, now, switchoverRequest);
+    const newStatus = nextStatus(
+      pair,
+      status,
+      decision,
+      pods,
+      (m) => this.d.prober.state(key, m, pods[m]?.metadata?.uid),
+      now,
+      switchoverRequest,
+    );
     // Only what changed is written, and fields that went away are removed (null in the patch).
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
     const statusWaitMs = statusPatch === undefined ? undefined : this.statusWait(key, status, newStatus, now);
@@ -228,7 +244,7 @@ export class Reconciler {
     // Solo grants go out only once status.servingAlone is written (it always goes out at once).
     const grant = decision.serving.grant;
     this.d.prober.setGrant(key, grant && statusWaitMs === undefined ? { ...grant, ms: grantMs } : undefined);
-    this.servingEvents(raw, status, newStatus, decision, log);
+    this.logServing(status, newStatus, decision, log);
 
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
@@ -277,7 +293,6 @@ export class Reconciler {
       await this.d.writer.applyIfChanged(desiredClientService(pair, decision.live), clientService);
 
     if (decision.action !== 'none') {
-      const ev = ACTION_EVENTS[decision.action] ?? { type: 'Normal' as const, reason: decision.action };
       log.info(
         {
           action: decision.action,
@@ -288,7 +303,6 @@ export class Reconciler {
         },
         decision.message,
       );
-      this.d.events.record(raw, ev.type, ev.reason, decision.message);
       if (decision.moved && decision.previousLive !== '' && decision.live !== '') {
         this.d.series.failover(namespace, name, decision.reason);
         const detection = decision.lastFailover?.detectionSeconds ?? 0;
@@ -298,50 +312,65 @@ export class Reconciler {
         );
       }
     }
-    // A phase change is an Event, except a new pair's first phase and its first promotion to
-    // Running (the Promoted Event says that): two writes fewer for each new pair.
-    const firstPhases =
-      status.phase === undefined || (status.phase === 'Pending' && decision.action === 'initial-promote');
-    if (statusChanged && status.phase !== newStatus.phase && newStatus.phase && !firstPhases) {
-      const warn = newStatus.phase === 'Unavailable' || newStatus.phase === 'Degraded';
-      this.d.events.record(raw, warn ? 'Warning' : 'Normal', `Phase${newStatus.phase}`, decision.message);
-    }
+    for (const e of eventsOf(status, newStatus, decision, statusChanged))
+      this.d.events.record(raw, e.type, e.reason, e.message);
 
     await this.rollPods(pods, outdated, decision, log);
-    this.exportMetrics(namespace, name, pair, decision, newStatus);
-    const requeue = [decision.requeueAfterMs, tokenRecheckMs, statusWaitMs].filter(
+    this.exportMetrics(namespace, name, pair, decision, newStatus, obs);
+    const requeue = [decision.requeueAfterMs, tokenRecheckMs, statusWaitMs, secret.recheckAfterMs].filter(
       (x): x is number => x !== undefined,
     );
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 
-  /** One Event when a member starts serving alone, and one when its standby is promotable again. */
-  private servingEvents(
-    raw: k8s.KubernetesObject,
-    prev: PairStatus,
-    next: PairStatus,
-    decision: Decision,
-    log: Logger,
-  ): void {
+  /** The serving mark set or cleared, in the log (its Event comes from eventsOf). */
+  private logServing(prev: PairStatus, next: PairStatus, decision: Decision, log: Logger): void {
     const was = prev.servingAlone;
     const now = next.servingAlone;
-    if (now && (!was || was.member !== now.member)) {
+    if (now && (!was || was.member !== now.member))
       log.warn({ member: now.member, epoch: now.epoch }, decision.serving.message);
-      this.d.events.record(
-        raw,
-        'Warning',
-        'ServingAlone',
-        `the ${now.member} member serves alone (epoch ${now.epoch}); the other member is not promoted until it has resynced`,
-      );
-    } else if (was && !now) {
-      log.info({ member: was.member }, decision.serving.message);
-      this.d.events.record(
-        raw,
-        'Normal',
-        'Resynced',
-        `${decision.serving.message} (the ${was.member} member served alone since ${was.since})`,
-      );
+    else if (was && !now) log.info({ member: was.member }, decision.serving.message);
+  }
+
+  /**
+   * The licence Secret, while a member pod waits to start (SECRET_CHECK_AFTER_MS): whether it
+   * exists and holds both keys. Only the finding is kept, never the Secret's data.
+   */
+  private async checkLicenceSecret(
+    key: string,
+    pair: LicenseServerPair,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+    now: number,
+  ): Promise<{ check?: LicenceSecretCheck; recheckAfterMs?: number }> {
+    const waitingSince = MEMBERS.map((m) => pods[m])
+      .filter((p) => p && !p.metadata?.deletionTimestamp && p.status?.phase === 'Pending')
+      .map((p) => Date.parse(String(p!.metadata?.creationTimestamp ?? '')) || now);
+    if (waitingSince.length === 0) {
+      this.secretChecks.delete(key);
+      return {};
     }
+    const due = Math.min(...waitingSince) + SECRET_CHECK_AFTER_MS;
+    if (now < due) return { recheckAfterMs: due - now };
+    const cached = this.secretChecks.get(key);
+    if (cached && now - cached.at < SECRET_RECHECK_MS)
+      return { check: cached.check, recheckAfterMs: cached.at + SECRET_RECHECK_MS - now };
+    const src = pair.spec.server.license;
+    let check: LicenceSecretCheck;
+    try {
+      const s = await this.d.writer.readSecret(pair.metadata.namespace, src.secretName);
+      const keys = [src.fileKey, src.publicKeyKey].filter((k) => s && s.data?.[k] === undefined);
+      check = !s
+        ? { state: 'missing' }
+        : keys.length > 0
+          ? { state: 'missingKeys', keys }
+          : { state: 'found' };
+    } catch (err) {
+      // Unknown is no finding: the pod's own state still shows.
+      this.d.log.debug({ pair: key, problem: (err as Error).message }, 'could not read the licence Secret');
+      return { recheckAfterMs: SECRET_RECHECK_MS };
+    }
+    this.secretChecks.set(key, { check, at: now });
+    return { check, recheckAfterMs: SECRET_RECHECK_MS };
   }
 
   /** How long a status change still waits (STATUS_WAIT_MS); undefined: write it now. */
@@ -355,6 +384,8 @@ export class Reconciler {
 
   private async reportInvalid(raw: k8s.KubernetesObject, message: string, log: Logger): Promise<void> {
     log.warn({ problem: message }, 'invalid LicenseServerPair');
+    // The alerts carry the reason too (lpo_pair_ready).
+    this.d.series.setReady(raw.metadata!.namespace!, raw.metadata!.name!, false, 'InvalidSpec');
     const status = ((raw as { status?: PairStatus }).status ?? {}) as PairStatus;
     const conditions = setConditions(
       status.conditions,
@@ -551,113 +582,6 @@ export class Reconciler {
     };
   }
 
-  private nextStatus(
-    pair: LicenseServerPair,
-    status: PairStatus,
-    decision: Decision,
-    pods: Record<Member, k8s.V1Pod | undefined>,
-    key: string,
-    now: number,
-    switchoverRequest: string | undefined,
-  ): PairStatus {
-    const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const members: Record<string, MemberStatus> = {};
-    for (const m of MEMBERS) {
-      const pod = pods[m];
-      const probe = this.d.prober.state(key, m, pod?.metadata?.uid);
-      const prev = status.members?.[m];
-      const assessment = decision.members[m];
-      const result = probe.lastResult ? (probe.lastResult.ok ? 'Success' : 'Failure') : undefined;
-      // Only changes are written: the time and message of a probe result are kept until the
-      // result flips, so a steady pair costs no status writes.
-      const resultChanged = result !== prev?.lastProbeResult;
-      const ms: MemberStatus = {
-        ...(pod?.metadata?.name ? { podName: pod.metadata.name } : {}),
-        ...(pod?.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
-        ...(pod?.status?.podIP ? { podIP: pod.status.podIP } : {}),
-        ready: pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-        healthy: assessment.healthy,
-        health: assessment.health,
-        ...(assessment.health !== 'Healthy' ? { healthReason: assessment.reason } : {}),
-        ...(probe.server ? { role: probe.server.role, epoch: probe.server.epoch } : {}),
-        ...(result ? { lastProbeResult: result } : {}),
-        ...(result && probe.lastProbeAt
-          ? {
-              lastProbeTime: resultChanged
-                ? iso(probe.lastProbeAt)
-                : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)),
-            }
-          : {}),
-        ...(result === 'Failure'
-          ? {
-              lastProbeMessage: resultChanged
-                ? probe.lastResult!.message
-                : (prev?.lastProbeMessage ?? probe.lastResult!.message),
-            }
-          : {}),
-        ...(result
-          ? {
-              consecutiveFailures: Math.min(
-                probe.history.consecutiveFailures,
-                pair.spec.healthCheck.failureThreshold,
-              ),
-            }
-          : {}),
-        ...(probe.server
-          ? {
-              replication: {
-                state: probe.server.replication,
-                // Lag moves all the time under load: it is in the metrics; status shows it only while behind.
-                ...(probe.server.replication !== 'in-sync' && probe.server.lagEntries !== undefined
-                  ? { lagEntries: probe.server.lagEntries }
-                  : {}),
-                ...(probe.server.replication !== 'in-sync' && probe.server.lagSeconds !== undefined
-                  ? { lagSeconds: Math.round(probe.server.lagSeconds) }
-                  : {}),
-              },
-            }
-          : {}),
-      };
-      members[m] = ms;
-    }
-    const conditions = setConditions(
-      status.conditions,
-      decision.conditions,
-      new Date(now),
-      pair.metadata.generation,
-    );
-    const next: PairStatus = {
-      ...status,
-      liveMember: decision.live,
-      phase: decision.phase,
-      epoch: decision.epoch,
-      preferredMember: decision.acknowledgedPreferredMember,
-      members: members as PairStatus['members'],
-      failoverCount: (status.failoverCount ?? 0) + (decision.countsAsFailover ? 1 : 0),
-      ...(pair.metadata.generation !== undefined ? { observedGeneration: pair.metadata.generation } : {}),
-      conditions,
-    };
-    if (decision.moved) next.liveSince = iso(now);
-    const alone = decision.serving.alone;
-    if (alone) next.servingAlone = { member: alone.member, epoch: alone.epoch, since: iso(alone.since) };
-    else delete next.servingAlone;
-    if (decision.lastFailover) {
-      next.lastFailover = {
-        time: iso(now),
-        from: decision.lastFailover.from,
-        to: decision.lastFailover.to,
-        action: decision.lastFailover.action,
-        reason: decision.lastFailover.reason,
-        ...(decision.lastFailover.detectionSeconds !== undefined
-          ? { detectionSeconds: Math.round(decision.lastFailover.detectionSeconds * 1000) / 1000 }
-          : {}),
-      };
-    }
-    if (decision.requestHandled && switchoverRequest !== undefined)
-      next.lastSwitchoverRequest = switchoverRequest;
-    return next;
-  }
-
   private async roleChange(
     pair: LicenseServerPair,
     member: Member,
@@ -776,9 +700,21 @@ export class Reconciler {
     pair: LicenseServerPair,
     decision: Decision,
     status: PairStatus,
+    obs: Observation,
   ): void {
     const m = this.d.metrics;
     const sel = { namespace, pair: name };
+    const ready = decision.conditions.find((c) => c.type === 'Ready');
+    this.d.series.setReady(namespace, name, ready?.status === 'True', ready?.reason ?? 'Unknown');
+    // The licence in force: the live member's, else the other's.
+    const first = decision.live === '' ? pair.spec.preferredMember : decision.live;
+    const licence = [first, other(first)]
+      .map((mb) => obs.members[mb].server?.licence)
+      .find((l) => l?.state === 'valid');
+    if (licence?.firstExpiry) m.pairLicenceExpiry.set(sel, licence.firstExpiry.at / 1000);
+    else m.pairLicenceExpiry.remove(sel);
+    m.pairLicenceWarning.set(sel, pair.spec.server.license.expiryWarningDays * 86_400);
+    m.pairLicenceUpdateRefused.set(sel, licence?.lastError !== undefined ? 1 : 0);
     this.d.series.setInfo(namespace, name, decision.live, decision.phase);
     m.pairLive.set(sel, decision.live === '' ? 0 : 1);
     for (const member of MEMBERS) {

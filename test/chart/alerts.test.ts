@@ -17,7 +17,7 @@ describe('promtool', () => {
   it('check rules: the rules file is valid', () => {
     const r = run('promtool', ['check', 'rules', alertsFile]);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/SUCCESS: 10 rules found/);
+    expect(r.stdout).toMatch(/SUCCESS: 13 rules found/);
   });
 
   it('test rules: every alert fires when it should and stays quiet when it should not', () => {
@@ -55,11 +55,30 @@ describe('promtool', () => {
     try {
       const rules = readFileSync(alertsFile, 'utf8');
       const mutants = [
-        rules.replace('expr: lpo_pair_live == 0', 'expr: lpo_pair_live == 1'),
+        rules.replace('(lpo_pair_live == 0)', '(lpo_pair_live == 1)'),
+        // without its live-member half, LicensePairNotServing fires together with LicensePairUnavailable
+        rules.replace(
+          'expr: lpo_pair_ready == 0 and on (namespace, pair) lpo_pair_live == 1',
+          'expr: lpo_pair_ready == 0',
+        ),
         rules.replace('> 0.9', '> 0.95'),
         rules.replace(
           "for: 10m\n        labels:\n          severity: warning\n        annotations:\n          summary: 'Licence pair",
           "for: 1m\n        labels:\n          severity: warning\n        annotations:\n          summary: 'Licence pair",
+        ),
+        // a fixed 14-day window instead of the pair's own
+        rules.replace(
+          '< on (namespace, pair) max by (namespace, pair) (lpo_pair_licence_warning_seconds)',
+          '< 14 * 86400',
+        ),
+        // expiryWarningDays: 0 no longer turns the warning off
+        rules.replace(
+          '\n          and on (namespace, pair) max by (namespace, pair) (lpo_pair_licence_warning_seconds) > 0',
+          '',
+        ),
+        rules.replace(
+          'lpo_pair_licence_update_refused == 1\n        for: 5m',
+          'lpo_pair_licence_update_refused == 1\n        for: 2m',
         ),
       ];
       for (const [i, mutant] of mutants.entries()) {

@@ -78,6 +78,8 @@ describe('the Grafana dashboard', () => {
     for (const metric of [
       'lpo_pair_info',
       'lpo_pair_live_member',
+      'lpo_pair_ready',
+      'lpo_pair_licence_expiry_timestamp_seconds',
       'lpo_failovers_total',
       'lpo_failover_detection_to_switch_seconds_bucket',
       'lpo_member_healthy',

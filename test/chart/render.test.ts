@@ -303,15 +303,21 @@ describe('monitoring objects', () => {
       ]),
       'PrometheusRule',
     ) as K8sObject & { spec: { groups: { rules: Alert[] }[] } };
-    for (const a of custom.spec.groups.flatMap((g) => g.rules))
-      expect(a.annotations.runbook_url).toBe(`https://runbooks.example.com/lpo/${a.alert}.md`);
+    const base = 'https://github.com/license-pair-operator/license-pair-operator/blob/main/docs/runbooks';
+    for (const [i, a] of custom.spec.groups.flatMap((g) => g.rules).entries())
+      expect(a.annotations['runbook_url']).toBe(
+        alerts[i]!.annotations['runbook_url']!.replace(base, 'https://runbooks.example.com/lpo'),
+      );
   });
 
   it('every alert has a severity, summary, description and a runbook in docs/runbooks/', () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual(
       [
         'LicensePairFailedOverTooLong',
+        'LicensePairLicenceExpiringSoon',
+        'LicensePairLicenceUpdateRefused',
         'LicensePairNoRedundancy',
+        'LicensePairNotServing',
         'LicensePairOperatorMetricsAbsent',
         'LicensePairOperatorNoLeader',
         'LicensePairOperatorReconcileErrors',
@@ -326,7 +332,12 @@ describe('monitoring objects', () => {
       expect(['critical', 'warning', 'info']).toContain(a.labels.severity);
       expect(a.annotations.summary, a.alert).toBeTruthy();
       expect(a.annotations.description, a.alert).toBeTruthy();
-      expect(a.annotations.runbook_url).toMatch(new RegExp(`/docs/runbooks/${a.alert}\\.md$`));
+      // The alerts that carry the Ready condition's reason link to its section of LicensePairNotServing.md.
+      expect(a.annotations.runbook_url).toMatch(
+        !a.expr.includes('lpo_pair_ready')
+          ? new RegExp(`/docs/runbooks/${a.alert}\\.md$`)
+          : /\/docs\/runbooks\/LicensePairNotServing\.md#\{\{ \$labels\.reason \| toLower \}\}$/,
+      );
       const runbook = path.join(repoRoot, 'docs', 'runbooks', `${a.alert}.md`);
       expect(existsSync(runbook), runbook).toBe(true);
       const text = readFileSync(runbook, 'utf8');

@@ -165,7 +165,7 @@ export function adminClient(token: () => string) {
         epoch: number;
         replication: Record<string, unknown>;
         activeLeases: number;
-        license: { state: string; message: string; lastError?: string };
+        license: { state: string; message: string; code?: string; lastError?: string; expires?: string };
         serving?: ServingJson;
       }
     > {

@@ -267,6 +267,14 @@ describe('licence files on a real process', () => {
       const st = await admin.status(p);
       expect(st.license.state).toBe('invalid');
       expect(st.license.message).toMatch(/^signature does not match the issuer key/);
+      expect(st.license).toMatchObject({ code: 'BAD_SIGNATURE' });
+      expect(st.license).not.toHaveProperty('expires');
+      // Not ready as a standby either: promoted, it could not serve.
+      const standbyReady = await fetch(`${p.adminUrl}/readyz`);
+      expect(standbyReady.status).toBe(503);
+      expect(((await standbyReady.json()) as { reason: string }).reason).toMatch(
+        /^standby without a valid licence: signature does not match/,
+      );
       await admin.post(p, '/v1/admin/promote', { epoch: 1 });
       const ready = await fetch(`${p.adminUrl}/readyz`);
       expect(ready.status).toBe(503);

@@ -142,12 +142,23 @@ export class StandInKubelet {
   /** The sync in flight, if any: one at a time, and stop() waits for it. */
   private syncing: Promise<void> | undefined;
   private readonly nodes: Partial<Record<MemberName, string>>;
+  private readonly mountsSecret: string | undefined;
 
-  /** With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. */
-  constructor(k: Kube, ns: string, nodes: Partial<Record<MemberName, string>> = {}) {
+  /**
+   * With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. With
+   * `mountsSecret`, a pod waits in ContainerCreating while that Secret does not exist, as a kubelet
+   * that cannot mount the pod's Secret volume does.
+   */
+  constructor(
+    k: Kube,
+    ns: string,
+    nodes: Partial<Record<MemberName, string>> = {},
+    opts: { mountsSecret?: string } = {},
+  ) {
     this.k = k;
     this.ns = ns;
     this.nodes = nodes;
+    this.mountsSecret = opts.mountsSecret;
   }
 
   start(): void {
@@ -198,11 +209,49 @@ export class StandInKubelet {
           });
         }
         if (p.status?.podIP) continue;
+        if (this.mountsSecret && !(await this.secretExists(this.mountsSecret))) {
+          if (p.status?.containerStatuses?.[0]?.state?.waiting === undefined) await this.writeCreating(p);
+          continue;
+        }
         await this.writeStatus(p, member);
       }
     } catch {
       // The namespace may be going away; the next tick tries again.
     }
+  }
+
+  private async secretExists(name: string): Promise<boolean> {
+    return this.k.core.readNamespacedSecret({ namespace: this.ns, name }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Pending, the container waiting to be created (its volumes cannot be mounted yet). */
+  private async writeCreating(p: k8s.V1Pod): Promise<void> {
+    await this.k.core.patchNamespacedPodStatus(
+      {
+        namespace: this.ns,
+        name: p.metadata!.name!,
+        body: {
+          status: {
+            phase: 'Pending',
+            conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: new Date() }],
+            containerStatuses: [
+              {
+                name: 'license-server',
+                ready: false,
+                restartCount: 0,
+                image: p.spec?.containers[0]?.image ?? '',
+                imageID: '',
+                state: { waiting: { reason: 'ContainerCreating' } },
+              },
+            ],
+          },
+        },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
   }
 
   private async writeStatus(p: k8s.V1Pod, member: MemberName): Promise<void> {

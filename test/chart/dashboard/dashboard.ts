@@ -138,6 +138,65 @@ function pairsRow(b: dashboard.DashboardBuilder): void {
         ],
       }),
     )
+    // The pair's Ready condition (lpo_pair_ready carries its reason): which pairs cannot serve, and why.
+    .withPanel(
+      single({
+        id: 38,
+        title: 'Pairs not Ready by reason',
+        w: 8,
+        description:
+          "Pairs whose Ready condition is False, counted by the condition's reason (alerts LicensePairUnavailable and LicensePairNotServing; each reason has a section in docs/runbooks/LicensePairNotServing.md).",
+        queries: [
+          {
+            // Per pair first (a pair scraped twice is one pair); `or on ()` adds the zero only when no
+            // pair is not Ready, so that the panel says so instead of showing no data.
+            expr: `count by (reason) (max by (namespace, pair, reason) (lpo_pair_ready{${pairs}}) == 0) or on () label_replace(vector(0), "reason", "all Ready", "", "")`,
+            legend: '{{reason}}',
+          },
+        ],
+      }).thresholds(
+        thresholds([
+          { color: 'green', value: null },
+          { color: 'red', value: 1 },
+        ]),
+      ),
+    )
+    .withPanel(
+      panel(new table.PanelBuilder(), {
+        id: 39,
+        title: 'Ready condition per pair',
+        w: 16,
+        description:
+          "Each pair's Ready condition and its reason (LiveMemberServing when Ready), pairs that are not Ready first.",
+        queries: [
+          {
+            expr: `max by (namespace, pair, reason) (lpo_pair_ready{${pairs}})`,
+            table: true,
+          },
+        ],
+      })
+        .withTransformation({
+          id: 'organize',
+          options: { excludeByName: { Time: true }, renameByName: { Value: 'Ready' } },
+        })
+        // Only the Ready column is coloured: the namespace, pair and reason stay plain text.
+        .overrideByName('Ready', [
+          {
+            id: 'mappings',
+            value: [
+              {
+                type: dashboard.MappingType.ValueToText,
+                options: {
+                  '0': { text: 'Not Ready', color: 'red', index: 0 },
+                  '1': { text: 'Ready', color: 'green', index: 1 },
+                },
+              },
+            ],
+          },
+          { id: 'custom.cellOptions', value: { type: common.TableCellDisplayMode.ColorText } },
+        ])
+        .sortBy([new common.TableSortByFieldStateBuilder().displayName('Ready').desc(false)]),
+    )
     .withPanel(
       timeline({
         id: 6,
@@ -477,6 +536,33 @@ function licencesRow(b: dashboard.DashboardBuilder): void {
           },
         ],
       }),
+    )
+    .withPanel(
+      panel(new bargauge.PanelBuilder(), {
+        id: 40,
+        title: 'Days until licence expiry',
+        w: 24,
+        description:
+          "Days until the first feature of the licence in force expires, per pair. Alert LicensePairLicenceExpiringSoon within the pair's spec.server.license.expiryWarningDays (14 by default, which the colours follow).",
+        queries: [
+          {
+            expr: `(min by (namespace, pair) (lpo_pair_licence_expiry_timestamp_seconds{${pairs}}) - time()) / 86400`,
+            legend: '{{namespace}}/{{pair}}',
+          },
+        ],
+      })
+        .reduceOptions(lastValue())
+        .orientation(common.VizOrientation.Horizontal)
+        .unit('suffix: days')
+        .decimals(1)
+        .min(0)
+        .thresholds(
+          thresholds([
+            { color: 'red', value: null },
+            { color: 'orange', value: 7 },
+            { color: 'green', value: 14 },
+          ]),
+        ),
     );
 }
 

@@ -115,4 +115,18 @@ describe('the generated Grafana dashboard', () => {
       /by \([^)]*\breason\b[^)]*\) \(rate\(/,
     );
   });
+
+  it("shows the pairs that are not Ready by reason, and the days until each pair's licence expires", () => {
+    const queries = panels(d).flatMap((p) => p.targets!.map((t) => ({ panel: p, expr: t.expr })));
+    const using = (metric: string) => queries.filter((q) => new RegExp(`\\b${metric}\\{`).test(q.expr));
+    const notReady = using('lpo_pair_ready').filter((q) => /\) == 0\)/.test(q.expr));
+    expect(notReady.map((q) => [q.panel.id, q.panel.type])).toEqual([[38, 'stat']]);
+    expect(notReady[0]!.expr).toMatch(/^count by \(reason\) /);
+    // A query that returns nothing while every pair is Ready would leave the panel empty.
+    expect(notReady[0]!.expr).toMatch(/ or on \(\) /);
+    expect(using('lpo_pair_ready').map((q) => q.panel.type)).toContain('table');
+    const expiry = using('lpo_pair_licence_expiry_timestamp_seconds');
+    expect(expiry.map((q) => q.panel.id)).toEqual([40]);
+    expect(expiry[0]!.expr).toMatch(/ - time\(\)\) \/ 86400$/);
+  });
 });

@@ -81,10 +81,13 @@ describe('the CRD', () => {
       'Phase',
       'Failovers',
       'Age',
+      'Reason',
     ]);
     for (const col of cols.filter((x) => x.jsonPath.startsWith('.status.'))) {
       let n: Node | undefined = status;
-      for (const part of col.jsonPath.split('.').slice(2)) n = n?.properties?.[part];
+      // A filtered list (conditions[?(@.type=="Ready")]) is followed into its items.
+      const path = col.jsonPath.replace(/\[\?\(@\.type=="[A-Za-z]+"\)\]/, '.[]');
+      for (const part of path.split('.').slice(2)) n = part === '[]' ? n?.items : n?.properties?.[part];
       expect(n, col.jsonPath).toBeDefined();
       expect(n!['type'], col.jsonPath).toMatch(/string|integer/);
     }

@@ -20,7 +20,12 @@ describe('parseSpec defaults', () => {
         imagePullPolicy: 'IfNotPresent',
         ports: { licences: 7070, admin: 7071, metrics: 9464 },
         protocol: 'reference',
-        license: { secretName: 'lic', fileKey: 'license.json', publicKeyKey: 'public-key.pem' },
+        license: {
+          secretName: 'lic',
+          fileKey: 'license.json',
+          publicKeyKey: 'public-key.pem',
+          expiryWarningDays: 14,
+        },
       },
       placement: { spreadMembers: 'Preferred' },
       healthCheck: {

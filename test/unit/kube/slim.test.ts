@@ -57,16 +57,28 @@ const pod: k8s.V1Pod = {
 };
 
 describe('cache transforms', () => {
-  it('keeps of a pod everything the failover decision observes, and drops its spec and managedFields', () => {
+  it('keeps of a pod everything the failover decision observes, and drops the rest of its spec and managedFields', () => {
     const slim = slimPod(pod);
     expect(observePod(slim)).toEqual(observePod(pod));
     expect(observeNode(slim, undefined)).toEqual(observeNode(pod, undefined));
     expect(slim.metadata?.managedFields).toBeUndefined();
-    expect(slim.spec?.containers).toEqual([]);
+    expect(slim.spec?.containers).toEqual(
+      pod.spec!.containers.map((c) => ({ name: c.name, image: c.image })),
+    );
     expect(slim.spec?.volumes).toBeUndefined();
     expect(slim.status?.podIP).toBe('10.0.0.5');
     expect(slim.metadata?.annotations).toEqual({ 'lpo.dev/spec-hash': 'abc' });
     expect(slim.metadata?.labels).toEqual(pod.metadata?.labels);
+  });
+
+  it('keeps the scheduler’s word on an unschedulable pod, and the image (they name a cause)', () => {
+    const unschedulable = structuredClone(pod);
+    unschedulable.status!.conditions = [
+      { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' },
+    ];
+    const slim = slimPod(unschedulable);
+    expect(observePod(slim)).toEqual(observePod(unschedulable));
+    expect(observePod(slim)).toMatchObject({ unschedulable: '0/1 nodes are available', image: 'x' });
   });
 
   it('keeps of a child its identity and annotations only', () => {

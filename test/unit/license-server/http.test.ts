@@ -258,6 +258,12 @@ describe('one member over HTTP', () => {
     });
     expect(st.state).toBe('valid');
     expect(st.lastError).toMatch(/signature does not match the issuer key/);
+    // The operator reads what refused it, and the licence still in force.
+    expect(st).toMatchObject({
+      lastErrorCode: 'BAD_SIGNATURE',
+      firstExpiry: { feature: expect.any(String) },
+    });
+    expect(Date.parse((st as { expires?: string }).expires ?? '')).toBeGreaterThan(Date.now());
     const r = await post('admin', '/v1/admin/reload-license', {});
     expect(r).toMatchObject({ status: 422, body: { code: 'LICENSE_INVALID' } });
     const features = (await (await fetch(url('licences', '/v1/features'))).json()) as {

@@ -84,6 +84,22 @@ describe('licence file', () => {
     expect(v.warnings).toEqual(['feature synth expired on 2025-06-30']);
   });
 
+  it('names the usable feature that expires first (an expired one does not count)', () => {
+    const three = JSON.stringify(
+      signLicence(
+        licenceBody([
+          feature('old', 1, { expiry: '2025-06-30' }),
+          feature('late', 1, { expiry: '2028-01-01' }),
+          feature('soon', 1, { expiry: '2026-03-10' }),
+        ]),
+        keys.privateKeyPem,
+      ),
+    );
+    const v = verifyLicence(three, keys.publicKeyPem, { pairId: PAIR_ID, now: NOW });
+    expect(v.firstExpiry).toEqual({ feature: 'soon', ms: Date.parse('2026-03-10') });
+    expect(v.expiresMs).toBe(Date.parse('2028-01-01'));
+  });
+
   it('refuses malformed files with the field at fault', () => {
     expect(refusal(() => parseAndVerify('{', keys.publicKeyPem)).message).toMatch(/not JSON/);
     expect(refusal(() => parseAndVerify('{"format":2}', keys.publicKeyPem)).code).toBe('MALFORMED');

@@ -84,8 +84,30 @@ describe('observePod / observeNode', () => {
       ready: true,
       readyTransitionAt: 5000,
       containerTerminated: false,
+      restarts: 0,
     });
     expect(observePod(undefined)).toBeUndefined();
+  });
+  it('reads what names a cause: the waiting reason, the last termination, the scheduler, the image', () => {
+    const p = structuredClone(base);
+    p.spec!.containers = [{ name: 'license-server', image: 'reg.example/ls:9' }];
+    p.status!.phase = 'Pending';
+    p.status!.conditions = [
+      { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' },
+    ];
+    p.status!.containerStatuses![0]!.state = { waiting: { reason: 'ImagePullBackOff', message: 'back-off' } };
+    p.status!.containerStatuses![0]!.lastState = {
+      terminated: { exitCode: 2, reason: 'Error', message: 'boom', finishedAt: new Date(1) },
+    };
+    expect(observePod(p)).toMatchObject({
+      image: 'reg.example/ls:9',
+      unschedulable: '0/1 nodes are available',
+      waiting: { reason: 'ImagePullBackOff', message: 'back-off' },
+      lastTermination: { reason: 'Error', exitCode: 2, message: 'boom' },
+    });
+    // Scheduled: no scheduler message.
+    p.status!.conditions = [{ type: 'PodScheduled', status: 'True' }];
+    expect(observePod(p)).not.toHaveProperty('unschedulable');
   });
   it('reads deletion (request time = deletionTimestamp − grace)', () => {
     const p = structuredClone(base);
@@ -134,6 +156,12 @@ describe('policyFromSpec', () => {
       failureThreshold: 3,
       successThreshold: 2,
       protocol: 'reference',
+      licence: {
+        secretName: 'l',
+        fileKey: 'license.json',
+        publicKeyKey: 'public-key.pem',
+        expiryWarningDays: 14,
+      },
     });
   });
 });

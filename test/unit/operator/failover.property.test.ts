@@ -258,9 +258,13 @@ describe('decide: properties', () => {
           'Degraded',
           'StandbyReady',
           'ServingAlone',
+          ...(p.protocol === 'reference' ? ['LicenceValid'] : []),
         ]);
         for (const c of d.conditions) expect(c.reason).toMatch(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/);
-        expect(ready.status).toBe(d.phase === 'Unavailable' || d.phase === 'Pending' ? 'False' : 'True');
+        // Ready: a live member that has not failed, and whose pod the Service routes to.
+        const serving =
+          d.phase !== 'Unavailable' && d.phase !== 'Pending' && d.live !== '' && d.members[d.live].podReady;
+        expect(ready.status).toBe(serving ? 'True' : 'False');
         if (d.live === '') expect(['Pending', 'Unavailable']).toContain(d.phase);
         if (d.phase === 'Running') expect(d.live).toBe(p.preferredMember);
         expect(d.moved).toBe(d.live !== o.status.liveMember);

@@ -796,7 +796,14 @@ describe('decide: scenario table', () => {
   it.each(scenarios.map((s) => [s.name, s] as const))('%s', (_name, s) => {
     const d = decide(s.obs, { ...POLICY, ...s.policy }, s.now ?? T0);
     check(d, s.expect);
-    expect(d.conditions.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'StandbyReady', 'ServingAlone']);
+    const protocol = s.policy?.protocol ?? POLICY.protocol;
+    expect(d.conditions.map((c) => c.type)).toEqual([
+      'Ready',
+      'Degraded',
+      'StandbyReady',
+      'ServingAlone',
+      ...(protocol === 'reference' ? ['LicenceValid'] : []),
+    ]);
   });
 });
 

@@ -1,0 +1,120 @@
+// The pair's next status from the decision, the pods and the prober's view of each member: what
+// `kubectl get lsp` and `lspctl pair status` show. Pure; the reconciler writes only what changed.
+import type * as k8s from '@kubernetes/client-node';
+import {
+  MEMBERS,
+  type LicenseServerPair,
+  type Member,
+  type MemberStatus,
+  type PairStatus,
+} from '../api/pair.ts';
+import { setConditions } from './conditions.ts';
+import type { Decision } from './failover.ts';
+import type { MemberProbeState } from './prober.ts';
+
+export function nextStatus(
+  pair: LicenseServerPair,
+  status: PairStatus,
+  decision: Decision,
+  pods: Record<Member, k8s.V1Pod | undefined>,
+  probeOf: (m: Member) => MemberProbeState,
+  now: number,
+  switchoverRequest: string | undefined,
+): PairStatus {
+  const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const members: Record<string, MemberStatus> = {};
+  for (const m of MEMBERS) {
+    const pod = pods[m];
+    const probe = probeOf(m);
+    const prev = status.members?.[m];
+    const assessment = decision.members[m];
+    const result = probe.lastResult ? (probe.lastResult.ok ? 'Success' : 'Failure') : undefined;
+    // Only changes are written: the time and message of a probe result are kept until the
+    // result flips, so a steady pair costs no status writes.
+    const resultChanged = result !== prev?.lastProbeResult;
+    const ms: MemberStatus = {
+      ...(pod?.metadata?.name ? { podName: pod.metadata.name } : {}),
+      ...(pod?.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+      ...(pod?.status?.podIP ? { podIP: pod.status.podIP } : {}),
+      ready: pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+      healthy: assessment.healthy,
+      health: assessment.health,
+      ...(assessment.health !== 'Healthy' ? { healthReason: assessment.reason } : {}),
+      ...(probe.server ? { role: probe.server.role, epoch: probe.server.epoch } : {}),
+      ...(result ? { lastProbeResult: result } : {}),
+      ...(result && probe.lastProbeAt
+        ? {
+            lastProbeTime: resultChanged
+              ? iso(probe.lastProbeAt)
+              : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)),
+          }
+        : {}),
+      ...(result === 'Failure'
+        ? {
+            lastProbeMessage: resultChanged
+              ? probe.lastResult!.message
+              : (prev?.lastProbeMessage ?? probe.lastResult!.message),
+          }
+        : {}),
+      ...(result
+        ? {
+            consecutiveFailures: Math.min(
+              probe.history.consecutiveFailures,
+              pair.spec.healthCheck.failureThreshold,
+            ),
+          }
+        : {}),
+      ...(probe.server
+        ? {
+            replication: {
+              state: probe.server.replication,
+              // Lag moves all the time under load: it is in the metrics; status shows it only while behind.
+              ...(probe.server.replication !== 'in-sync' && probe.server.lagEntries !== undefined
+                ? { lagEntries: probe.server.lagEntries }
+                : {}),
+              ...(probe.server.replication !== 'in-sync' && probe.server.lagSeconds !== undefined
+                ? { lagSeconds: Math.round(probe.server.lagSeconds) }
+                : {}),
+            },
+          }
+        : {}),
+    };
+    members[m] = ms;
+  }
+  const conditions = setConditions(
+    status.conditions,
+    decision.conditions,
+    new Date(now),
+    pair.metadata.generation,
+  );
+  const next: PairStatus = {
+    ...status,
+    liveMember: decision.live,
+    phase: decision.phase,
+    epoch: decision.epoch,
+    preferredMember: decision.acknowledgedPreferredMember,
+    members: members as PairStatus['members'],
+    failoverCount: (status.failoverCount ?? 0) + (decision.countsAsFailover ? 1 : 0),
+    ...(pair.metadata.generation !== undefined ? { observedGeneration: pair.metadata.generation } : {}),
+    conditions,
+  };
+  if (decision.moved) next.liveSince = iso(now);
+  const alone = decision.serving.alone;
+  if (alone) next.servingAlone = { member: alone.member, epoch: alone.epoch, since: iso(alone.since) };
+  else delete next.servingAlone;
+  if (decision.lastFailover) {
+    next.lastFailover = {
+      time: iso(now),
+      from: decision.lastFailover.from,
+      to: decision.lastFailover.to,
+      action: decision.lastFailover.action,
+      reason: decision.lastFailover.reason,
+      ...(decision.lastFailover.detectionSeconds !== undefined
+        ? { detectionSeconds: Math.round(decision.lastFailover.detectionSeconds * 1000) / 1000 }
+        : {}),
+    };
+  }
+  if (decision.requestHandled && switchoverRequest !== undefined)
+    next.lastSwitchoverRequest = switchoverRequest;
+  return next;
+}
