@@ -396,9 +396,45 @@ ${cols}
 
 | type | True when |
 | --- | --- |
-| \`Ready\` | a live member serves behind the client Service |
+| \`Ready\` | the live member serves licences through the client Service: it has not failed and its pod is Ready (an endpoint of the Service) |
 | \`Degraded\` | the pair has lost redundancy: a member is unhealthy or not in sync, or the pair runs on the non-preferred member |
 | \`StandbyReady\` | the standby is healthy and in sync: a failover could happen now |
+| \`ServingAlone\` | the live member serves without its standby, under the operator's grants ([reliability.md](reliability.md#serving-rights-never-two-members-granting)) |
+| \`LicenceValid\` | a member has a licence in force; reason \`ExpiringSoon\` (still True) when a feature expires within \`spec.server.license.expiryWarningDays\`, \`UpdateRefused\` (still True) when a newer file in the Secret was refused and the previous licence stays in force |
+
+### Why a pair cannot serve
+
+When \`Ready\` is False its reason names the cause and its message the fix; the same reason is
+the \`REASON\` column of \`kubectl get lsp\`, the \`reason\` label of \`lpo_pair_ready\`, and a
+Warning Event on the pair when the cause first appears. A member's own cause is its
+\`status.members.<m>.healthReason\` (and \`StandbyReady\`'s reason when it is the standby).
+Runbooks: [LicensePairNotServing](runbooks/LicensePairNotServing.md).
+
+| reason | cause | seen from |
+| --- | --- | --- |
+| \`LicenceSecretMissing\` | \`spec.server.license.secretName\` names no Secret in the pair's namespace | the Secret, read while a member pod still waits to start 5 s after its creation |
+| \`LicenceKeyMissing\` | the Secret lacks \`fileKey\` or \`publicKeyKey\` | same |
+| \`LicenceInvalid\` | the members refused the file (not a licence, issued to another pair, not yet valid, bad key) | the member's \`/v1/status\` (\`license.code\`) |
+| \`LicenceSignatureInvalid\` | the file is not signed by the public key in the Secret | same |
+| \`LicenceExpired\` | every feature of the licence has expired | same |
+| \`ImagePullFailed\` | \`spec.server.image\` cannot be pulled | the container's waiting reason (ErrImagePull, ImagePullBackOff, InvalidImageName, ErrImageNeverPull) |
+| \`Unschedulable\` | no node fits a member pod | the pod's \`PodScheduled\` condition (with the scheduler's message) |
+| \`CrashLooping\` | the licence-server container keeps crashing | CrashLoopBackOff, with the last exit and the last log line |
+| \`ContainerConfigInvalid\` | the container cannot be created | CreateContainerConfigError, CreateContainerError, RunContainerError |
+| \`LiveMemberNotReady\` | the live member runs but its pod is not Ready: the Service has no endpoint | the pod's Ready condition |
+| \`WaitingForMembers\`, \`BothDown\`, \`StandbyNotPromotable\` | no member is healthy yet / any more, or only the member that may not be promoted is | the decision |
+| a member failure (\`ProbeFailed\`, \`PeerLost\`, \`PodDeleted\`, \`PodMissing\`, \`PodPending\`, \`PodNotReady\`, \`ContainerTerminated\`, \`NodeNotReady\`) | the live member failed and no standby can take over | the decision |
+| \`InvalidSpec\` | the pair's spec does not parse | the operator's own validation |
+
+### Events
+
+| reason | type | when |
+| --- | --- | --- |
+| \`Promoted\`, \`FailedOver\`, \`FailedBack\`, \`SwitchedOver\`, \`Recovered\`, \`Fenced\`, \`Repromoted\` | Normal / Warning | the live member changes (one Event per move) |
+| \`PhaseDegraded\`, \`PhaseUnavailable\`, \`PhaseRunning\`, \`PhaseFailedOver\` | Warning / Normal | the phase changes without a move |
+| \`ServingAlone\`, \`Resynced\` | Warning / Normal | the live member starts serving alone / its standby has resynced |
+| each reason of the table above, \`ExpiringSoon\`, \`UpdateRefused\` | Warning | the cause first appears on a condition (not again while it lasts; a repeat within ten minutes counts in the same Event) |
+| \`PromoteFailed\`, \`InvalidSpec\` | Warning | a promotion was refused / the spec is invalid |
 
 ## Spec
 

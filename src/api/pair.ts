@@ -419,7 +419,13 @@ export const PairSpecSchema = z
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
 export const ConditionSchema = z.object({
-  type: z.string().min(1).max(316).describe('Type of the condition: `Ready`, `Degraded` or `StandbyReady`.'),
+  type: z
+    .string()
+    .min(1)
+    .max(316)
+    .describe(
+      'Type of the condition: `Ready`, `Degraded`, `StandbyReady`, `ServingAlone` or `LicenceValid`.',
+    ),
   status: z.enum(CONDITION_STATUSES).describe('Status of the condition: True, False or Unknown.'),
   reason: z
     .string()
@@ -550,7 +556,9 @@ export const PairStatusSchema = z
       .array(ConditionSchema)
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
       .optional()
-      .describe('Conditions `Ready`, `Degraded`, `StandbyReady`, `ServingAlone` (metav1.Condition).'),
+      .describe(
+        'Conditions `Ready`, `Degraded`, `StandbyReady`, `ServingAlone`, `LicenceValid` (metav1.Condition).',
+      ),
   })
   .describe('Observed state of the pair, written by the operator.');
 

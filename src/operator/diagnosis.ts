@@ -96,7 +96,8 @@ function crashMessage(pod: PodObservation): string {
     ? `last exit: ${t.reason ?? 'terminated'}${t.exitCode !== undefined ? `, code ${t.exitCode}` : ''}`
     : 'no exit recorded';
   const said = t?.message ? lastLogMessage(t.message) : undefined;
-  return `the licence-server container keeps crashing (restarted ${pod.restarts ?? 0} times, ${exit}${said ? `: ${clip(said)}` : ''}); see kubectl logs --previous for the member's pod`;
+  const n = pod.restarts ?? 0;
+  return `the licence-server container keeps crashing (restarted ${n} time${n === 1 ? '' : 's'}, ${exit}${said ? `: ${clip(said)}` : ''}); see kubectl logs --previous for the member's pod`;
 }
 
 /** The last line of a termination message; for a JSON log line, its `msg`. */
