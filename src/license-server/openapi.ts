@@ -138,7 +138,14 @@ export const openApiDocument = {
         properties: {
           epoch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
           anchor: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-          ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+          ms: {
+            description:
+              'how long the grant lasts; 0 ends the grants (a grant anchored at or before `anchor` then extends nothing)',
+            oneOf: [
+              { type: 'integer', enum: [0] },
+              { type: 'integer', minimum: 100, maximum: 600_000 },
+            ],
+          },
         },
       },
       RoleResponse: {
@@ -284,7 +291,7 @@ export const openApiDocument = {
       'x-port': ['admin'],
       post: {
         summary:
-          "Serve alone for `ms`, counted from this member's status answer `anchor` (the operator's solo grant)",
+          "Serve alone for `ms`, counted from this member's status answer `anchor` (the operator's solo grant); `ms` 0 ends the grants",
         security: bearer,
         requestBody: body('GrantRequest'),
         responses: {

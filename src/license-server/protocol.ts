@@ -35,7 +35,12 @@ export const promoteBody = z
   .strict();
 export const demoteBody = z.object({ epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();
 export const grantBody = z
-  .object({ epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), ...soloGrant })
+  .object({
+    epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    anchor: soloGrant.anchor,
+    // 0 ends the operator's grants (R6 of docs/reliability.md).
+    ms: z.union([z.literal(0), soloGrant.ms]),
+  })
   .strict();
 
 // A non-negative integer in a query string. Not z.coerce.number(): it reads "" (`?epoch=`) as 0.

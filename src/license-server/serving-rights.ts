@@ -67,6 +67,8 @@ export interface ActiveRights {
   peerUntil: number;
   /** R3: until when the operator's solo grant covers this member */
   aloneUntil: number;
+  /** R6: the operator ended its grants at the answer sent then: a grant anchored earlier is void */
+  grantsEndedAt?: number;
   /** when this member became active */
   activeSince: number;
 }
@@ -90,7 +92,12 @@ export function peerAcked(r: ActiveRights, anchorAt: number, p: RightsPolicy): A
 
 export type GrantRefusal = { ok: false; code: 'STALE_EPOCH' | 'UNKNOWN_ANCHOR'; message: string };
 
-/** R3: a solo grant from the operator for `epoch`, anchored at this member's answer sent at `anchorAt`. */
+/**
+ * R3: a solo grant from the operator for `epoch`, anchored at this member's answer sent at
+ * `anchorAt`. A grant of 0 ms ends the operator's grants (R6): this member holds none from now
+ * on, and a grant still on its way, anchored at that answer or before, extends nothing — so the
+ * operator, once it has the answer to the end, need not wait its grants out.
+ */
 export function granted(
   r: ActiveRights,
   g: { epoch: number; anchorAt: number | undefined; ms: number },
@@ -107,6 +114,8 @@ export function granted(
       code: 'UNKNOWN_ANCHOR',
       message: 'the grant names a status answer this member does not know',
     };
+  if (g.ms === 0) return { ok: true, rights: { ...r, aloneUntil: -Infinity, grantsEndedAt: g.anchorAt } };
+  if (r.grantsEndedAt !== undefined && g.anchorAt <= r.grantsEndedAt) return { ok: true, rights: r };
   const until = rightUntil(g.anchorAt, g.ms);
   return { ok: true, rights: until > r.aloneUntil ? { ...r, aloneUntil: until } : r };
 }

@@ -28,6 +28,8 @@ export interface ControllerOptions {
   probeConcurrency: number;
   resyncMs: number;
   operatorPeer?: OperatorPeer;
+  /** With leader election: the Lease's duration and a retry period (see serving.ts, soloGrantMs). */
+  leaderHandoverMs?: number;
 }
 
 const MANAGED = 'app.kubernetes.io/managed-by=license-pair-operator';
@@ -155,6 +157,7 @@ export class Controller {
       metrics,
       series,
       log,
+      ...(opts.leaderHandoverMs ? { leaderHandoverMs: opts.leaderHandoverMs } : {}),
     });
 
     const enqueue = (obj: k8s.KubernetesObject, source: TriggerSource) =>

@@ -39,6 +39,7 @@ const controller = new Controller({
   workers: config.maxConcurrentReconciles,
   probeConcurrency: config.probeConcurrency,
   resyncMs: config.resyncMs,
+  ...(config.leaderElect ? { leaderHandoverMs: config.leaseDurationMs + config.retryPeriodMs } : {}),
   ...(Object.keys(config.operatorPodLabels).length > 0
     ? { operatorPeer: { namespace: config.operatorNamespace, podLabels: config.operatorPodLabels } }
     : {}),

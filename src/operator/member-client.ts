@@ -90,25 +90,27 @@ export async function statusCheck(
 }
 
 /**
- * The operator's solo grant to the live member (R3 of docs/reliability.md), answered with its
- * status; a refused grant (another epoch, an unknown anchor) carries the status too. Not a health
- * check: undefined when no status came back.
+ * The operator's solo grant to the live member (R3 of docs/reliability.md; `ms` 0 ends the
+ * grants, R6), answered with its status; a refused grant (another epoch, an unknown anchor)
+ * carries the status too. Not a health check: no status when none came back.
  */
 export async function sendGrant(
   baseUrl: string,
   token: string | undefined,
   timeoutMs: number,
   grant: { epoch: number; anchor: number; ms: number },
-): Promise<MemberStatus | undefined> {
+): Promise<{ accepted: boolean; status?: MemberStatus }> {
   const answer = await request(`${baseUrl}/v1/admin/grant`, {
     timeoutMs,
     method: 'POST',
     body: JSON.stringify(grant),
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
   });
-  if (answer.error !== undefined) return undefined;
-  if (answer.status >= 200 && answer.status < 300) return parseStatus(answer.body);
-  return answer.status === 409 ? parseStatus(answer.body, 'status') : undefined;
+  const withStatus = (accepted: boolean, status: MemberStatus | undefined) =>
+    status ? { accepted, status } : { accepted };
+  if (answer.error !== undefined) return { accepted: false };
+  if (answer.status >= 200 && answer.status < 300) return withStatus(true, parseStatus(answer.body));
+  return withStatus(false, answer.status === 409 ? parseStatus(answer.body, 'status') : undefined);
 }
 
 function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {

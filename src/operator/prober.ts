@@ -77,6 +77,8 @@ interface Entry {
   /** a solo grant renewal between health checks (not a health check: no streak counts) */
   nextGrantAt?: number;
   grantInFlight?: boolean;
+  /** the highest answer a grant was anchored at (an end of the grants must name one as late) */
+  lastGrantAnchor?: number;
   /** Checked early because the other member's check failed: its answer is evidence, reconcile on it. */
   corroborating?: boolean;
 }
@@ -86,6 +88,8 @@ export class Prober {
   private readonly grants = new Map<string, SoloGrant>();
   /** per pair: until when a grant this process sent may still be valid (operator clock) */
   private readonly bindUntil = new Map<string, number>();
+  /** pairs whose grants this process ended (R6): a predecessor's no longer bind either */
+  private readonly ended = new Set<string>();
   /** when this process started probing (became leader): a predecessor's grants are counted from it */
   private startedAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -138,7 +142,36 @@ export class Prober {
    */
   grantsBindUntil(pairKey: string, grantMs: number, inherited: boolean): number {
     const own = this.bindUntil.get(pairKey) ?? -Infinity;
-    return inherited ? Math.max(own, grantBindsUntil(this.startedAt, grantMs)) : own;
+    // Ended grants void a predecessor's too (theirs were anchored at earlier answers).
+    return inherited && !this.ended.has(pairKey)
+      ? Math.max(own, grantBindsUntil(this.startedAt, grantMs))
+      : own;
+  }
+
+  /**
+   * R6: tell the member its grants are over, anchored at the latest answer any grant named; once
+   * it has answered, no grant sent before binds, and what still binds is only that the decision
+   * reads a report sent after the end (the end's own answer is one). False when it could not be
+   * done now (still granting, no answer to anchor at, not the leader, no answer back).
+   */
+  async endGrants(pairKey: string, member: 'primary' | 'redundant', epoch: number): Promise<boolean> {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    const t = e?.target;
+    const n = Math.max(e?.state.anchor?.n ?? 0, e?.lastGrantAnchor ?? 0);
+    if (this.grants.has(pairKey) || !e || !t?.statusUrl || n === 0) return false;
+    if (this.opts.isLeader && !this.opts.isLeader()) return false;
+    const sentAt = this.now();
+    const { accepted, status } = await sendGrant(t.statusUrl, t.token, t.timeoutMs, {
+      epoch,
+      anchor: n,
+      ms: 0,
+    });
+    if (!accepted || !status || this.entries.get(`${pairKey}/${member}`) !== e || this.grants.has(pairKey))
+      return false;
+    e.state = { ...e.state, ...this.answered(e.state, status, sentAt) };
+    this.bindUntil.set(pairKey, sentAt);
+    this.ended.add(pairKey);
+    return true;
   }
 
   stop(): void {
@@ -186,6 +219,7 @@ export class Prober {
     this.entries.delete(`${pairKey}/redundant`);
     this.grants.delete(pairKey);
     this.bindUntil.delete(pairKey);
+    this.ended.delete(pairKey);
   }
 
   state(pairKey: string, member: 'primary' | 'redundant', podUID: string | undefined): MemberProbeState {
@@ -235,7 +269,7 @@ export class Prober {
       e.nextGrantAt = now + GRANT_EVERY_MS;
       e.grantInFlight = true;
       void sendGrant(t.statusUrl, t.token, t.timeoutMs, grant)
-        .then((status) => {
+        .then(({ status }) => {
           if (this.entries.get(`${t.pairKey}/${t.member}`) !== e || !status) return;
           e.state = { ...e.state, ...this.answered(e.state, status, now) };
         })
@@ -271,6 +305,7 @@ export class Prober {
     // An old anchor buys little of the grant: check first, and grant with the next check.
     if (this.now() - anchor.receivedAt > ms / 2) return undefined;
     const key = e.target.pairKey;
+    e.lastGrantAnchor = Math.max(e.lastGrantAnchor ?? 0, anchor.n);
     this.bindUntil.set(
       key,
       Math.max(this.bindUntil.get(key) ?? -Infinity, grantBindsUntil(anchor.receivedAt, ms)),

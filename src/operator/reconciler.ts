@@ -72,6 +72,8 @@ export interface ReconcilerDeps {
   log: Logger;
   now?: () => number;
   roleChangeTimeoutMs?: number;
+  /** With leader election: how long a leader's death may leave the pairs without one (solo grants outlast it). */
+  leaderHandoverMs?: number;
 }
 
 export interface ReconcileResult {
@@ -177,7 +179,7 @@ export class Reconciler {
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
     const secret = await this.checkLicenceSecret(key, pair, pods, now);
     if (secret.check) obs.licenceSecret = secret.check;
-    const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds);
+    const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds, this.d.leaderHandoverMs ?? 0);
     // A pair already serving alone when this process first saw it may hold a predecessor's grant.
     if (!this.inheritedAlone.has(key)) this.inheritedAlone.set(key, status.servingAlone !== undefined);
     obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs, this.inheritedAlone.get(key)!);
@@ -244,6 +246,11 @@ export class Reconciler {
     // Solo grants go out only once status.servingAlone is written (it always goes out at once).
     const grant = decision.serving.grant;
     this.d.prober.setGrant(key, grant && statusWaitMs === undefined ? { ...grant, ms: grantMs } : undefined);
+    // The standby has resynced: end the grants rather than wait them out, and decide again.
+    const end = decision.serving.endGrants;
+    const endedGrants = end ? await this.d.prober.endGrants(key, end.member, end.epoch) : false;
+    if (endedGrants)
+      log.info({ member: end!.member, epoch: end!.epoch }, 'solo grants ended: the standby has resynced');
     this.logServing(status, newStatus, decision, log);
 
     // Carry out the decision: fence first, then promote, then point the Service.
@@ -317,9 +324,12 @@ export class Reconciler {
 
     await this.rollPods(pods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus, obs);
-    const requeue = [decision.requeueAfterMs, tokenRecheckMs, statusWaitMs, secret.recheckAfterMs].filter(
-      (x): x is number => x !== undefined,
-    );
+    const requeue = [
+      endedGrants ? 1 : decision.requeueAfterMs,
+      tokenRecheckMs,
+      statusWaitMs,
+      secret.recheckAfterMs,
+    ].filter((x): x is number => x !== undefined);
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 

@@ -69,6 +69,12 @@ export interface ServingDecision {
    * `withPromotion`: the first goes with the promotion itself.
    */
   grant?: { member: Member; epoch: number; withPromotion?: true };
+  /**
+   * End the grants (R6): tell this member, in `epoch`, that it holds none any more. Once it has
+   * answered, no grant sent before binds (the member voids those still on their way), and the
+   * wait is over without waiting the grants out.
+   */
+  endGrants?: { member: Member; epoch: number };
   reason: ServingReason;
   message: string;
   requeueAt?: number;
@@ -100,8 +106,8 @@ export function needsAlone(
  *     a. the standby does not report in sync, or has not acknowledged everything granted alone
  *        (ackedSeq < aloneSeq) → no grant, wait (WaitingForResync)
  *     b. a grant may still be valid, or the live member's report was read by a check sent before
- *        every grant had expired (it may predate the last change granted alone) → no grant,
- *        wait (WaitingOutGrants)
+ *        every grant had expired (it may predate the last change granted alone) → no grant, end
+ *        the grants (the member's answer to the end is such a report), else wait (WaitingOutGrants)
  *     c. otherwise → remove `servingAlone`: the standby is promotable again (Resynced)
  *  6. otherwise → nothing (Paired)
  */
@@ -154,6 +160,7 @@ export function decideServing(i: ServingInput): ServingDecision {
   if (i.now < i.grantsBindUntil || (i.liveReportSentAt ?? -Infinity) < i.grantsBindUntil)
     return {
       ...keep,
+      endGrants: { member: live, epoch: i.epoch },
       reason: 'WaitingOutGrants',
       message: 'the standby has resynced; waiting until every grant to serve alone has expired',
       requeueAt: i.now < i.grantsBindUntil ? i.grantsBindUntil : i.now + RESYNC_RECHECK_MS,
@@ -169,9 +176,19 @@ export const GRANT_EVERY_MS = 1000;
  * it must outlive two renewal intervals, each as long as a check may take (with the drift
  * allowance taken off).
  */
-export function soloGrantMs(timeoutSeconds: number): number {
-  return Math.ceil(2.5 * (GRANT_EVERY_MS + timeoutSeconds * 1000));
+export function soloGrantMs(timeoutSeconds: number, leaderHandoverMs = 0): number {
+  return Math.ceil(
+    2.5 * (GRANT_EVERY_MS + timeoutSeconds * 1000) + LEADER_HANDOVER_FACTOR * leaderHandoverMs,
+  );
 }
+
+/**
+ * With leader election, a grant also outlives a leader's death until the next leader grants
+ * (the Lease's duration and a retry period, with room for its first check): a leader change while
+ * a member serves alone costs no refused call. It costs no wait either: the grants are ended
+ * explicitly once the standby has resynced (R6).
+ */
+export const LEADER_HANDOVER_FACTOR = 1.25;
 
 /** Until when a grant anchored at an answer received at `anchorReceivedAt` binds the operator. */
 export function grantBindsUntil(anchorReceivedAt: number, grantMs: number): number {

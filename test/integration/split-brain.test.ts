@@ -393,8 +393,18 @@ describe('split-brain-proof serving', () => {
     } finally {
       healAddresses();
     }
+    const healedAt = Date.now();
     const whole = await settled(60_000);
     expect(whole.failoverCount).toBe(before.failoverCount);
+    // The mark went once the operator ended its grants (R6), not after waiting them out.
+    await eventually(
+      'the servingAlone mark removed',
+      async () => (await pair()).status?.servingAlone === undefined,
+    );
+    process.stdout.write(
+      `resync after the members' link healed: promotable again after ${((Date.now() - healedAt) / 1000).toFixed(2)} s\n`,
+    );
+    expect(loopback.operator.tail(200_000)).toContain('solo grants ended: the standby has resynced');
     clients.stop();
     sampler.stop();
     expect(sawAlone).toBe(true);
@@ -453,7 +463,7 @@ describe('split-brain-proof serving', () => {
     invariants(sampler, all);
   });
 
-  it('the operator leader killed while the live member serves alone: the next leader waits out its grants, never two granting', async () => {
+  it('the operator leader killed while the live member serves alone: its last grant outlasts the handover (no refusal), never two granting', async () => {
     const before = await settled();
     const live = before.liveMember as MemberName;
     const standby = other(live);
@@ -488,6 +498,7 @@ describe('split-brain-proof serving', () => {
       );
       await sleep(2000);
       const leader = replicas.find((_, i) => ['split-a', 'split-b'][i] === first)!;
+      const refusedBeforeKill = clients.refused.NO_QUORUM ?? 0;
       await leader.kill('SIGKILL');
       const killedAt = Date.now();
       await eventually(
@@ -503,6 +514,13 @@ describe('split-brain-proof serving', () => {
         'served alone again under the new leader',
         async () => clients.okAfter(Date.now() - 500, live) > 0,
         30_000,
+      );
+      // Grants outlast the Lease and a retry period (soloGrantMs): the live member kept serving.
+      expect(clients.refused.NO_QUORUM ?? 0, 'NO_QUORUM refusals during the leader handover').toBe(
+        refusedBeforeKill,
+      );
+      process.stdout.write(
+        `leader handover while serving alone: ${(clients.refused.NO_QUORUM ?? 0) - refusedBeforeKill} refusals, ${clients.okAfter(killedAt, live)} changes acknowledged\n`,
       );
       const s = (await pair()).status!;
       expect(s.liveMember).toBe(live);

@@ -49,6 +49,8 @@ type Msg =
   | { kind: 'hb'; mark: number; epoch: number; lastSeq: number }
   | { kind: 'ack'; mark: number; epoch: number; seq: number }
   | { kind: 'probe'; id: number; grant?: { epoch: number; anchor: number; ms: number } }
+  /** R6: the operator ends its grants (a grant of 0 ms anchored at its latest answer) */
+  | { kind: 'end'; id: number; epoch: number; anchor: number }
   | {
       kind: 'answer';
       id: number;
@@ -62,6 +64,8 @@ type Msg =
       /** (standby) ms since it last heard its active */
       silentMs: number;
       anchor: number;
+      /** the answer to end request `ended` (the grants are over) */
+      ended?: number;
     }
   | { kind: 'promote'; epoch: number; grant?: { anchor: number; ms: number } }
   | { kind: 'demote'; epoch: number };
@@ -106,6 +110,8 @@ interface OperatorState {
   misses: Record<Name, number>;
   answers: Partial<Record<Name, Answer>>;
   grant: { member: Name; epoch: number } | undefined;
+  /** the end of the grants in flight (R6), and when it was sent */
+  end: { id: number; member: Name; sentAt: number } | undefined;
   // status, in the API server: survives a restart
   live: Name;
   epoch: number;
@@ -131,6 +137,8 @@ interface Outcome {
   trace: string[];
   failovers: number;
   grantsUsed: number;
+  /** ends of the grants answered (R6) */
+  grantsEnded: number;
   acknowledged: Record<'peer' | 'alone', number>;
   refusedSteps: number;
 }
@@ -146,6 +154,7 @@ function run(sc: Scenario): Outcome {
     trace: [],
     failovers: 0,
     grantsUsed: 0,
+    grantsEnded: 0,
     acknowledged: { peer: 0, alone: 0 },
     refusedSteps: 0,
   };
@@ -204,6 +213,7 @@ function run(sc: Scenario): Outcome {
     misses: { primary: 0, redundant: 0 },
     answers: {},
     grant: undefined,
+    end: undefined,
     live: 'primary',
     epoch: 1,
     alone: undefined,
@@ -258,15 +268,20 @@ function run(sc: Scenario): Outcome {
         }
         return;
       }
+      case 'end':
       case 'probe': {
-        if (msg.grant && x.role === 'active' && x.rights) {
+        let ended: number | undefined;
+        const g0 = msg.kind === 'end' ? { epoch: msg.epoch, anchor: msg.anchor, ms: 0 } : msg.grant;
+        if (g0 && x.role === 'active' && x.rights) {
           const g = granted(x.rights, {
-            epoch: msg.grant.epoch,
-            anchorAt: x.statusAnchors.sentAt(msg.grant.anchor),
-            ms: msg.grant.ms,
+            epoch: g0.epoch,
+            anchorAt: x.statusAnchors.sentAt(g0.anchor),
+            ms: g0.ms,
           });
           if (g.ok) x.rights = g.rights;
+          if (g.ok && msg.kind === 'end') ended = msg.id;
         }
+        if (msg.kind === 'end' && ended === undefined) return;
         const active = x.role === 'active' && x.rights !== undefined;
         const right = active ? rightAt(x.rights!, now, POLICY) : 'standby';
         send(x.name, 'operator', {
@@ -283,6 +298,7 @@ function run(sc: Scenario): Outcome {
             : now - x.lastHbAt < 600 && x.lastHbSeq - x.applied < CATCH_UP_PER_HEARTBEAT,
           silentMs: now - x.lastHbAt,
           anchor: x.statusAnchors.issue(now),
+          ...(ended !== undefined ? { ended } : {}),
         });
         return;
       }
@@ -364,6 +380,7 @@ function run(sc: Scenario): Outcome {
       op.bind = -Infinity;
       op.answers = {};
       op.grant = undefined;
+      op.end = undefined;
       op.misses = { primary: 0, redundant: 0 };
       op.answered = { primary: true, redundant: true };
       op.nextProbeAt = op.startedAt;
@@ -452,6 +469,13 @@ function run(sc: Scenario): Outcome {
       out.trace.push(`t=${t}: servingAlone ${d.alone?.member ?? '-'} (${d.reason})`);
     op.alone = d.alone;
     op.grant = d.grant ? { member: d.grant.member, epoch: d.grant.epoch } : undefined;
+    // R6: the standby has resynced; end the grants rather than wait them out (anchored at the
+    // latest answer, which is at least as late as any a grant named).
+    if (d.endGrants && !op.grant && la && (!op.end || now - op.end.sentAt > PROBE_TIMEOUT_MS)) {
+      op.end = { id: ++op.probeId[live], member: live, sentAt: now };
+      op.probeSentAt[live] = now;
+      send('operator', live, { kind: 'end', id: op.end.id, epoch: d.endGrants.epoch, anchor: la.anchor });
+    }
   };
 
   const operatorReceives = (from: Name, msg: Msg) => {
@@ -460,6 +484,14 @@ function run(sc: Scenario): Outcome {
     if (now - op.probeSentAt[from] > PROBE_TIMEOUT_MS) return;
     op.answered[from] = true;
     op.answers[from] = { ...msg, at: now, sentAt: op.probeSentAt[from] };
+    if (msg.ended !== undefined && msg.ended === op.end?.id && !op.grant) {
+      // No grant sent before the end binds any more; the decision still wants a report sent
+      // after it (this answer is one).
+      op.bind = op.end.sentAt;
+      op.inherited = false;
+      out.grantsEnded += 1;
+      out.trace.push(`t=${t}: grants ended`);
+    }
   };
 
   for (t = 0; t <= sc.endMs; t += STEP_MS) {
@@ -599,6 +631,7 @@ describe('serving model: the active is lost at every moment of a resync', () => 
   // the resync and the wait for the grants to expire, the active is cut off from everyone.
   it('whenever it happens, I1 and I2 hold, and the pair is failed over only once the standby has everything', () => {
     let failovers = 0;
+    let ended = 0;
     for (const writeEveryMs of [10, 50])
       for (let x = 8000; x <= 16_000; x += 40) {
         const o = run({
@@ -614,19 +647,22 @@ describe('serving model: the active is lost at every moment of a resync', () => 
         });
         expect(o.violations, `cut at ${x}:\n${o.trace.join('\n')}`).toEqual([]);
         failovers += o.failovers;
+        ended += o.grantsEnded;
       }
     expect(failovers).toBeGreaterThan(10); // late enough cuts do fail over
+    expect(ended).toBeGreaterThan(10); // late enough cuts come after the grants were ended (R6)
   });
 });
 
 describe('serving model: properties', () => {
   it('under any partitions, delays, pauses, drift and an operator restart: I1 and I2 hold', () => {
-    const seen = { failovers: 0, alone: 0 };
+    const seen = { failovers: 0, alone: 0, ended: 0 };
     fc.assert(
       fc.property(arb, (sc) => {
         const o = run(sc);
         seen.failovers += o.failovers;
         seen.alone += o.acknowledged.alone;
+        seen.ended += o.grantsEnded;
         expect(o.violations, o.trace.join('\n')).toEqual([]);
       }),
       { numRuns: 150 },
@@ -634,5 +670,6 @@ describe('serving model: properties', () => {
     // the runs explored what the rules are about, not only healthy pairs
     expect(seen.failovers).toBeGreaterThan(10);
     expect(seen.alone).toBeGreaterThan(100);
+    expect(seen.ended).toBeGreaterThan(0);
   });
 });

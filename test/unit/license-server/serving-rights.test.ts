@@ -181,6 +181,26 @@ describe('R4: when an active member may acknowledge', () => {
     });
   });
 
+  it('R6: a grant of 0 ms ends the grants at once, and voids a grant still on its way (anchored at or before it)', () => {
+    const alone = (granted(base, { epoch: 3, anchorAt: 100, ms: 20_000 }) as { rights: ActiveRights }).rights;
+    expect(rightAt(alone, 200, P)).toBe('alone');
+    const ended = (granted(alone, { epoch: 3, anchorAt: 300, ms: 0 }) as { rights: ActiveRights }).rights;
+    expect(rightAt(ended, 301, { ...P, peerPromiseMs: 1000 })).toBe('none');
+    // A renewal sent before the end (anchored at an earlier answer, or the same one) arrives late.
+    for (const anchorAt of [250, 300]) {
+      const late = granted(ended, { epoch: 3, anchorAt, ms: 20_000 }) as { rights: ActiveRights };
+      expect(late.rights.aloneUntil, `anchored at ${anchorAt}`).toBe(-Infinity);
+    }
+    // A new solo period (anchored at a later answer) grants again.
+    const again = granted(ended, { epoch: 3, anchorAt: 400, ms: 20_000 }) as { rights: ActiveRights };
+    expect(rightAt(again.rights, 500, P)).toBe('alone');
+    // The end is for one epoch too.
+    expect(granted(alone, { epoch: 2, anchorAt: 300, ms: 0 })).toMatchObject({
+      ok: false,
+      code: 'STALE_EPOCH',
+    });
+  });
+
   it('time without the peer: from promotion, then from when the promise lapsed', () => {
     expect(withoutPeerMs(base, 700)).toBe(700);
     const r = peerAcked(base, 1000, P);

@@ -131,9 +131,14 @@ const rows: Row[] = [
   },
   {
     row: '5b',
-    name: 'resynced, a grant may still be valid: wait it out',
+    name: 'resynced, a grant may still be valid: end the grants (else wait them out)',
     input: { alone: alonePrimary, grantsBindUntil: NOW + 4000 },
-    expect: { reason: 'WaitingOutGrants', alone: alonePrimary, requeueAt: NOW + 4000 },
+    expect: {
+      reason: 'WaitingOutGrants',
+      alone: alonePrimary,
+      endGrants: { member: 'primary', epoch: 4 },
+      requeueAt: NOW + 4000,
+    },
   },
   {
     row: '5c',
@@ -185,6 +190,17 @@ describe('decideServing: the table', () => {
 });
 
 describe('grant length and need', () => {
+  it('with leader election, a grant outlives the Lease, a retry period and two renewals after the last one the dead leader sent', () => {
+    // Lease 15 s, retry 2 s (the defaults); the leader's last grant may have been anchored a
+    // check timeout and a renewal interval before its death.
+    for (const timeout of [1, 2]) {
+      const handover = 15_000 + 2000;
+      const lasts = soloGrantMs(timeout, handover) * 0.95 - 25;
+      expect(lasts).toBeGreaterThan(handover + 2 * (GRANT_EVERY_MS + timeout * 1000));
+    }
+    expect(soloGrantMs(1, 0)).toBe(soloGrantMs(1));
+  });
+
   it('a grant outlives two renewals, each as slow as the check timeout, counted from its anchor', () => {
     for (const timeout of [1, 2, 10])
       expect(soloGrantMs(timeout) * 0.95 - 25).toBeGreaterThan(2 * (GRANT_EVERY_MS + timeout * 1000));
