@@ -471,7 +471,12 @@ export const MemberStatusSchema = z.object({
     .describe('Why the member is not healthy (for example ProbeFailed, NodeNotReady).'),
   role: z.enum(MEMBER_ROLES).optional().describe('Role the server reports (`active`/`standby`), or unknown.'),
   epoch: z.int().min(0).optional().describe('Fencing epoch the server reports.'),
-  lastProbeTime: z.iso.datetime().optional().describe('When the operator last checked the member.'),
+  lastProbeTime: z.iso
+    .datetime()
+    .optional()
+    .describe(
+      'Since when the health checks have had `lastProbeResult`: the time it last changed, not of every check (the checks run every `healthCheck.periodSeconds`; `lpo_member_last_probe_timestamp_seconds` has the last one).',
+    ),
   lastProbeResult: z.enum(PROBE_RESULTS).optional().describe('Result of the last health check.'),
   lastProbeMessage: z
     .string()

@@ -39,7 +39,7 @@ export interface PairObject {
   spec?: {
     preferredMember?: Member;
     failover?: { enabled?: boolean; failback?: string };
-    healthCheck?: { periodSeconds?: number };
+    healthCheck?: { periodSeconds?: number; timeoutSeconds?: number };
     [key: string]: unknown;
   };
   status?: PairStatus;
@@ -192,14 +192,23 @@ function formatMember(member: Member, pair: PairObject, now: number): string[] {
       `    Role:         ${ms.role ?? 'unknown'}${ms.epoch === undefined ? '' : `, epoch ${ms.epoch}`}`,
     );
   }
-  let probe = ms.lastProbeResult
-    ? `${ms.lastProbeResult} at ${when(ms.lastProbeTime, now)}`
-    : when(ms.lastProbeTime, now);
-  if (ms.lastProbeMessage) probe += `: ${ms.lastProbeMessage}`;
-  if (ms.consecutiveFailures) probe += ` (${ms.consecutiveFailures} failures in a row)`;
-  lines.push(`    Last probe:   ${probe}`);
+  lines.push(`    Checks:       ${formatChecks(ms, pair, now)}`);
   lines.push(`    Replication:  ${formatReplication(ms.replication)}`);
   return lines;
+}
+
+/**
+ * The operator's health checks of a member: how often they run, and since when their result has
+ * been what it is. The status records a result when it changes (a write per check would not hold
+ * at a thousand pairs), so the time is that of the change, never shown as "the last check".
+ */
+export function formatChecks(ms: MemberStatus, pair: PairObject, now: number): string {
+  const period = pair.spec?.healthCheck?.periodSeconds ?? 2;
+  if (!ms.lastProbeResult) return `every ${period} s; no result yet`;
+  let out = `every ${period} s; ${ms.lastProbeResult} since ${when(ms.lastProbeTime, now)}`;
+  if (ms.lastProbeMessage) out += `: ${ms.lastProbeMessage}`;
+  if (ms.consecutiveFailures) out += ` (${ms.consecutiveFailures} failures in a row)`;
+  return out;
 }
 
 /**
@@ -210,11 +219,10 @@ function formatServing(pair: PairObject, now: number): string {
   const s = pair.status;
   const alone = s?.servingAlone;
   if (alone) {
-    const grantSeconds = 3 * (pair.spec?.healthCheck?.periodSeconds ?? 2);
     const standby = alone.member === 'primary' ? 'redundant' : 'primary';
     return (
       `the ${alone.member} member alone, since ${when(alone.since, now)}, on the operator's grants ` +
-      `(renewed with each health check, each good for ${grantSeconds}s); the ${standby} member is not ` +
+      `(renewed every second, each outlasting several missed renewals and a leader change); the ${standby} member is not ` +
       'promoted until it has resynced'
     );
   }

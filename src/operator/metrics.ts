@@ -153,6 +153,12 @@ export function createMetrics() {
       labelNames: memberLabels,
       registers: [registry],
     }),
+    memberLastProbe: new Gauge({
+      name: 'lpo_member_last_probe_timestamp_seconds',
+      help: 'When the operator last checked the member (Unix time); status records only changes of the result',
+      labelNames: [...memberLabels, 'result'],
+      registers: [registry],
+    }),
     memberReplicationLag: new Gauge({
       name: 'lpo_member_replication_lag_seconds',
       help: 'Replication lag the member reports',
@@ -251,6 +257,8 @@ export class PairSeries {
     ])
       g.remove({ namespace, pair });
     for (const member of ['primary', 'redundant']) {
+      for (const result of ['success', 'failure'])
+        this.m.memberLastProbe.remove({ namespace, pair, member, result });
       for (const g of [
         this.m.pairLiveMember,
         this.m.memberHealthy,

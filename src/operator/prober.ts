@@ -356,6 +356,11 @@ export class Prober {
       { namespace: ns, pair, member: t.member },
       result.latencyMs / 1000,
     );
+    // The last check and the last of each result: "last ok 1 s ago" without a status write per check.
+    this.opts.metrics.memberLastProbe.set(
+      { namespace: ns, pair, member: t.member, result: result.ok ? 'success' : 'failure' },
+      Date.now() / 1000,
+    );
     if (server?.lagSeconds !== undefined)
       this.opts.metrics.memberReplicationLag.set(
         { namespace: ns, pair, member: t.member },

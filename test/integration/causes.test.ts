@@ -164,6 +164,15 @@ describe('why a pair cannot serve', () => {
     const licence = await conditionBecomes('LicenceValid', 'Valid', 'True');
     expect(licence.message).toMatch(/^valid; feature synth expires first, on 2099-12-31$/);
     expect(reasonColumn()).toBe('LiveMemberServing');
+    // The last check, for "last ok 1 s ago" (the status records only changes of the result).
+    await eventually('a recent successful check of the primary', async () => {
+      const at = await operator.metricValue('lpo_member_last_probe_timestamp_seconds', {
+        pair: PAIR,
+        member: 'primary',
+        result: 'success',
+      });
+      return at !== undefined && Date.now() / 1000 - at < 3;
+    });
     await eventually('lpo_pair_ready{reason="LiveMemberServing"} 1 (and the old series gone)', async () => {
       const m = await readyMetric();
       return m['LiveMemberServing'] === 1 && Object.keys(m).length === 1;

@@ -147,7 +147,7 @@ describe('formatPairSummary', () => {
     expect(out).toContain('    Pod:          eda-tools-primary on node-a (10.0.0.5), ready');
     expect(out).toContain('    Health:       Unhealthy (ProbeFailed)');
     expect(out).toContain(
-      '    Last probe:   Failure at 2026-03-01T11:59:58Z (2s ago): connect ECONNREFUSED 10.0.0.5:7071 (4 failures in a row)',
+      '    Checks:       every 2 s; Failure since 2026-03-01T11:59:58Z (2s ago): connect ECONNREFUSED 10.0.0.5:7071 (4 failures in a row)',
     );
     expect(out).toContain('    Replication:  catching-up, lag 120 entries / 1.5s');
     expect(out).toContain('  redundant (live)');
@@ -173,7 +173,7 @@ describe('formatPairSummary', () => {
     p.spec!.healthCheck = { periodSeconds: 2 };
     p.status!.servingAlone = { member: 'redundant', epoch: 8, since: '2026-03-01T11:58:00Z' };
     expect(formatPairSummary(p, [], NOW)).toContain(
-      "May grant:      the redundant member alone, since 2026-03-01T11:58:00Z (2m ago), on the operator's grants (renewed with each health check, each good for 6s); the primary member is not promoted until it has resynced",
+      "May grant:      the redundant member alone, since 2026-03-01T11:58:00Z (2m ago), on the operator's grants (renewed every second, each outlasting several missed renewals and a leader change); the primary member is not promoted until it has resynced",
     );
     p.status!.liveMember = '';
     delete p.status!.servingAlone;
