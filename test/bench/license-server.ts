@@ -23,6 +23,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { feature, makeFixture, PAIR_ID } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { ServerProcess, adminClient, until } from '../process/harness.ts';
@@ -58,7 +60,23 @@ type Measured = {
   cpu: { active: number; standby: number; load: number };
   /** checkouts/s of each round, in round order */
   rounds: number[];
+  /** where the time goes (fixed rate only): the worst of its rounds */
+  stalls: Stalls;
 };
+
+/** Stall evidence of a load: event-loop delay of each process, GC pauses, the machine's load. */
+type Stalls = {
+  /** checkouts that took longer than STALL_MS from when they fell due */
+  slow: number;
+  /** longest event-loop delay, ms: this process (the load generator), the active, the standby */
+  loopMaxMs: { load: number; active: number; standby: number };
+  /** GC pauses longer than 10 ms, and GC time in seconds, on the active / the standby */
+  gcOver10ms: { active: number; standby: number };
+  gcSeconds: { active: number; standby: number };
+  /** 1-minute load average at the end of the worst round */
+  loadavg: number;
+};
+const STALL_MS = 25;
 
 const emptyMeasured = (): Measured => ({
   latencies: [],
@@ -66,7 +84,37 @@ const emptyMeasured = (): Measured => ({
   seconds: 0,
   cpu: { active: 0, standby: 0, load: 0 },
   rounds: [],
+  stalls: {
+    slow: 0,
+    loopMaxMs: { load: 0, active: 0, standby: 0 },
+    gcOver10ms: { active: 0, standby: 0 },
+    gcSeconds: { active: 0, standby: 0 },
+    loadavg: 0,
+  },
 });
+
+/** What a member's /metrics says of its event loop and GC (prom-client's default metrics). */
+type Runtime = { loopMaxMs: number; gcCount: number; gcUnder10ms: number; gcSeconds: number };
+
+async function runtimeOf(p: ServerProcess | undefined): Promise<Runtime | undefined> {
+  if (!p) return undefined;
+  const text = await fetch(`${p.metricsUrl}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const sum = (re: RegExp): number =>
+    text
+      .split('\n')
+      .filter((l) => re.test(l))
+      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    // prom-client resets the event-loop histogram at every scrape: this is the max since the last one
+    loopMaxMs: sum(/^nodejs_eventloop_lag_max_seconds /) * 1000,
+    gcCount: sum(/^nodejs_gc_duration_seconds_count\{/),
+    gcUnder10ms: sum(/^nodejs_gc_duration_seconds_bucket\{le="0\.01",/),
+    gcSeconds: sum(/^nodejs_gc_duration_seconds_sum\{/),
+  };
+}
 
 /** CPU seconds a process has used (Linux /proc; NaN elsewhere). */
 function cpuSeconds(pid: number | undefined): number {
@@ -362,10 +410,29 @@ async function stopSetup(s: Setup): Promise<void> {
 /** Run one round of a load on a setup and add its figures (latencies, CPU of each process). */
 async function measure(s: Setup, into: Measured, run: () => Promise<Loaded>): Promise<void> {
   const pids = [s.primary.child?.pid, s.mode === 'none' ? undefined : s.redundant.child?.pid];
+  const members = [s.primary, s.mode === 'none' ? undefined : s.redundant];
+  // Scraped just before: the members' event-loop maxima then cover this round only.
+  const rt0 = await Promise.all(members.map(runtimeOf));
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const cpu0 = pids.map(cpuSeconds);
   const own0 = process.cpuUsage();
   const r = await run();
   const own = process.cpuUsage(own0);
+  loop.disable();
+  const rt1 = await Promise.all(members.map(runtimeOf));
+  const st = into.stalls;
+  st.slow += r.latencies.filter((l) => l > STALL_MS).length;
+  const loadLoop = loop.max / 1e6;
+  if (loadLoop > st.loopMaxMs.load) st.loopMaxMs.load = loadLoop;
+  (['active', 'standby'] as const).forEach((role, i) => {
+    const [a, b] = [rt0[i], rt1[i]];
+    if (!a || !b) return;
+    st.loopMaxMs[role] = Math.max(st.loopMaxMs[role], b.loopMaxMs);
+    st.gcOver10ms[role] += b.gcCount - b.gcUnder10ms - (a.gcCount - a.gcUnder10ms);
+    st.gcSeconds[role] += b.gcSeconds - a.gcSeconds;
+  });
+  st.loadavg = Math.max(st.loadavg, os.loadavg()[0] ?? 0);
   const [a, b] = pids.map((p, i) => cpuSeconds(p) - (cpu0[i] as number)) as [number, number];
   for (const l of r.latencies) into.latencies.push(l);
   into.errors += r.errors;
@@ -542,6 +609,23 @@ async function main(): Promise<void> {
         'fixed',
         'served/s',
       );
+    if (RATE > 0) {
+      console.log(
+        `\nwhere the time goes at ${RATE}/s (worst round for delays; sums for counts): checkouts slower than ${STALL_MS} ms, ` +
+          'longest event-loop delay of the load generator / active / standby, GC pauses > 10 ms and GC time of active / standby',
+      );
+      for (const s of setups) {
+        const st = s.fixed.stalls;
+        const standby = (x: number, f: (v: number) => string) => (s.mode === 'none' ? '-' : f(x));
+        console.log(
+          `${s.mode.padEnd(6)} slow ${String(st.slow).padStart(5)}  loop max ${st.loopMaxMs.load.toFixed(0)}/` +
+            `${st.loopMaxMs.active.toFixed(0)}/${standby(st.loopMaxMs.standby, (v) => v.toFixed(0))} ms  ` +
+            `GC>10ms ${st.gcOver10ms.active}/${standby(st.gcOver10ms.standby, String)}  ` +
+            `GC ${st.gcSeconds.active.toFixed(3)}/${standby(st.gcSeconds.standby, (v) => v.toFixed(3))} s  ` +
+            `load avg ${st.loadavg.toFixed(2)} on ${os.cpus().length} cores`,
+        );
+      }
+    }
     const slowest = Math.max(
       sync.saturation.latencies[sync.saturation.latencies.length - 1] ?? 0,
       sync.fixed.latencies[sync.fixed.latencies.length - 1] ?? 0,
