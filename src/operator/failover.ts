@@ -11,18 +11,14 @@
 //   3. if `promote`: POST /v1/admin/promote {epoch, force: fence !== undefined}, then
 //   4. point the client Service at `live` (or at nothing when `live` is '').
 import type { ConditionSpec } from './conditions.ts';
-import {
-  CONDITION_DEGRADED,
-  CONDITION_READY,
-  CONDITION_SERVING_ALONE,
-  CONDITION_STANDBY_READY,
-} from './conditions.ts';
+import { conditionsOf, licenceConditionOf, phaseOf, servingCondition } from './decision-conditions.ts';
+import type { Phase } from './decision-conditions.ts';
 import { other, MEMBER_LIST, notPromotable } from './observation.ts';
 import type { LiveMember, Member, Observation, Policy } from './observation.ts';
 import { assess } from './assess.ts';
 import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
-import { isCause, licenceCondition, pairCause } from './diagnosis.ts';
+import { pairCause } from './diagnosis.ts';
 import type { ServingAlone, ServingDecision } from './serving.ts';
 
 // The decision's inputs and their Kubernetes adapters live beside it; importers of the decision
@@ -30,6 +26,7 @@ import type { ServingAlone, ServingDecision } from './serving.ts';
 export * from './observation.ts';
 export * from './observe-kube.ts';
 export * from './assess.ts';
+export type { Phase } from './decision-conditions.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Decision
@@ -59,6 +56,8 @@ export type Reason =
   | 'MinIntervalNotElapsed'
   | 'PreferredMemberChanged'
   | 'SwitchoverRequested'
+  | 'SpecChanged'
+  | 'WaitingForPreferred'
   | 'SwitchoverPending'
   | 'FailbackStable'
   | 'FailbackPending'
@@ -66,9 +65,13 @@ export type Reason =
   | 'LiveMemberNotActive'
   | 'StrayActive';
 
-export type Phase = 'Pending' | 'Running' | 'Degraded' | 'FailedOver' | 'Unavailable';
+/** The rows of the decision table (table()); each test scenario is checked to name its own. */
+export const TABLE_ROWS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'] as const;
+export type TableRow = (typeof TABLE_ROWS)[number];
 
 export interface Decision {
+  /** The row of the decision table that decided. */
+  row: TableRow;
   action: Action;
   reason: Reason;
   message: string;
@@ -108,6 +111,8 @@ export interface Decision {
 }
 
 interface Move {
+  /** The row of the table that decided (see table()). */
+  row: TableRow;
   action: Action;
   reason: Reason;
   message: string;
@@ -123,7 +128,9 @@ interface Move {
  *
  *  no live member:
  *    1. a member eligible (healthy, not catching up) → promote it (preferred first):
- *       `initial-promote` when never promoted (epoch 0), else `serve-first-recovered`
+ *       `initial-promote` when never promoted (epoch 0), else `serve-first-recovered`;
+ *       a new pair whose preferred member's pod started less than (successThreshold + 3) check
+ *       periods ago waits for it instead of promoting the other (WaitingForPreferred)
  *    2. otherwise → none (Pending / Unavailable)
  *  live member failed (pod/node signal, or failureThreshold failed checks):
  *    3. failover disabled → none, report only
@@ -134,14 +141,24 @@ interface Move {
  *  live member not failed:
  *    8. standby reports active → `fence-only` (demote the standby)
  *    9. live member healthy (not catching up) but reports standby → `repromote` it with a new epoch
- *   10. live ≠ preferred and a switchover is requested (preferredMember changed or annotation):
+ *   10. live ≠ preferred and a switchover is requested (preferredMember changed or annotation),
+ *       or a spec change is rolled out (the live member's pod runs the old spec, the standby's the
+ *       new one: the standby counts as preferred, so the live member is replaced last):
  *       preferred eligible for switchover (healthy, in sync) → `switchover`, else pending
  *   11. live ≠ preferred, failback Automatic: preferred in sync and healthy for
  *       failbackStableSeconds and minSecondsBetweenFailovers elapsed → `failback`, else pending (requeue)
  *   12. otherwise → none
  */
-export function decide(obs: Observation, policy: Policy, now: number): Decision {
+export function decide(obs: Observation, specPolicy: Policy, now: number): Decision {
   const prevLive = obs.status.liveMember;
+  // A spec change reaches the live member last: while its pod runs the old spec and the
+  // standby's the new one, the standby is the member to switch over to (row 10).
+  const rollout =
+    prevLive !== '' &&
+    obs.members[prevLive].specOutdated === true &&
+    obs.members[other(prevLive)].specOutdated !== true &&
+    obs.members[other(prevLive)].pod !== undefined;
+  const policy = rollout ? { ...specPolicy, preferredMember: other(prevLive as Member) } : specPolicy;
   const liveSince = obs.status.liveSince;
   const assessed = {
     primary: assess(
@@ -170,9 +187,9 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const preferred = policy.preferredMember;
   const preferredChanged =
     obs.status.preferredMember !== undefined && obs.status.preferredMember !== preferred;
-  const requested = preferredChanged || obs.switchoverRequested === true;
+  const requested = preferredChanged || obs.switchoverRequested === true || rollout;
 
-  const move = table(obs, policy, now, members, requested, preferredChanged);
+  const move = table(obs, policy, now, members, requested, preferredChanged, rollout);
   const promote = move.promote;
   const epoch = promote !== undefined ? nextEpoch : currentEpoch;
   const moved = move.live !== prevLive;
@@ -182,6 +199,7 @@ export function decide(obs: Observation, policy: Policy, now: number): Decision 
   const serving = servingOf(obs, policy, now, move, members, epoch);
 
   const d: Decision = {
+    row: move.row,
     action: move.action,
     reason: move.reason,
     message: move.message,
@@ -274,25 +292,7 @@ function servingOf(
   });
 }
 
-function servingCondition(s: ServingDecision): ConditionSpec {
-  if (s.alone)
-    return {
-      type: CONDITION_SERVING_ALONE,
-      status: 'True',
-      reason: s.reason === 'StartServingAlone' ? 'ServingAlone' : s.reason,
-      message: `the ${s.alone.member} member serves alone (epoch ${s.alone.epoch}); the ${other(s.alone.member)} member is not promoted until it has resynced: ${s.message}`,
-    };
-  // One steady reason while paired, so that the condition does not cost a status write per reconcile.
-  return s.reason === 'NotApplicable'
-    ? { type: CONDITION_SERVING_ALONE, status: 'False', reason: 'NotApplicable', message: s.message }
-    : {
-        type: CONDITION_SERVING_ALONE,
-        status: 'False',
-        reason: 'Paired',
-        message: 'no member serves alone: a change is acknowledged once the standby has it',
-      };
-}
-
+/** The decision table: the group of rows that applies, by the live member's state. */
 function table(
   obs: Observation,
   p: Policy,
@@ -300,113 +300,185 @@ function table(
   a: Record<Member, MemberAssessment>,
   requested: boolean,
   preferredChanged: boolean,
+  rollout: boolean,
 ): Move {
-  const prevLive = obs.status.liveMember;
-  const preferred = p.preferredMember;
+  const live = obs.status.liveMember;
+  if (live === '') return noLiveMember(obs, p, now, a);
+  const g: LiveGroup = {
+    obs,
+    p,
+    now,
+    live,
+    standby: other(live),
+    L: a[live],
+    S: a[other(live)],
+    ...intervalOf(obs, p, now),
+  };
+  return g.L.failed ? liveFailed(g) : liveServing(g, requested, preferredChanged, rollout);
+}
 
-  // Rows 1-2: no live member.
-  if (prevLive === '') {
-    const order: Member[] = [preferred, other(preferred)];
-    const c = order.find((m) => a[m].eligibleForFailover);
-    const initial = obs.status.epoch <= 0;
-    if (c !== undefined) {
-      const o = other(c);
-      return {
-        action: initial ? 'initial-promote' : 'serve-first-recovered',
-        reason: initial ? 'InitialPromotion' : 'MemberRecovered',
-        message: initial ? `promoting the ${c} member` : `the ${c} member recovered first; serving it`,
-        live: c,
-        promote: c,
-        ...(a[o].reportsActive ? { fence: o } : {}),
-      };
-    }
-    const stale = MEMBER_LIST.find((m) => a[m].notPromotable && a[m].healthy);
-    if (stale !== undefined)
-      return {
-        action: 'none',
-        reason: 'StandbyNotPromotable',
-        message: `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`,
-        live: '',
-      };
-    // Neither will serve by itself: say why (a missing Secret, a refused licence, an image…).
-    const cause = pairCause(a, order);
-    if (cause) return { action: 'none', reason: cause.reason, message: cause.message, live: '' };
-    return {
-      action: 'none',
-      reason: initial ? 'WaitingForMembers' : 'BothDown',
-      message: initial
-        ? 'waiting for a member to become healthy'
-        : `no member is healthy (primary: ${a.primary.message}; redundant: ${a.redundant.message})`,
-      live: '',
-    };
-  }
+/** What the rows about a live member read. */
+interface LiveGroup {
+  obs: Observation;
+  p: Policy;
+  now: number;
+  live: Member;
+  standby: Member;
+  L: MemberAssessment;
+  S: MemberAssessment;
+  /** failover.minSecondsBetweenFailovers after the last move */
+  intervalEnd: number | undefined;
+  intervalPending: boolean;
+}
 
-  const live = prevLive;
-  const standby = other(live);
-  const L = a[live];
-  const S = a[standby];
+function intervalOf(
+  obs: Observation,
+  p: Policy,
+  now: number,
+): Pick<LiveGroup, 'intervalEnd' | 'intervalPending'> {
   const lastAt = obs.status.lastFailoverAt;
   const intervalEnd = lastAt === undefined ? undefined : lastAt + p.minSecondsBetweenFailovers * 1000;
-  const intervalPending = intervalEnd !== undefined && now < intervalEnd;
+  return { intervalEnd, intervalPending: intervalEnd !== undefined && now < intervalEnd };
+}
 
-  // Rows 3-7: the live member failed.
-  if (L.failed) {
-    const why = `the live ${live} member failed: ${L.message}`;
-    if (!p.enabled)
-      return { action: 'none', reason: 'FailoverDisabled', message: `${why}; failover is disabled`, live };
-    const delayEnd = L.failingSince === undefined ? undefined : L.failingSince + p.delaySeconds * 1000;
-    if (p.delaySeconds > 0 && delayEnd !== undefined && now < delayEnd) {
+/** Rows 1-2: no live member. */
+function noLiveMember(obs: Observation, p: Policy, now: number, a: Record<Member, MemberAssessment>): Move {
+  const preferred = p.preferredMember;
+  const order: Member[] = [preferred, other(preferred)];
+  const c = order.find((m) => a[m].eligibleForFailover);
+  const initial = obs.status.epoch <= 0;
+  // A new pair starts on its preferred member: when the other passed its checks first, the
+  // preferred one gets a few periods from when its container started.
+  const preferredPod = obs.members[preferred].pod;
+  const graceEnd =
+    preferredPod?.startedAt === undefined
+      ? undefined
+      : preferredPod.startedAt + (p.successThreshold + 3) * (p.periodSeconds ?? 2) * 1000;
+  if (
+    initial &&
+    c !== undefined &&
+    c !== preferred &&
+    !preferredPod?.deleting &&
+    graceEnd !== undefined &&
+    now < graceEnd
+  )
+    return {
+      action: 'none',
+      row: '1',
+      reason: 'WaitingForPreferred',
+      message: `waiting for the preferred ${preferred} member (the ${c} member is healthy)`,
+      live: '',
+      requeueAt: graceEnd,
+    };
+  if (c !== undefined) {
+    const o = other(c);
+    return {
+      row: '1',
+      action: initial ? 'initial-promote' : 'serve-first-recovered',
+      reason: initial ? 'InitialPromotion' : 'MemberRecovered',
+      message: initial ? `promoting the ${c} member` : `the ${c} member recovered first; serving it`,
+      live: c,
+      promote: c,
+      ...(a[o].reportsActive ? { fence: o } : {}),
+    };
+  }
+  const stale = MEMBER_LIST.find((m) => a[m].notPromotable && a[m].healthy);
+  if (stale !== undefined)
+    return {
+      row: '2',
+      action: 'none',
+      reason: 'StandbyNotPromotable',
+      message: `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`,
+      live: '',
+    };
+  // Neither will serve by itself: say why (a missing Secret, a refused licence, an image…).
+  const cause = pairCause(a, order);
+  if (cause) return { row: '2', action: 'none', reason: cause.reason, message: cause.message, live: '' };
+  return {
+    row: '2',
+    action: 'none',
+    reason: initial ? 'WaitingForMembers' : 'BothDown',
+    message: initial
+      ? 'waiting for a member to become healthy'
+      : `no member is healthy (primary: ${a.primary.message}; redundant: ${a.redundant.message})`,
+    live: '',
+  };
+}
+
+/** Rows 3-7: the live member failed. */
+function liveFailed(g: LiveGroup): Move {
+  const { p, now, live, standby, L, S, intervalEnd, intervalPending } = g;
+  const why = `the live ${live} member failed: ${L.message}`;
+  if (!p.enabled)
+    return {
+      row: '3',
+      action: 'none',
+      reason: 'FailoverDisabled',
+      message: `${why}; failover is disabled`,
+      live,
+    };
+  const delayEnd = L.failingSince === undefined ? undefined : L.failingSince + p.delaySeconds * 1000;
+  if (p.delaySeconds > 0 && delayEnd !== undefined && now < delayEnd) {
+    return {
+      action: 'none',
+      row: '4',
+      reason: 'FailoverDelayed',
+      message: `${why}; waiting failover.delaySeconds`,
+      live,
+      requeueAt: delayEnd,
+    };
+  }
+  const detectionSeconds =
+    L.failingSince === undefined ? undefined : Math.max(0, (now - L.failingSince) / 1000);
+  if (S.eligibleForFailover) {
+    if (intervalPending) {
       return {
         action: 'none',
-        reason: 'FailoverDelayed',
-        message: `${why}; waiting failover.delaySeconds`,
+        row: '5',
+        reason: 'MinIntervalNotElapsed',
+        message: `${why}; waiting failover.minSecondsBetweenFailovers since the last failover`,
         live,
-        requeueAt: delayEnd,
+        requeueAt: intervalEnd,
       };
     }
-    const detectionSeconds =
-      L.failingSince === undefined ? undefined : Math.max(0, (now - L.failingSince) / 1000);
-    if (S.eligibleForFailover) {
-      if (intervalPending) {
-        return {
-          action: 'none',
-          reason: 'MinIntervalNotElapsed',
-          message: `${why}; waiting failover.minSecondsBetweenFailovers since the last failover`,
-          live,
-          requeueAt: intervalEnd,
-        };
-      }
-      return {
-        action: 'failover',
-        reason: L.reason,
-        message: `${why}; failing over to the ${standby} member`,
-        live: standby,
-        fence: live,
-        promote: standby,
-        ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
-      };
-    }
-    const reason: Reason = S.failed
-      ? 'BothDown'
-      : S.notPromotable
-        ? 'StandbyNotPromotable'
-        : S.healthy
-          ? 'StandbyNotInSync'
-          : 'NoHealthyStandby';
     return {
-      action: 'fence-only',
-      reason,
-      message: `${why}; the ${standby} member cannot take over (${S.message}); no member serves`,
-      live: '',
+      row: '6',
+      action: 'failover',
+      reason: L.reason,
+      message: `${why}; failing over to the ${standby} member`,
+      live: standby,
       fence: live,
+      promote: standby,
       ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
     };
   }
+  const reason: Reason = S.failed
+    ? 'BothDown'
+    : S.notPromotable
+      ? 'StandbyNotPromotable'
+      : S.healthy
+        ? 'StandbyNotInSync'
+        : 'NoHealthyStandby';
+  return {
+    row: '7',
+    action: 'fence-only',
+    reason,
+    message: `${why}; the ${standby} member cannot take over (${S.message}); no member serves`,
+    live: '',
+    fence: live,
+    ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
+  };
+}
 
+/** Rows 8-12: the live member has not failed. */
+function liveServing(g: LiveGroup, requested: boolean, preferredChanged: boolean, rollout: boolean): Move {
+  const { obs, p, now, live, standby, L, S, intervalEnd } = g;
+  const preferred = p.preferredMember;
   // Row 8: two actives: demote the standby.
   if (S.reportsActive) {
     return {
       action: 'fence-only',
+      row: '8',
       reason: 'StrayActive',
       message: `the ${standby} member reports role active while the ${live} member is live; demoting it`,
       live,
@@ -417,6 +489,7 @@ function table(
   if (p.protocol === 'reference' && L.eligibleForFailover && obs.members[live].server?.role === 'standby') {
     return {
       action: 'repromote',
+      row: '9',
       reason: 'LiveMemberNotActive',
       message: `the live ${live} member reports role standby; promoting it again`,
       live,
@@ -428,9 +501,14 @@ function table(
     const P = S; // the standby is the preferred member here
     // Row 10: planned switchover.
     if (requested) {
-      const reason: Reason = preferredChanged ? 'PreferredMemberChanged' : 'SwitchoverRequested';
+      const reason: Reason = rollout
+        ? 'SpecChanged'
+        : preferredChanged
+          ? 'PreferredMemberChanged'
+          : 'SwitchoverRequested';
       if (P.eligibleForSwitchover) {
         return {
+          row: '10',
           action: 'switchover',
           reason,
           message: `switching over from the ${live} to the ${preferred} member`,
@@ -441,6 +519,7 @@ function table(
       }
       return {
         action: 'none',
+        row: '10',
         reason: 'SwitchoverPending',
         message: `switchover to the ${preferred} member pending: ${P.healthy ? 'not in sync' : P.message}`,
         live,
@@ -451,6 +530,7 @@ function table(
       if (!P.eligibleForSwitchover) {
         return {
           action: 'none',
+          row: '11',
           reason: 'FailbackPending',
           message: `failback to the ${preferred} member pending: ${P.healthy ? 'not in sync' : P.message}`,
           live,
@@ -460,6 +540,7 @@ function table(
         // Without probe.successSince (use recordProbe) the stable period cannot be measured.
         return {
           action: 'none',
+          row: '11',
           reason: 'FailbackPending',
           message: `failback to the ${preferred} member pending: unknown since when it is healthy`,
           live,
@@ -470,6 +551,7 @@ function table(
       if (now < waitUntil) {
         return {
           action: 'none',
+          row: '11',
           reason: 'FailbackPending',
           message: `failback to the ${preferred} member once it has been stable for ${p.failbackStableSeconds}s`,
           live,
@@ -478,6 +560,7 @@ function table(
       }
       return {
         action: 'failback',
+        row: '11',
         reason: 'FailbackStable',
         message: `the ${preferred} member has been healthy for ${p.failbackStableSeconds}s; failing back`,
         live: preferred,
@@ -487,6 +570,7 @@ function table(
     }
     return {
       action: 'none',
+      row: '12',
       reason: 'FailbackManual',
       message: `serving from the ${live} member; failback is manual (request a switchover)`,
       live,
@@ -494,141 +578,9 @@ function table(
   }
   return {
     action: 'none',
+    row: '12',
     reason: L.failed ? L.reason : 'Healthy',
     message: `the ${live} member serves`,
     live,
   };
-}
-
-function phaseOf(
-  live: LiveMember,
-  a: Record<Member, MemberAssessment>,
-  preferred: Member,
-  neverPromoted: boolean,
-): Phase {
-  if (live === '') return neverPromoted ? 'Pending' : 'Unavailable';
-  if (a[live].failed) return 'Unavailable';
-  if (live !== preferred) return 'FailedOver';
-  if (!a[other(live)].eligibleForSwitchover) return 'Degraded';
-  return 'Running';
-}
-
-/** LicenceValid: the licence the live member (else any member) has in force, or why there is none. */
-function licenceConditionOf(
-  obs: Observation,
-  p: Policy,
-  move: Move,
-  a: Record<Member, MemberAssessment>,
-  now: number,
-): ConditionSpec {
-  const first = move.live === '' ? p.preferredMember : move.live;
-  const order = [first, other(first)];
-  const cause = pairCause(a, order);
-  const secretCause =
-    cause && (cause.reason === 'LicenceSecretMissing' || cause.reason === 'LicenceKeyMissing')
-      ? cause
-      : undefined;
-  return licenceCondition(
-    order.map((m) => obs.members[m].server?.licence),
-    secretCause,
-    p.licence,
-    now,
-  );
-}
-
-function conditionsOf(
-  move: Move,
-  a: Record<Member, MemberAssessment>,
-  phase: Phase,
-  epoch: number,
-): ConditionSpec[] {
-  const live = move.live;
-  let ready: ConditionSpec;
-  let standbyReady: ConditionSpec;
-  if (live === '') {
-    const reason =
-      move.reason === 'StandbyNotPromotable' || isCause(move.reason)
-        ? move.reason
-        : phase === 'Pending'
-          ? 'WaitingForMembers'
-          : 'BothDown';
-    ready = { type: CONDITION_READY, status: 'False', reason, message: move.message };
-    standbyReady = {
-      type: CONDITION_STANDBY_READY,
-      status: 'False',
-      reason: 'NoLiveMember',
-      message: 'no member is live',
-    };
-  } else {
-    const L = a[live];
-    ready = L.failed
-      ? { type: CONDITION_READY, status: 'False', reason: L.reason, message: move.message }
-      : !L.podReady
-        ? {
-            type: CONDITION_READY,
-            status: 'False',
-            reason: 'LiveMemberNotReady',
-            message: `the ${live} member is live but its pod is not Ready: the Service has no endpoint for it`,
-          }
-        : {
-            type: CONDITION_READY,
-            status: 'True',
-            reason: 'LiveMemberServing',
-            message: `the ${live} member serves (epoch ${epoch})`,
-          };
-    const s = other(live);
-    const S = a[s];
-    standbyReady = S.eligibleForSwitchover
-      ? {
-          type: CONDITION_STANDBY_READY,
-          status: 'True',
-          reason: 'StandbyInSync',
-          message: `the ${s} member can take over`,
-        }
-      : {
-          type: CONDITION_STANDBY_READY,
-          status: 'False',
-          reason: S.healthy ? 'StandbyNotInSync' : S.reason,
-          message: `the ${s} member cannot take over: ${S.message}`,
-        };
-  }
-  let degraded: ConditionSpec;
-  switch (phase) {
-    case 'Pending':
-      degraded = {
-        type: CONDITION_DEGRADED,
-        status: 'Unknown',
-        reason: isCause(ready.reason) ? ready.reason : 'WaitingForMembers',
-        message: move.message,
-      };
-      break;
-    case 'Running':
-      degraded = {
-        type: CONDITION_DEGRADED,
-        status: 'False',
-        reason: 'AllMembersHealthy',
-        message: 'both members are healthy and in sync',
-      };
-      break;
-    case 'FailedOver':
-      degraded = {
-        type: CONDITION_DEGRADED,
-        status: 'True',
-        reason: 'FailedOver',
-        message: `serving from the non-preferred ${live} member`,
-      };
-      break;
-    case 'Degraded':
-      degraded = {
-        type: CONDITION_DEGRADED,
-        status: 'True',
-        reason: standbyReady.reason,
-        message: standbyReady.message,
-      };
-      break;
-    case 'Unavailable':
-      degraded = { type: CONDITION_DEGRADED, status: 'True', reason: ready.reason, message: move.message };
-      break;
-  }
-  return [ready, degraded, standbyReady];
 }

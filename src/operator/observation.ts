@@ -41,6 +41,8 @@ export interface PodObservation {
   unschedulable?: string;
   /** The licence-server container's image. */
   image?: string;
+  /** When its container started running (else when the pod was created), ms. */
+  startedAt?: number;
 }
 
 /**
@@ -115,6 +117,8 @@ export interface MemberObservation {
   probe: ProbeHistory;
   /** undefined: protocol `none`, or /v1/status not answered (yet). */
   server?: ServerReport;
+  /** The pod runs an older spec of the pair than the current one (a rollout is due). */
+  specOutdated?: boolean;
 }
 
 export interface StatusObservation {
@@ -165,6 +169,8 @@ export interface Policy {
   protocol: 'reference' | 'none';
   /** Absent in tables that do not concern the licence: conditions then name no Secret. */
   licence?: LicenceSource;
+  /** healthCheck.periodSeconds: how long a new pair gives its preferred member (default 2). */
+  periodSeconds?: number;
 }
 
 /** The member `status.servingAlone` marks as not promotable, if any. */
@@ -183,6 +189,7 @@ export function policyFromSpec(spec: PairSpec): Policy {
     failureThreshold: spec.healthCheck.failureThreshold,
     successThreshold: spec.healthCheck.successThreshold,
     protocol: spec.server.protocol,
+    periodSeconds: spec.healthCheck.periodSeconds,
     licence: {
       secretName: spec.server.license.secretName,
       fileKey: spec.server.license.fileKey,

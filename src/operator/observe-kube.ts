@@ -34,6 +34,9 @@ export function observePod(
   const last = cs?.lastState?.terminated ?? cs?.state?.terminated;
   const scheduled = st?.conditions?.find((c) => c.type === 'PodScheduled');
   const image = pod.spec?.containers?.find((c) => c.name === containerName)?.image;
+  const startedAt = ms(
+    (cs?.state?.running?.startedAt ?? pod.metadata?.creationTimestamp) as Date | string | undefined,
+  );
   return {
     phase: (st?.phase as PodPhase | undefined) ?? 'Pending',
     deleting: deletionTs !== undefined,
@@ -59,6 +62,7 @@ export function observePod(
       ? { unschedulable: scheduled.message ?? 'no node fits the pod' }
       : {}),
     ...(image ? { image } : {}),
+    ...(startedAt !== undefined ? { startedAt } : {}),
   };
 }
 

@@ -184,41 +184,13 @@ export class Reconciler {
     if (!this.inheritedAlone.has(key)) this.inheritedAlone.set(key, status.servingAlone !== undefined);
     obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs, this.inheritedAlone.get(key)!);
     const outdated = MEMBERS.filter((m) => pods[m] && podOutdated(pods[m], podHash[m]));
-    const policy = policyFromSpec(pair.spec);
-    // A spec change reaches the live member last: when it is outdated and the standby already runs
-    // the new spec, switch over to the standby first (a graceful, fenced move).
-    const live = status.liveMember ?? '';
-    if (live !== '' && outdated.includes(live) && !outdated.includes(other(live)) && pods[other(live)]) {
-      policy.preferredMember = other(live);
-      obs.switchoverRequested = true;
-    }
-    const decision = decide(obs, policy, now);
-    // A new pair should start on its preferred member: when the other member happened to pass its
-    // health checks first, give the preferred one a few periods before promoting the other.
-    const preferred = pair.spec.preferredMember;
-    const preferredPod = pods[preferred];
-    if (
-      decision.action === 'initial-promote' &&
-      decision.promote !== preferred &&
-      preferredPod &&
-      !preferredPod.metadata?.deletionTimestamp
-    ) {
-      // Counted from when its container started (pods that waited for their Secret or image start
-      // together, long after they were made), else from its creation.
-      const started =
-        preferredPod.status?.containerStatuses?.[0]?.state?.running?.startedAt ??
-        preferredPod.metadata?.creationTimestamp;
-      const waited = started ? now - new Date(started).getTime() : 0;
-      const grace = (pair.spec.healthCheck.successThreshold + 3) * pair.spec.healthCheck.periodSeconds * 1000;
-      if (waited < grace) {
-        await this.rollPods(pods, [], decision, log);
-        return { requeueAfterMs: 250 };
-      }
-    }
+    for (const m of outdated) obs.members[m].specOutdated = true;
+    const decision = decide(obs, policyFromSpec(pair.spec), now);
 
     if (decision.action !== 'none' || decision.serving.alone)
       log.debug(
         {
+          row: decision.row,
           action: decision.action,
           reason: decision.reason,
           live: decision.live,

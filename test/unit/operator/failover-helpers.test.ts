@@ -156,6 +156,7 @@ describe('policyFromSpec', () => {
       failureThreshold: 3,
       successThreshold: 2,
       protocol: 'reference',
+      periodSeconds: 2,
       licence: {
         secretName: 'l',
         fileKey: 'license.json',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  TABLE_ROWS,
   decide,
   type Decision,
   type MemberObservation,
@@ -28,6 +29,7 @@ type Patch = {
   node?: MemberObservation['node'] | null;
   probe?: Partial<MemberObservation['probe']>;
   server?: Partial<NonNullable<MemberObservation['server']>> | null;
+  specOutdated?: boolean;
 };
 
 /** A member that has been healthy and in sync for 10 minutes, reporting `role`. */
@@ -56,6 +58,7 @@ function member(role: 'active' | 'standby', patch: Patch = {}, epoch = 1): Membe
   if (patch.probe) m.probe = { ...m.probe, ...patch.probe };
   if (patch.server === null) delete m.server;
   else if (patch.server) m.server = { ...m.server!, ...patch.server };
+  if (patch.specOutdated) m.specOutdated = true;
   return m;
 }
 
@@ -171,6 +174,49 @@ const scenarios: Scenario[] = [
     name: 'new pair, a member reporting active is fenced while the preferred one is promoted',
     obs: steady(member('standby', {}, 0), member('active', {}, 4), fresh),
     expect: { action: 'initial-promote', live: 'primary', promote: 'primary', fence: 'redundant', epoch: 5 },
+  },
+  {
+    name: 'new pair, the redundant member healthy first, the preferred one started 2 s ago: wait for it',
+    obs: steady(
+      member('standby', { ...notProbed, pod: { startedAt: T0 - 2 * S } }, 0),
+      member('standby', {}, 0),
+      fresh,
+    ),
+    expect: {
+      action: 'none',
+      reason: 'WaitingForPreferred',
+      live: '',
+      phase: 'Pending',
+      // (successThreshold 2 + 3) × the default period of 2 s, from when its container started
+      requeueAfterMs: 8 * S,
+      conditions: { Ready: 'False' },
+    },
+  },
+  {
+    name: 'new pair, the preferred member started long ago and is still not healthy: promote the other',
+    obs: steady(
+      member('standby', { ...notProbed, pod: { startedAt: T0 - 60 * S } }, 0),
+      member('standby', {}, 0),
+      fresh,
+    ),
+    expect: { action: 'initial-promote', live: 'redundant', promote: 'redundant' },
+  },
+  {
+    name: 'new pair, the preferred member’s pod is being deleted: promote the other at once',
+    obs: steady(
+      member('standby', { ...notProbed, pod: { startedAt: T0 - 1 * S, deleting: true } }, 0),
+      member('standby', {}, 0),
+      fresh,
+    ),
+    expect: { action: 'initial-promote', live: 'redundant', promote: 'redundant' },
+  },
+  {
+    name: 'a pair that served before: the first member to recover is served, no wait for the preferred one',
+    obs: steady(member('standby', { ...notProbed, pod: { startedAt: T0 - 1 * S } }), member('standby', {}), {
+      liveMember: '',
+      epoch: 3,
+    }),
+    expect: { action: 'serve-first-recovered', live: 'redundant' },
   },
   // --- steady state
   {
@@ -732,6 +778,45 @@ const scenarios: Scenario[] = [
     policy: { preferredMember: 'redundant' },
     expect: { action: 'fence-only', reason: 'BothDown', live: '' },
   },
+  {
+    name: 'spec change rolled out: the live member runs the old spec, the standby the new one: switch over to the standby first',
+    obs: steady(member('active', { specOutdated: true }), member('standby', {})),
+    expect: {
+      action: 'switchover',
+      reason: 'SpecChanged',
+      live: 'redundant',
+      fence: 'primary',
+      promote: 'redundant',
+      acknowledgedPreferredMember: 'redundant',
+      requestHandled: false,
+    },
+  },
+  {
+    name: 'spec change rolled out, the standby on the new spec but not in sync yet: pending, nothing moves',
+    obs: steady(
+      member('active', { specOutdated: true }),
+      member('standby', { server: { replication: 'catching-up' } }),
+    ),
+    expect: { action: 'none', reason: 'SwitchoverPending', live: 'primary' },
+  },
+  {
+    name: 'spec change, both pods on the old spec: nothing moves (the standby is replaced first)',
+    obs: steady(member('active', { specOutdated: true }), member('standby', { specOutdated: true })),
+    expect: { action: 'none', reason: 'Healthy', live: 'primary' },
+  },
+  {
+    name: 'after a rollout switchover, the preferred member (replaced, in sync) is switched back to',
+    obs: steady(member('standby', {}), member('active', {}, 2), {
+      ...afterFailover,
+      preferredMember: 'redundant',
+    }),
+    expect: {
+      action: 'switchover',
+      reason: 'PreferredMemberChanged',
+      live: 'primary',
+      acknowledgedPreferredMember: 'primary',
+    },
+  },
   // --- fencing and repair
   {
     name: 'two actives: demote the standby',
@@ -791,6 +876,15 @@ function check(d: Decision, e: Scenario['expect']): void {
     }
   }
 }
+
+describe('decide: the rows of the table', () => {
+  it('every row of the decision table decides at least one scenario', () => {
+    const rows = new Set(
+      scenarios.map((sc) => decide(sc.obs, { ...POLICY, ...sc.policy }, sc.now ?? T0).row),
+    );
+    expect([...rows].sort()).toEqual([...TABLE_ROWS].sort());
+  });
+});
 
 describe('decide: scenario table', () => {
   it.each(scenarios.map((s) => [s.name, s] as const))('%s', (_name, s) => {
