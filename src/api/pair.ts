@@ -307,7 +307,7 @@ export const FailoverPolicySchema = z.object({
     .max(86400)
     .default(10)
     .describe(
-      'Minimum time between two automatic moves of the Service (failovers and failbacks): no flapping.',
+      'Minimum time between two automatic moves of the Service (failovers and failbacks): no flapping. It does not hold back a failover away from a live member whose pod was deleted or replaced (nothing to flap: waiting would only leave the pair without a server).',
     ),
 });
 

@@ -135,7 +135,9 @@ interface Move {
  *  live member failed (pod/node signal, or failureThreshold failed checks):
  *    3. failover disabled → none, report only
  *    4. failing for less than delaySeconds → none, requeue
- *    5. standby eligible, minSecondsBetweenFailovers not elapsed → none, requeue
+ *    5. standby eligible, minSecondsBetweenFailovers not elapsed → none, requeue; except when
+ *       the live member's pod was deleted or replaced (PodDeleted, PodMissing, PodPending): no
+ *       flap to guard against, and waiting leaves the pair without a server
  *    6. standby eligible → `failover`: fence the live member, promote the standby
  *    7. otherwise → `fence-only`: no live member (both down) until one recovers (row 1)
  *  live member not failed:
@@ -317,6 +319,9 @@ function table(
   return g.L.failed ? liveFailed(g) : liveServing(g, requested, preferredChanged, rollout);
 }
 
+/** The live member's pod is gone or was replaced: nothing a wait could bring back. */
+const GONE: readonly Reason[] = ['PodDeleted', 'PodMissing', 'PodPending'];
+
 /** What the rows about a live member read. */
 interface LiveGroup {
   obs: Observation;
@@ -431,7 +436,7 @@ function liveFailed(g: LiveGroup): Move {
   const detectionSeconds =
     L.failingSince === undefined ? undefined : Math.max(0, (now - L.failingSince) / 1000);
   if (S.eligibleForFailover) {
-    if (intervalPending) {
+    if (intervalPending && !GONE.includes(L.reason)) {
       return {
         action: 'none',
         row: '5',

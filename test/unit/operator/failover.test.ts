@@ -583,6 +583,28 @@ const scenarios: Scenario[] = [
     expect: { action: 'none', reason: 'MinIntervalNotElapsed', live: 'primary', requeueAfterMs: 7000 },
   },
   {
+    name: 'too soon after the last failover, but the live pod was deleted: fail over now (nothing to flap)',
+    obs: steady(
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 100 } }),
+      member('standby'),
+      {
+        lastFailoverAt: T0 - 3 * S,
+      },
+    ),
+    expect: { action: 'failover', reason: 'PodDeleted', live: 'redundant' },
+  },
+  {
+    name: 'too soon after the last failover, the live pod replaced (a new pod, pending): fail over now',
+    obs: steady(
+      member('active', { pod: { phase: 'Pending', ready: false }, ...notProbed }),
+      member('standby'),
+      {
+        lastFailoverAt: T0 - 3 * S,
+      },
+    ),
+    expect: { action: 'failover', reason: 'PodPending', live: 'redundant' },
+  },
+  {
     name: 'min interval elapsed',
     obs: steady(member('active', probeFailed()), member('standby'), { lastFailoverAt: T0 - 10 * S }),
     expect: { action: 'failover', live: 'redundant' },
