@@ -2,10 +2,13 @@
 // src/cli/pair-commands.ts: `pair status`, `pair switchover` through the Kubernetes API); they
 // are imported by lspctl.ts before buildProgram() runs.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import crypto from 'node:crypto';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
-import { LicenseClient, LicenseError } from '../client/client.ts';
+import { LicenseClient, LicenseError, LicenseUnavailableError, RETRY_DEFAULTS } from '../client/client.ts';
+import { HoldExit, hold } from './hold.ts';
 import {
   LicenceError,
   generateIssuerKeys,
@@ -15,7 +18,9 @@ import {
 } from '../license-server/licence-file.ts';
 import type { StatusJson } from '../license-server/protocol.ts';
 
-/** Exit codes, for scripts. */
+export { HOLD_EXIT } from './hold.ts';
+
+/** Exit codes, for scripts (`checkout --hold` has its own for the licence: HOLD_EXIT). */
 export const EXIT = {
   OK: 0,
   /** a refusal: invalid licence, denied checkout, not ready */
@@ -70,18 +75,29 @@ function tokenFrom(opts: { token?: string; tokenFile?: string }): string | undef
 }
 
 function clientError(err: unknown): CliExit {
-  if (err instanceof LicenseError)
-    return new CliExit(
-      err.code === 'UNAVAILABLE' ? EXIT.UNAVAILABLE : EXIT.REFUSED,
-      `${err.code}: ${err.message}`,
-    );
+  if (err instanceof LicenseUnavailableError) return new CliExit(EXIT.UNAVAILABLE, err.message);
+  if (err instanceof LicenseError) return new CliExit(EXIT.REFUSED, err.message);
   return new CliExit(EXIT.UNAVAILABLE, (err as Error).message);
 }
+
+/** `--url` values (several after one --url, repeated, or LSPCTL_URL: separated by commas or spaces). */
+const urlList = (v: string, prev: string[] | undefined): string[] => {
+  const urls = v.split(/[\s,]+/).filter(Boolean);
+  for (const u of urls)
+    if (!/^https?:\/\/[^/]/.test(u))
+      throw new InvalidArgumentError(
+        `${JSON.stringify(u)} is not an http(s) URL (the FEATURE goes before --url, or after another option)`,
+      );
+  return [...(prev ?? []), ...urls];
+};
 
 export function buildProgram(io: Io = defaultIo): Command {
   const program = new Command('lspctl')
     .description('licence-server pair tools: licence files, checkout/release, server status')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // before any subcommand is added, so that each inherits it: a usage error reaches lspctl.ts as
+    // a CommanderError (exit 2) instead of exiting with 1 where commander finds it
+    .exitOverride();
 
   program
     .command('keygen')
@@ -182,68 +198,113 @@ export function buildProgram(io: Io = defaultIo): Command {
       }
     });
 
-  const clientOpts = (c: Command): Command =>
+  const clientOpts = (c: Command, clientIdRequired: boolean): Command =>
     c
-      .requiredOption('--url <url...>', 'licence server URL(s), tried in order (or LSPCTL_URL)')
-      .requiredOption('--client-id <id>', 'client identity (the same id gets the same lease back)')
+      .addOption(
+        new Option('--url <url...>', "licence server URL(s): the pair's Service, or members tried in order")
+          .env('LSPCTL_URL')
+          .argParser(urlList)
+          .makeOptionMandatory(),
+      )
+      .addOption(
+        new Option(
+          '--client-id <id>',
+          clientIdRequired
+            ? 'client identity the lease was checked out with'
+            : 'client identity: the same id gets the same lease back (default: a new one per run)',
+        ).makeOptionMandatory(clientIdRequired),
+      )
       .option('--token <token>', 'client token (or LSPCTL_TOKEN)')
       .option('--token-file <file>', 'read the client token from a file')
-      .option('--timeout <ms>', 'give up after this many ms', positiveInt, 20_000);
+      .option(
+        '--timeout <ms>',
+        'retry budget of each call: give up after this many ms',
+        positiveInt,
+        RETRY_DEFAULTS.budgetMs,
+      );
 
-  clientOpts(program.command('checkout'))
-    .description('check out seats; prints the lease as JSON (exit 1 when denied, 3 when unreachable)')
-    .requiredOption('--feature <name>')
+  clientOpts(program.command('checkout'), false)
+    .description(
+      'check out seats; prints the lease as JSON (exit 1 when denied, 3 when unreachable). With --hold: ' +
+        'keep it renewed until SIGINT/SIGTERM, or while COMMAND runs, then release it (see docs/cli.md for the exit codes)',
+    )
+    .argument('[feature]', 'the feature to check out (or --feature)')
+    .argument('[command...]', 'with --hold: the command to run while the lease is held (after --)')
+    .usage('[options] FEATURE [--hold [-- COMMAND [ARGS...]]]')
+    .option('--feature <name>', 'the feature (instead of the FEATURE argument)')
     .option('--count <n>', 'seats', positiveInt, 1)
     .option('--user <user>', 'user name', process.env.USER ?? 'unknown')
-    .option('--host <host>', 'host name', process.env.HOSTNAME ?? 'unknown')
-    .option('--hold', 'keep the lease, renewing it, until SIGINT/SIGTERM; then release it')
+    .option('--host <host>', 'host name', process.env.HOSTNAME ?? os.hostname())
+    .option(
+      '--hold',
+      'keep the lease, renewing it, until SIGINT/SIGTERM or until COMMAND ends; then release it',
+    )
+    .option('--verbose', "with --hold: print the client's events (retries, renewals) as JSON lines on stderr")
     .action(
-      async (opts: {
-        url: string[];
-        clientId: string;
-        feature: string;
-        count: number;
-        user: string;
-        host: string;
-        hold?: boolean;
-        token?: string;
-        tokenFile?: string;
-        timeout: number;
-      }) => {
-        const client = new LicenseClient({
+      async (
+        featureArg: string | undefined,
+        rest: string[],
+        opts: {
+          url: string[];
+          clientId?: string;
+          feature?: string;
+          count: number;
+          user: string;
+          host: string;
+          hold?: boolean;
+          verbose?: boolean;
+          token?: string;
+          tokenFile?: string;
+          timeout: number;
+        },
+      ) => {
+        // With --feature every argument is the command; otherwise the first one is the feature.
+        const feature = opts.feature ?? featureArg;
+        const command = opts.feature !== undefined && featureArg !== undefined ? [featureArg, ...rest] : rest;
+        if (!feature) throw new CliExit(EXIT.USAGE, 'checkout needs a FEATURE (or --feature)');
+        if (command.length > 0 && !opts.hold)
+          throw new CliExit(EXIT.USAGE, `a command to run (${command[0]}) needs --hold`);
+        const clientOptions = {
           addresses: opts.url,
-          clientId: opts.clientId,
+          clientId:
+            opts.clientId ??
+            `${opts.user}@${opts.host}/lspctl-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
           user: opts.user,
           host: opts.host,
           token: tokenFrom(opts),
           retryBudgetMs: opts.timeout,
-          autoRenew: Boolean(opts.hold),
-          onEvent: (e) => {
-            if (e.type !== 'retry' && opts.hold) io.err(JSON.stringify(e));
-          },
-        });
-        let lease;
+        };
+        if (opts.hold) {
+          let code: number;
+          try {
+            code = await hold({
+              client: clientOptions,
+              feature,
+              count: opts.count,
+              command,
+              verbose: Boolean(opts.verbose),
+              out: io.out,
+              err: io.err,
+            });
+          } catch (err) {
+            if (err instanceof HoldExit) throw new CliExit(err.code, err.message);
+            throw err;
+          }
+          if (code !== 0) throw new CliExit(code, '');
+          return;
+        }
+        const client = new LicenseClient({ ...clientOptions, autoRenew: false });
         try {
-          lease = await client.checkout(opts.feature, opts.count);
+          io.out(JSON.stringify(await client.checkout(feature, opts.count)));
         } catch (err) {
           throw clientError(err);
-        }
-        io.out(JSON.stringify(lease));
-        if (!opts.hold) return client.close();
-        await new Promise<void>((resolve) => {
-          const done = (): void => resolve();
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-        });
-        try {
-          await client.releaseAll();
         } finally {
           client.close();
         }
       },
     );
 
-  clientOpts(program.command('release'))
+  clientOpts(program.command('release'), true)
     .description('release a lease')
     .requiredOption('--lease-id <id>')
     .action(
@@ -268,6 +329,8 @@ export function buildProgram(io: Io = defaultIo): Command {
           await client.release(opts.leaseId);
         } catch (err) {
           throw clientError(err);
+        } finally {
+          client.close();
         }
         io.out(JSON.stringify({ released: true, leaseId: opts.leaseId }));
       },

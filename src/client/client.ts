@@ -1,19 +1,33 @@
-// Client library of the reference licence server: checkout / renew / release with automatic
-// renewal, retries with exponential backoff and jitter, NOT_ACTIVE redirects and an address list.
+// Client library of the reference licence server: checkout / renew / release, each retried with
+// the same request within a time budget through a failover (retry-policy.ts: what is retried,
+// where, how long), over keep-alive connections that are dropped when a member stops serving
+// (transport.ts), and a heartbeat that renews every held lease until it is released.
 //
 // A client holds at most one lease per feature (the server's checkout is idempotent per client
 // id and feature), so retrying a checkout through a failover never takes a second seat.
-import type { ErrorJson, LeaseJson } from '../license-server/protocol.ts';
+import type { LeaseJson } from '../license-server/protocol.ts';
+import { LeaseLostError, LicenseError } from './errors.ts';
+import { MIN_ATTEMPT_MS, RETRY_DEFAULTS, Route, renewDelayMs, runCall } from './retry-policy.ts';
+import type { Clock, LeaseCall, RetryEvent, RetryOptions } from './retry-policy.ts';
+import { Transport } from './transport.ts';
 
 export type { LeaseJson } from '../license-server/protocol.ts';
+export {
+  LeaseLostError,
+  LicenseError,
+  LicenseRefusedError,
+  LicenseUnavailableError,
+  NoSeatError,
+} from './errors.ts';
+export { RETRY_DEFAULTS } from './retry-policy.ts';
 
 export type ClientEvent =
+  | RetryEvent
   | { type: 'renewed'; lease: LeaseJson }
-  | { type: 'renew-failed'; feature: string; error: string }
-  | { type: 'lease-replaced'; feature: string; oldId: string; lease: LeaseJson }
-  | { type: 'lease-lost'; feature: string; leaseId: string; error: string }
-  | { type: 'redirect'; from: string; to: string }
-  | { type: 'retry'; address: string; error: string; attempt: number };
+  /** a background renewal got a retryable outcome (once per renewal); it keeps retrying until the lease expires */
+  | { type: 'renew-failed'; feature: string; leaseId: string; error: string }
+  /** the heartbeat found the lease gone, or could not renew it before it expired */
+  | { type: 'lease-lost'; feature: string; leaseId: string; error: string; reason: LeaseLostError };
 
 export type LicenseClientOptions = {
   /** the pair's Service URL, or a list of member URLs tried in order */
@@ -22,68 +36,72 @@ export type LicenseClientOptions = {
   user: string;
   host: string;
   token?: string | undefined;
-  /** per request (default 3000 ms) */
+  /** one attempt: connect, request, answer (default 2000 ms; clamped to what is left of the budget) */
   requestTimeoutMs?: number;
-  /** how long one call keeps retrying before it gives up (default 20 000 ms) */
+  /** how long one checkout/renew/release keeps retrying before it throws LicenseUnavailableError (default 10 000 ms) */
   retryBudgetMs?: number;
+  /** first wait between attempts (default 100 ms), doubling up to backoffMaxMs (default 500 ms), jittered */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** renew leases automatically at renewAfter (default true) */
+  /** renew held leases in the background (default true) */
   autoRenew?: boolean;
   onEvent?: (e: ClientEvent) => void;
 };
 
-/** A refusal by the server (a denial code) or a failure to reach any member (UNAVAILABLE). */
-export class LicenseError extends Error {
-  override name = 'LicenseError';
-  readonly code: string;
-  readonly status: number;
-  readonly active: string | null | undefined;
-  constructor(code: string, message: string, status: number, active?: string | null) {
-    super(message);
-    this.code = code;
-    this.status = status;
-    this.active = active;
-  }
-}
+type Held = {
+  lease: LeaseJson;
+  /** when the lease expires unless renewed, on this process's monotonic clock (a lower bound) */
+  expiresAt: number;
+  timer: NodeJS.Timeout | undefined;
+  renewing: boolean;
+};
 
-type Held = { lease: LeaseJson; count: number; timer: NodeJS.Timeout | undefined };
-
-const RETRYABLE_CODES = new Set(['NOT_ACTIVE', 'NO_QUORUM', 'TIMEOUT', 'INTERNAL']);
+const clock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export class LicenseClient {
-  private addresses: string[];
-  private current = 0;
-  private readonly o: Required<Omit<LicenseClientOptions, 'token' | 'onEvent' | 'addresses'>> & {
+  private readonly route: Route;
+  private readonly transport = new Transport();
+  private readonly retry: RetryOptions;
+  private readonly o: {
+    clientId: string;
+    user: string;
+    host: string;
     token: string | undefined;
+    autoRenew: boolean;
     onEvent: (e: ClientEvent) => void;
   };
   private readonly held = new Map<string, Held>();
   private closed = false;
 
   constructor(opts: LicenseClientOptions) {
-    const list = (Array.isArray(opts.addresses) ? opts.addresses : [opts.addresses]).map((a) =>
-      a.replace(/\/+$/, ''),
-    );
-    if (list.length === 0) throw new Error('LicenseClient needs at least one address');
-    this.addresses = list;
+    this.route = new Route(Array.isArray(opts.addresses) ? opts.addresses : [opts.addresses]);
+    this.retry = {
+      budgetMs: opts.retryBudgetMs ?? RETRY_DEFAULTS.budgetMs,
+      attemptTimeoutMs: opts.requestTimeoutMs ?? RETRY_DEFAULTS.attemptTimeoutMs,
+      backoffBaseMs: opts.backoffBaseMs ?? RETRY_DEFAULTS.backoffBaseMs,
+      backoffMaxMs: opts.backoffMaxMs ?? RETRY_DEFAULTS.backoffMaxMs,
+    };
     this.o = {
       clientId: opts.clientId,
       user: opts.user,
       host: opts.host,
       token: opts.token,
-      requestTimeoutMs: opts.requestTimeoutMs ?? 3000,
-      retryBudgetMs: opts.retryBudgetMs ?? 20_000,
-      backoffBaseMs: opts.backoffBaseMs ?? 100,
-      backoffMaxMs: opts.backoffMaxMs ?? 2000,
       autoRenew: opts.autoRenew ?? true,
       onEvent: opts.onEvent ?? (() => {}),
     };
   }
 
-  /** The address the client currently talks to. */
+  /** The address the next call goes to first. */
   get address(): string {
-    return this.addresses[this.current] as string;
+    return this.route.target;
+  }
+
+  /** Connections opened so far, per origin. */
+  get connectionsOpened(): ReadonlyMap<string, number> {
+    return this.transport.connections;
   }
 
   /** Leases this client holds, one per feature. */
@@ -91,163 +109,168 @@ export class LicenseClient {
     return [...this.held.values()].map((h) => h.lease);
   }
 
+  /**
+   * Check out `count` seats of `feature` (the client's existing lease when it has one). Throws
+   * NoSeatError, LicenseRefusedError or LicenseUnavailableError.
+   */
   async checkout(feature: string, count = 1): Promise<LeaseJson> {
-    const { lease } = await this.call<{ lease: LeaseJson }>('/v1/checkout', {
+    const r = await this.call({ op: 'checkout', feature }, '/v1/checkout', {
       feature,
       count,
       clientId: this.o.clientId,
       user: this.o.user,
       host: this.o.host,
     });
-    this.hold(lease, count);
-    return lease;
-  }
-
-  async renew(leaseId: string): Promise<LeaseJson> {
-    const { lease } = await this.call<{ lease: LeaseJson }>('/v1/renew', {
-      leaseId,
-      clientId: this.o.clientId,
-    });
+    const lease = r.body.lease as LeaseJson;
     const h = this.held.get(lease.feature);
-    this.hold(lease, h?.count ?? lease.count);
+    if (h && h.lease.id === lease.id) this.renewed(h, lease, r.sentAt);
+    else {
+      if (h) clearTimeout(h.timer);
+      const fresh: Held = { lease, expiresAt: 0, timer: undefined, renewing: false };
+      this.held.set(lease.feature, fresh);
+      this.renewed(fresh, lease, r.sentAt);
+    }
     return lease;
   }
 
+  /** Renew a lease now. Throws LeaseLostError when it is gone, LicenseUnavailableError, LicenseRefusedError. */
+  async renew(leaseId: string): Promise<LeaseJson> {
+    const h = this.heldById(leaseId);
+    try {
+      const r = await this.call({ op: 'renew', leaseId }, '/v1/renew', {
+        leaseId,
+        clientId: this.o.clientId,
+      });
+      const lease = r.body.lease as LeaseJson;
+      if (h && this.held.get(h.lease.feature) === h) this.renewed(h, lease, r.sentAt);
+      return lease;
+    } catch (err) {
+      if (err instanceof LeaseLostError && h && this.held.get(h.lease.feature) === h) this.forget(h);
+      throw err;
+    }
+  }
+
+  /**
+   * Release a lease (renewals stop at once). A release repeated after an attempt with an unknown
+   * outcome that finds the lease gone has succeeded; a lease already gone before throws LeaseLostError.
+   */
   async release(leaseId: string): Promise<void> {
-    for (const [feature, h] of this.held)
-      if (h.lease.id === leaseId) {
-        clearTimeout(h.timer);
-        this.held.delete(feature);
-      }
-    await this.call('/v1/release', { leaseId, clientId: this.o.clientId }, true);
+    const h = this.heldById(leaseId);
+    if (h) this.forget(h);
+    await this.call({ op: 'release', leaseId }, '/v1/release', { leaseId, clientId: this.o.clientId });
   }
 
+  /** Release every held lease; throws the first error after trying them all. */
   async releaseAll(): Promise<void> {
-    for (const h of [...this.held.values()]) await this.release(h.lease.id);
+    let first: unknown;
+    for (const h of [...this.held.values()])
+      await this.release(h.lease.id).catch((err: unknown) => {
+        first ??= err;
+      });
+    if (first !== undefined) throw first;
   }
 
-  /** Stop renewing (leases expire on the server unless released). */
+  /** Stop renewing and close the connections (leases expire on the server unless released). */
   close(): void {
     this.closed = true;
     for (const h of this.held.values()) clearTimeout(h.timer);
+    this.transport.close();
   }
 
-  private hold(lease: LeaseJson, count: number): void {
-    const prev = this.held.get(lease.feature);
-    if (prev) clearTimeout(prev.timer);
-    const h: Held = { lease, count, timer: undefined };
-    this.held.set(lease.feature, h);
-    if (this.o.autoRenew && !this.closed) {
-      const delay = Math.max(50, lease.renewAfterSeconds * 1000);
-      h.timer = setTimeout(() => void this.autoRenew(lease.feature), delay);
-      h.timer.unref();
-    }
+  private heldById(leaseId: string): Held | undefined {
+    for (const h of this.held.values()) if (h.lease.id === leaseId) return h;
+    return undefined;
   }
 
-  private async autoRenew(feature: string): Promise<void> {
-    const h = this.held.get(feature);
-    if (!h || this.closed) return;
+  private forget(h: Held): void {
+    clearTimeout(h.timer);
+    if (this.held.get(h.lease.feature) === h) this.held.delete(h.lease.feature);
+  }
+
+  /** The server returned `lease` to a request sent at `sentAt`: note it and schedule the next renewal. */
+  private renewed(h: Held, lease: LeaseJson, sentAt: number): void {
+    h.lease = lease;
+    h.expiresAt = sentAt + lease.expiresInSeconds * 1000;
+    clearTimeout(h.timer);
+    h.timer = undefined;
+    if (!this.o.autoRenew || this.closed) return;
+    h.timer = setTimeout(() => void this.heartbeat(h), renewDelayMs(lease));
+    h.timer.unref();
+  }
+
+  /**
+   * Renew a held lease in the background. The renewal keeps retrying until the lease would
+   * expire (not just for the call budget): a failover shorter than the rest of the lease's life
+   * costs nothing. A lease that is gone, or not renewed in time, is reported as `lease-lost`.
+   */
+  private async heartbeat(h: Held): Promise<void> {
+    if (this.closed || h.renewing || this.held.get(h.lease.feature) !== h) return;
+    h.renewing = true;
+    const { id, feature } = h.lease;
     try {
-      const lease = await this.renew(h.lease.id);
+      const left = h.expiresAt - clock.now();
+      let reported = false;
+      const r = await this.call(
+        { op: 'renew', leaseId: id },
+        '/v1/renew',
+        { leaseId: id, clientId: this.o.clientId },
+        Math.max(left, MIN_ATTEMPT_MS),
+        (e) => {
+          if (e.type !== 'retry' || reported) return;
+          reported = true;
+          this.o.onEvent({ type: 'renew-failed', feature, leaseId: id, error: `${e.address}: ${e.error}` });
+        },
+      );
+      h.renewing = false;
+      if (this.closed || this.held.get(feature) !== h || h.lease.id !== id) return;
+      const lease = r.body.lease as LeaseJson;
+      this.renewed(h, lease, r.sentAt);
       this.o.onEvent({ type: 'renewed', lease });
     } catch (err) {
-      if (this.closed || this.held.get(feature) !== h) return;
-      const e = err as LicenseError;
-      if (e.code === 'LEASE_NOT_FOUND' || e.code === 'LEASE_EXPIRED') {
-        // The lease is gone (expired, revoked, or lost in an asynchronous failover): check
-        // the feature out again; the server's idempotency keeps it to one seat.
-        try {
-          const lease = await this.checkout(feature, h.count);
-          this.o.onEvent({ type: 'lease-replaced', feature, oldId: h.lease.id, lease });
-        } catch (err2) {
-          this.held.delete(feature);
-          this.o.onEvent({
-            type: 'lease-lost',
-            feature,
-            leaseId: h.lease.id,
-            error: (err2 as Error).message,
-          });
-        }
-        return;
-      }
-      this.o.onEvent({ type: 'renew-failed', feature, error: e.message });
-      h.timer = setTimeout(() => void this.autoRenew(feature), 1000);
-      h.timer.unref();
+      h.renewing = false;
+      if (this.closed || this.held.get(feature) !== h || h.lease.id !== id) return;
+      const reason =
+        err instanceof LeaseLostError
+          ? err
+          : new LeaseLostError(
+              id,
+              'NOT_RENEWED',
+              `lease ${id} of ${feature} was not renewed before it expired: ${(err as Error).message}`,
+              err instanceof LicenseError ? err.status : 0,
+              { cause: err },
+            );
+      this.forget(h);
+      this.o.onEvent({ type: 'lease-lost', feature, leaseId: id, error: reason.message, reason });
     }
   }
 
-  /** POST with retries, failover across addresses and NOT_ACTIVE redirects. */
-  private async call<T>(path: string, body: unknown, isRelease = false): Promise<T> {
-    const deadline = Date.now() + this.o.retryBudgetMs;
-    let attempt = 0;
-    let lastError = '';
-    let redirected = false;
-    let retriedSameAddress = false;
-    for (;;) {
-      const address = this.address;
-      let retryNow = false;
-      try {
-        const res = await fetch(`${address}${path}`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}),
-          },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(this.o.requestTimeoutMs),
-        });
-        const json = (await res.json().catch(() => ({}))) as T & Partial<ErrorJson>;
-        if (res.ok) return json;
-        const code = json.code ?? `HTTP_${res.status}`;
-        const message = json.message ?? `HTTP ${res.status}`;
-        if (code === 'NOT_ACTIVE' && !retriedSameAddress) {
-          // Through the pair's Service a NOT_ACTIVE usually means a connection kept alive from before
-          // a switchover (the server closes it): the same address on a new connection reaches the
-          // live member. The advertised member address may not even resolve outside the cluster.
-          retriedSameAddress = true;
-          retryNow = true;
-        } else if (code === 'NOT_ACTIVE' && json.active && json.active !== address && !redirected) {
-          this.o.onEvent({ type: 'redirect', from: address, to: json.active });
-          this.useAddress(json.active);
-          redirected = true;
-          retryNow = true;
-        } else if (!RETRYABLE_CODES.has(code) && res.status < 500) {
-          // A retried release whose first attempt went through answers LEASE_NOT_FOUND: done.
-          if (isRelease && attempt > 0 && code === 'LEASE_NOT_FOUND') return json;
-          throw new LicenseError(code, message, res.status, json.active);
-        } else {
-          lastError = `${code}: ${message}`;
-          this.rotate();
-        }
-      } catch (err) {
-        if (err instanceof LicenseError) throw err;
-        lastError = `${address}: ${(err as Error).message}`;
-        this.rotate();
-      }
-      if (retryNow) continue;
-      attempt += 1;
-      redirected = false;
-      if (Date.now() >= deadline)
-        throw new LicenseError('UNAVAILABLE', `no licence server answered: ${lastError}`, 0);
-      this.o.onEvent({ type: 'retry', address, error: lastError, attempt });
-      // Full round of the list without luck: back off (exponential, with jitter).
-      const exp = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** Math.min(attempt - 1, 10));
-      const delay = Math.min(exp / 2 + Math.random() * (exp / 2), Math.max(0, deadline - Date.now()));
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-
-  private rotate(): void {
-    this.current = (this.current + 1) % this.addresses.length;
-  }
-
-  private useAddress(url: string): void {
-    const u = url.replace(/\/+$/, '');
-    let i = this.addresses.indexOf(u);
-    if (i < 0) {
-      this.addresses = [...this.addresses, u];
-      i = this.addresses.length - 1;
-    }
-    this.current = i;
+  /** One call with retries; `sentAt`: when its last (successful) attempt was sent. */
+  private async call(
+    call: LeaseCall,
+    path: string,
+    body: unknown,
+    budgetMs = this.retry.budgetMs,
+    onRetryEvent?: (e: RetryEvent) => void,
+  ): Promise<{ body: Record<string, unknown>; sentAt: number }> {
+    let sentAt = clock.now();
+    const result = await runCall(
+      call,
+      (address, timeoutMs) => {
+        sentAt = clock.now();
+        return this.transport.post(address, path, body, { timeoutMs, token: this.o.token });
+      },
+      this.route,
+      { ...this.retry, budgetMs },
+      clock,
+      Math.random,
+      {
+        onEvent: (e) => {
+          onRetryEvent?.(e);
+          this.o.onEvent(e);
+        },
+        onRetryable: (address) => this.transport.forget(address),
+      },
+    );
+    return { body: result, sentAt };
   }
 }

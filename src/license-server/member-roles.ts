@@ -196,6 +196,8 @@ export class MemberRoles {
   sawPeer(role: Role, epoch: number, wall: number, advertiseUrl: string | null): void {
     this.opts.replication.heardFromPeer(wall);
     if (role === 'active') this.activeUrlValue = advertiseUrl;
+    // The peer stepped down: it is no longer where a refused client should go.
+    else if (advertiseUrl !== null && this.activeUrlValue === advertiseUrl) this.activeUrlValue = null;
     if (epoch > this.epochValue) {
       const wasActive = this.roleValue === 'active';
       this.setEpoch(epoch);

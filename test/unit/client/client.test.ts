@@ -1,6 +1,12 @@
 // The client library against in-process members: redirects, address lists, renewals, idempotency.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LicenseClient, LicenseError } from '../../../src/client/client.ts';
+import {
+  LeaseLostError,
+  LicenseClient,
+  LicenseError,
+  LicenseRefusedError,
+  LicenseUnavailableError,
+} from '../../../src/client/client.ts';
 import type { ClientEvent } from '../../../src/client/client.ts';
 import { startServer } from '../../../src/license-server/main.ts';
 import type { RunningServer } from '../../../src/license-server/main.ts';
@@ -97,7 +103,39 @@ describe('LicenseClient', () => {
     });
     const err = await c.checkout('nope').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LicenseError);
+    expect(err).toBeInstanceOf(LicenseRefusedError);
     expect((err as LicenseError).code).toBe('UNKNOWN_FEATURE');
+    expect((err as Error).message).toBe(
+      'the checkout of nope was refused: 404 UNKNOWN_FEATURE: feature nope is not licensed',
+    );
+    c.close();
+  });
+
+  it('the heartbeat reports a revoked lease as lost, typed, and stops renewing it', async () => {
+    const events: ClientEvent[] = [];
+    const c = new LicenseClient({
+      addresses: url(active),
+      clientId: 'revoked',
+      user: 'u',
+      host: 'h',
+      onEvent: (e) => events.push(e),
+    });
+    const lease = await c.checkout('synth');
+    expect((await active.member.revoke(lease.id)).ok).toBe(true);
+    for (let i = 0; i < 100 && !events.some((e) => e.type === 'lease-lost'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const lost = events.find((e) => e.type === 'lease-lost');
+    expect(lost).toMatchObject({ feature: 'synth', leaseId: lease.id });
+    const reason = (lost as { reason: LeaseLostError }).reason;
+    expect(reason).toBeInstanceOf(LeaseLostError);
+    expect(reason).toMatchObject({ code: 'LEASE_NOT_FOUND', leaseId: lease.id });
+    expect(reason.message).toMatch(
+      new RegExp(`^lease ${lease.id} is lost \\(renewal of lease ${lease.id}\\): 404 LEASE_NOT_FOUND`),
+    );
+    expect(c.leases()).toEqual([]);
+    // an explicit renewal says the same
+    await expect(c.renew(lease.id)).rejects.toBeInstanceOf(LeaseLostError);
+    c.close();
   });
 
   it('gives up with UNAVAILABLE after its retry budget', async () => {
@@ -111,7 +149,11 @@ describe('LicenseClient', () => {
     });
     const t = Date.now();
     const err = await c.checkout('synth').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LicenseUnavailableError);
     expect((err as LicenseError).code).toBe('UNAVAILABLE');
+    expect((err as LicenseUnavailableError).lastCause).toBe(
+      'http://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1',
+    );
     expect(Date.now() - t).toBeLessThan(2000);
   });
 });
