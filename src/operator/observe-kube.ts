@@ -58,7 +58,8 @@ export function observePod(
         }
       : {}),
     ...(cs ? { restarts: cs.restartCount } : {}),
-    ...(scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
+    // A bound pod is scheduled, whatever a scheduler's late status write still says.
+    ...(scheduled?.status === 'False' && scheduled.reason === 'Unschedulable' && !pod.spec?.nodeName
       ? { unschedulable: scheduled.message ?? 'no node fits the pod' }
       : {}),
     ...(image ? { image } : {}),

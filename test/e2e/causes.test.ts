@@ -87,17 +87,19 @@ async function status(pair: string): Promise<Status> {
   return o.status ?? {};
 }
 
+/** Waits for `type` to have `reason` (and a message matching `message`: the members report one after the other). */
 async function conditionBecomes(
   pair: string,
   type: string,
   reason: string,
   timeoutMs = 120_000,
+  message?: RegExp,
 ): Promise<Condition> {
   return eventually(
-    `${pair}: ${type} reason ${reason}`,
+    `${pair}: ${type} reason ${reason}${message ? ` and a message matching ${message}` : ''}`,
     async () => {
       const c = (await status(pair)).conditions?.find((x) => x.type === type);
-      return c?.reason === reason ? c : undefined;
+      return c?.reason === reason && (!message || message.test(c.message)) ? c : undefined;
     },
     timeoutMs,
     250,
@@ -159,7 +161,7 @@ async function readyMetric(pair: string): Promise<string | undefined> {
 
 /** The cause on the pair: Ready False with `reason`, one Warning Event, the REASON column, the metric. */
 async function named(pair: string, reason: string, message: RegExp): Promise<void> {
-  const ready = await conditionBecomes(pair, 'Ready', reason);
+  const ready = await conditionBecomes(pair, 'Ready', reason, 120_000, message);
   expect(ready.status).toBe('False');
   expect(ready.message).toMatch(message);
   const evs = await eventually(`${pair}: the ${reason} Event`, async () => {

@@ -1,7 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { feature } from '../unit/license-server/fixtures.ts';
+import { generateIssuerKeys, signLicence } from '../../src/license-server/licence-file.ts';
+import { feature, licenceBody } from '../unit/license-server/fixtures.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import {
@@ -41,18 +42,24 @@ async function condition(type: string): Promise<Condition | undefined> {
   return p.status?.conditions?.find((c) => c.type === type);
 }
 
-/** Waits for the condition `type` to have `reason` (and `status`), and returns it. */
+/**
+ * Waits for the condition `type` to have `reason` (and `status`, and a message matching `message`:
+ * the members report one after the other), and returns it.
+ */
 function conditionBecomes(
   type: string,
   reason: string,
   status: string,
   timeoutMs = 30_000,
+  message?: RegExp,
 ): Promise<Condition> {
   return eventually(
-    `${type} ${status} ${reason}`,
+    `${type} ${status} ${reason}${message ? ` and a message matching ${message}` : ''}`,
     async () => {
       const c = await condition(type);
-      return c?.reason === reason && c.status === status ? c : undefined;
+      return c?.reason === reason && c.status === status && (!message || message.test(c.message))
+        ? c
+        : undefined;
     },
     timeoutMs,
     100,
@@ -104,7 +111,12 @@ beforeAll(async () => {
   ns = await createNamespace(k, 'causes');
   await k.core.createNode({ body: { metadata: { name: node, labels: { 'kubernetes.io/hostname': node } } } });
   loopback = await startLoopbackPair(k, ns, PAIR);
-  kubelet = new StandInKubelet(k, ns, { primary: node, redundant: node }, { mountsSecret: SECRET });
+  kubelet = new StandInKubelet(
+    k,
+    ns,
+    { primary: node, redundant: node },
+    { mountsSecret: { name: SECRET, keys: ['license.json', 'public-key.pem'] } },
+  );
   kubelet.start();
   operator = new OperatorProcess({ LEADER_ELECT: 'false', WATCH_NAMESPACE: ns });
   await operator.start();
@@ -143,17 +155,28 @@ describe('why a pair cannot serve', () => {
     expect(await eventsFor('LicenceSecretMissing')).toHaveLength(1);
     expect((await eventsFor('LicenceSecretMissing'))[0]!.count ?? 1).toBe(1);
 
-    // The fix, and nothing else.
+    // Half a fix: the Secret without the public key.
     await k.core.createNamespacedSecret({
       namespace: ns,
       body: {
         metadata: { name: SECRET },
-        stringData: {
-          'license.json': fs.readFileSync(loopback.fx.licenceFile, 'utf8'),
-          'public-key.pem': fs.readFileSync(loopback.fx.publicKeyFile, 'utf8'),
-        },
+        stringData: { 'license.json': fs.readFileSync(loopback.fx.licenceFile, 'utf8') },
       },
     });
+    const keyMissing = await conditionBecomes('Ready', 'LicenceKeyMissing', 'False');
+    expect(keyMissing.message).toContain(`the licence Secret ${SECRET} has no key public-key.pem`);
+    await oneEvent('LicenceKeyMissing', /has no key public-key\.pem/);
+    expect(reasonColumn()).toBe('LicenceKeyMissing');
+
+    // The fix, and nothing else.
+    await k.core.patchNamespacedSecret(
+      {
+        namespace: ns,
+        name: SECRET,
+        body: { stringData: { 'public-key.pem': fs.readFileSync(loopback.fx.publicKeyFile, 'utf8') } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
     const serving = await conditionBecomes('Ready', 'LiveMemberServing', 'True', 60_000);
     expect(serving.message).toMatch(/the primary member serves/);
     // The Service follows in the same reconcile, just after the status write.
@@ -226,7 +249,7 @@ describe('why a pair cannot serve', () => {
     fs.writeFileSync(loopback.fx.licenceFile, '{"format": 1}');
     await loopback.members.primary.start();
     await loopback.members.redundant.start();
-    const ready = await conditionBecomes('Ready', 'LicenceInvalid', 'False', 60_000);
+    const ready = await conditionBecomes('Ready', 'LicenceInvalid', 'False', 60_000, /^both members/);
     expect(ready.message).toMatch(/^both members: the licence file was refused \(MALFORMED: /);
     expect((await condition('LicenceValid'))?.reason).toBe('LicenceInvalid');
     await oneEvent('LicenceInvalid', /the licence file was refused \(MALFORMED/);
@@ -241,6 +264,40 @@ describe('why a pair cannot serve', () => {
     });
     expect(reasonColumn()).toBe('LicenceInvalid');
     expect(await clientServiceMember(k, ns, PAIR)).not.toMatch(/^(primary|redundant)$/);
+
+    // Signed with another issuer's key: not signed by the key in the Secret.
+    const stranger = generateIssuerKeys();
+    fs.writeFileSync(
+      loopback.fx.licenceFile,
+      JSON.stringify(
+        signLicence(licenceBody([feature('synth', 10)], `${ns}/${PAIR}`), stranger.privateKeyPem),
+      ),
+    );
+    const unsigned = await conditionBecomes(
+      'Ready',
+      'LicenceSignatureInvalid',
+      'False',
+      30_000,
+      /^both members/,
+    );
+    expect(unsigned.message).toMatch(
+      /^both members: the licence file is not signed by the issuer key in Secret diag-licence/,
+    );
+    await oneEvent('LicenceSignatureInvalid', /not signed by the issuer key/);
+    expect(reasonColumn()).toBe('LicenceSignatureInvalid');
+
+    // Every feature expired.
+    loopback.fx.writeLicence(
+      [feature('synth', 10, { start: '2024-01-01', expiry: '2025-01-01' })],
+      `${ns}/${PAIR}`,
+    );
+    const expired = await conditionBecomes('Ready', 'LicenceExpired', 'False', 30_000, /^both members/);
+    expect(expired.message).toMatch(
+      /^both members: the licence has expired \(EXPIRED: feature synth expired on 2025-01-01\)/,
+    );
+    await oneEvent('LicenceExpired', /has expired/);
+    expect((await condition('LicenceValid'))?.reason).toBe('LicenceExpired');
+    expect(reasonColumn()).toBe('LicenceExpired');
 
     loopback.fx.writeLicence([feature('synth', 10)], `${ns}/${PAIR}`);
     await conditionBecomes('Ready', 'LiveMemberServing', 'True', 60_000);

@@ -142,18 +142,18 @@ export class StandInKubelet {
   /** The sync in flight, if any: one at a time, and stop() waits for it. */
   private syncing: Promise<void> | undefined;
   private readonly nodes: Partial<Record<MemberName, string>>;
-  private readonly mountsSecret: string | undefined;
+  private readonly mountsSecret: { name: string; keys: string[] } | undefined;
 
   /**
    * With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. With
-   * `mountsSecret`, a pod waits in ContainerCreating while that Secret does not exist, as a kubelet
-   * that cannot mount the pod's Secret volume does.
+   * `mountsSecret`, a pod waits in ContainerCreating while that Secret does not exist or lacks one
+   * of `keys`, as a kubelet that cannot mount the pod's Secret volume (its items) does.
    */
   constructor(
     k: Kube,
     ns: string,
     nodes: Partial<Record<MemberName, string>> = {},
-    opts: { mountsSecret?: string } = {},
+    opts: { mountsSecret?: { name: string; keys: string[] } } = {},
   ) {
     this.k = k;
     this.ns = ns;
@@ -209,7 +209,7 @@ export class StandInKubelet {
           });
         }
         if (p.status?.podIP) continue;
-        if (this.mountsSecret && !(await this.secretExists(this.mountsSecret))) {
+        if (this.mountsSecret && !(await this.secretMountable(this.mountsSecret))) {
           if (p.status?.containerStatuses?.[0]?.state?.waiting === undefined) await this.writeCreating(p);
           continue;
         }
@@ -220,9 +220,9 @@ export class StandInKubelet {
     }
   }
 
-  private async secretExists(name: string): Promise<boolean> {
-    return this.k.core.readNamespacedSecret({ namespace: this.ns, name }).then(
-      () => true,
+  private async secretMountable(s: { name: string; keys: string[] }): Promise<boolean> {
+    return this.k.core.readNamespacedSecret({ namespace: this.ns, name: s.name }).then(
+      (secret) => s.keys.every((key) => secret.data?.[key] !== undefined),
       () => false,
     );
   }

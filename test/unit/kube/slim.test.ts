@@ -73,6 +73,7 @@ describe('cache transforms', () => {
 
   it('keeps the scheduler’s word on an unschedulable pod, and the image (they name a cause)', () => {
     const unschedulable = structuredClone(pod);
+    delete unschedulable.spec!.nodeName; // not bound yet
     unschedulable.status!.conditions = [
       { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' },
     ];

@@ -90,7 +90,8 @@ describe('observePod / observeNode', () => {
   });
   it('reads what names a cause: the waiting reason, the last termination, the scheduler, the image', () => {
     const p = structuredClone(base);
-    p.spec!.containers = [{ name: 'license-server', image: 'reg.example/ls:9' }];
+    // Not bound to a node yet: the scheduler's word counts.
+    p.spec = { containers: [{ name: 'license-server', image: 'reg.example/ls:9' }] };
     p.status!.phase = 'Pending';
     p.status!.conditions = [
       { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' },
@@ -107,6 +108,12 @@ describe('observePod / observeNode', () => {
     });
     // Scheduled: no scheduler message.
     p.status!.conditions = [{ type: 'PodScheduled', status: 'True' }];
+    expect(observePod(p)).not.toHaveProperty('unschedulable');
+    // Bound to a node: scheduled, even if a scheduler's late write left Unschedulable behind.
+    p.status!.conditions = [
+      { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' },
+    ];
+    p.spec!.nodeName = 'n1';
     expect(observePod(p)).not.toHaveProperty('unschedulable');
   });
   it('reads deletion (request time = deletionTimestamp − grace)', () => {
