@@ -28,14 +28,31 @@ export const WARNING_REASONS: readonly string[] = [...CAUSE_REASONS, 'ExpiringSo
 /** The conditions whose new warning reason is an Event (Ready first: it names what a user sees). */
 const CAUSE_CONDITIONS = [CONDITION_READY, CONDITION_STANDBY_READY, CONDITION_LICENCE_VALID];
 
-/**
- * `written`: the new status was written in this reconcile. Status-derived Events go out with the
- * write, so that a change that waits for a later write is not announced twice.
- */
+/** Every Event of a reconcile: the move's, and what the written status says. */
 export function eventsOf(prev: PairStatus, next: PairStatus, d: Decision, written: boolean): PairEvent[] {
-  const out: PairEvent[] = [];
+  return [...actionEventOf(d), ...statusEventsOf(prev, next, d, written)];
+}
+
+/** The Event of the move a decision makes (recorded once the move is carried out). */
+export function actionEventOf(d: Decision): PairEvent[] {
   const action = d.action === 'none' ? undefined : ACTION_EVENTS[d.action];
-  if (action) out.push({ ...action, message: d.message });
+  return action ? [{ ...action, message: d.message }] : [];
+}
+
+/**
+ * The Events of what the new status says. `written`: it was written in this reconcile; they go out
+ * with the write, so that a change that waits for a later write is not announced twice, and
+ * before the move is carried out, so that a move that fails (and is retried) does not lose them:
+ * the next reconcile reads the new status already.
+ */
+export function statusEventsOf(
+  prev: PairStatus,
+  next: PairStatus,
+  d: Decision,
+  written: boolean,
+): PairEvent[] {
+  const out: PairEvent[] = [];
+  const action = actionEventOf(d)[0];
   if (!written) return out;
   const was = prev.servingAlone;
   const alone = next.servingAlone;
@@ -61,7 +78,7 @@ export function eventsOf(prev: PairStatus, next: PairStatus, d: Decision, writte
   // A cause is news once: when no condition named it before (it often reaches the standby's
   // condition, the licence's and Ready one after the other).
   const known = new Set(CAUSE_CONDITIONS.map((t) => condition(prev.conditions, t)?.reason));
-  for (const e of out) known.add(e.reason);
+  for (const e of [...out, ...(action ? [action] : [])]) known.add(e.reason);
   for (const type of CAUSE_CONDITIONS) {
     const c = condition(next.conditions, type);
     if (!c || !WARNING_REASONS.includes(c.reason) || known.has(c.reason)) continue;

@@ -41,7 +41,7 @@ import {
   type Observation,
 } from './failover.ts';
 import { changeRole } from './member-client.ts';
-import { eventsOf } from './pair-events.ts';
+import { actionEventOf, statusEventsOf } from './pair-events.ts';
 import { nextStatus } from './status-builder.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { probeStateFromStatus } from './probe-seed.ts';
@@ -224,6 +224,8 @@ export class Reconciler {
     if (endedGrants)
       log.info({ member: end!.member, epoch: end!.epoch }, 'solo grants ended: the standby has resynced');
     this.logServing(status, newStatus, decision, log);
+    for (const e of statusEventsOf(status, newStatus, decision, statusChanged))
+      this.d.events.record(raw, e.type, e.reason, e.message);
 
     // Carry out the decision: fence first, then promote, then point the Service.
     const moveStarted = performance.now();
@@ -271,6 +273,7 @@ export class Reconciler {
     if (decision.live !== '' || clientService || pair.spec.service.type !== 'ClusterIP')
       await this.d.writer.applyIfChanged(desiredClientService(pair, decision.live), clientService);
 
+    for (const e of actionEventOf(decision)) this.d.events.record(raw, e.type, e.reason, e.message);
     if (decision.action !== 'none') {
       log.info(
         {
@@ -291,8 +294,6 @@ export class Reconciler {
         );
       }
     }
-    for (const e of eventsOf(status, newStatus, decision, statusChanged))
-      this.d.events.record(raw, e.type, e.reason, e.message);
 
     await this.rollPods(pods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus, obs);
@@ -305,7 +306,7 @@ export class Reconciler {
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 
-  /** The serving mark set or cleared, in the log (its Event comes from eventsOf). */
+  /** The serving mark set or cleared, in the log (its Event comes from statusEventsOf). */
   private logServing(prev: PairStatus, next: PairStatus, decision: Decision, log: Logger): void {
     const was = prev.servingAlone;
     const now = next.servingAlone;

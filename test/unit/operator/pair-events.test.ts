@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, PairStatus } from '../../../src/api/pair.ts';
 import type { Decision } from '../../../src/operator/failover.ts';
-import { eventsOf } from '../../../src/operator/pair-events.ts';
+import { actionEventOf, eventsOf, statusEventsOf } from '../../../src/operator/pair-events.ts';
 
 const cond = (type: string, status: string, reason: string, message = reason): Condition => ({
   type,
@@ -97,6 +97,16 @@ describe('eventsOf: one Event per change', () => {
     expect(reasons(st('Running'), st('FailedOver'), decision({ action: 'failover' }), false)).toEqual([
       'Warning/FailedOver',
     ]);
+  });
+
+  it('the status’s Events stand apart from the move’s (recorded before it is carried out: a refused promotion is retried)', () => {
+    const d = decision({ action: 'failover', message: 'm' });
+    const prev = st('Running', [cond('StandbyReady', 'True', 'StandbyInSync')]);
+    const next = st('FailedOver', [cond('StandbyReady', 'False', 'LicenceInvalid', 'refused')]);
+    expect(statusEventsOf(prev, next, d, true).map((e) => e.reason)).toEqual(['LicenceInvalid']);
+    expect(actionEventOf(d).map((e) => e.reason)).toEqual(['FailedOver']);
+    // The next reconcile reads the new status: the cause is not news any more.
+    expect(statusEventsOf(next, next, decision(), true)).toEqual([]);
   });
 
   it('serving alone, then resynced', () => {
