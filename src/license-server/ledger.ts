@@ -5,6 +5,8 @@
 // in order (each at the time it receives it) reaches the same lease set; applied at the same
 // times as they were produced, it reaches the identical state (see `state()`).
 
+import { ExpiryQueue } from './expiry-queue.ts';
+
 export const DENIAL_CODES = [
   'UNKNOWN_FEATURE',
   'NO_SEATS',
@@ -139,6 +141,8 @@ export class Ledger {
   private readonly tombstoneLimit: number;
   private features = new Map<string, FeatureConfig>();
   private readonly leases = new Map<string, Lease>();
+  /** When each lease falls due, for the sweep (entries of renewed or removed leases are stale). */
+  private readonly expiries = new ExpiryQueue();
   private readonly byClient = new Map<string, string>();
   private readonly counters = new Map<string, FeatureCounters>();
   private readonly ended = new Map<string, 'expired' | 'released' | 'revoked'>();
@@ -315,10 +319,20 @@ export class Ledger {
   /** Expire every lease whose time is up; returns the log entries (active member only). */
   sweep(now: number): LogEntry[] {
     const out: LogEntry[] = [];
-    for (const lease of this.leases.values()) {
-      if (lease.expiresAt <= now) out.push(this.emit({ type: 'expire', id: lease.id }, now));
+    for (const id of this.expiries.popDue(now)) {
+      const lease = this.leases.get(id);
+      // Gone, or renewed since this entry was queued (its newer entry is in the queue).
+      if (lease && lease.expiresAt <= now) out.push(this.emit({ type: 'expire', id }, now));
     }
     return out;
+  }
+
+  /** A lease's new expiry goes into the queue; stale entries are dropped when they outnumber the rest. */
+  private queueExpiry(l: Lease): void {
+    this.expiries.push(l.expiresAt, l.id);
+    // A standby never sweeps: without this its queue would grow with every renewal.
+    if (this.expiries.size > 2 * this.leases.size + 1024)
+      this.expiries.rebuild(Array.from(this.leases.values(), (x): [number, string] => [x.expiresAt, x.id]));
   }
 
   /** Start a new epoch (promotion). New lease ids carry the epoch, so they never collide. */
@@ -362,6 +376,7 @@ export class Ledger {
   /** Replace the whole state with a snapshot (features are kept). */
   restore(snap: LedgerSnapshot, now: number): void {
     this.leases.clear();
+    this.expiries.rebuild([]);
     this.byClient.clear();
     this.counters.clear();
     this.ended.clear();
@@ -416,6 +431,7 @@ export class Ledger {
         l.lingering = false;
         l.expiresAt = now + op.ttlMs;
         l.renewAfter = now + Math.round(op.ttlMs * this.renewFraction);
+        this.queueExpiry(l);
         return;
       }
       case 'release': {
@@ -425,6 +441,7 @@ export class Ledger {
           l.lingering = true;
           l.expiresAt = now + op.lingerMs;
           l.renewAfter = l.expiresAt;
+          this.queueExpiry(l);
         } else {
           this.removeLease(l, 'released');
         }
@@ -444,6 +461,7 @@ export class Ledger {
 
   private addLease(l: Lease): void {
     this.leases.set(l.id, l);
+    this.queueExpiry(l);
     // A lingering lease keeps its seats; the same client checking the feature out again gets it
     // back (re-activated by a renew) instead of a second seat.
     this.byClient.set(clientKey(l.clientId, l.feature), l.id);
