@@ -41,6 +41,7 @@ import {
   type Observation,
 } from './failover.ts';
 import { changeRole } from './member-client.ts';
+import { OwnStatusWrites } from './own-writes.ts';
 import { actionEventOf, statusEventsOf } from './pair-events.ts';
 import { nextStatus } from './status-builder.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
@@ -112,6 +113,7 @@ export class Reconciler {
   private readonly waitingSince = new Map<string, number>();
   /** The licence Secret as last found, per pair, while a member pod waits to start. */
   private readonly secretChecks = new Map<string, { check: LicenceSecretCheck; at: number }>();
+  private readonly ownWrites = new OwnStatusWrites();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -134,6 +136,7 @@ export class Reconciler {
       this.podHashes.delete(key);
       this.inheritedAlone.delete(key);
       this.secretChecks.delete(key);
+      this.ownWrites.forget(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -149,7 +152,7 @@ export class Reconciler {
       return {};
     }
     const pair = parsed.data;
-    const status: PairStatus = pair.status ?? {};
+    const status = this.ownWrites.current(key, raw.metadata?.resourceVersion, pair.status);
     const names = childNames(name);
 
     const podHash = this.desiredPodHashes(key, pair);
@@ -212,7 +215,10 @@ export class Reconciler {
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
     const statusWaitMs = statusPatch === undefined ? undefined : this.statusWait(key, status, newStatus, now);
     const statusChanged = statusPatch !== undefined && statusWaitMs === undefined;
-    if (statusChanged) await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
+    if (statusChanged) {
+      await this.d.writer.patchStatus(GROUP, VERSION, PLURAL, namespace, name, statusPatch);
+      this.ownWrites.wrote(key, raw.metadata?.resourceVersion, newStatus);
+    }
     // Nothing waits any more: written, or nothing left to write.
     if (statusWaitMs === undefined) this.waitingSince.delete(key);
     // Solo grants go out only once status.servingAlone is written (it always goes out at once).
