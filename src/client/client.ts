@@ -10,6 +10,7 @@ import { LeaseLostError, LicenseError } from './errors.ts';
 import { MIN_ATTEMPT_MS, RETRY_DEFAULTS, Route, renewDelayMs, runCall } from './retry-policy.ts';
 import type { Clock, LeaseCall, RetryEvent, RetryOptions } from './retry-policy.ts';
 import { Transport } from './transport.ts';
+import type { PemSource } from './transport.ts';
 
 export type { LeaseJson } from '../license-server/protocol.ts';
 export {
@@ -20,6 +21,9 @@ export {
   NoSeatError,
 } from './errors.ts';
 export { RETRY_DEFAULTS } from './retry-policy.ts';
+export { TlsCertificateError } from './tls-errors.ts';
+export type { TlsProblem } from './tls-errors.ts';
+export type { PemSource } from './transport.ts';
 
 export type ClientEvent =
   | RetryEvent
@@ -36,6 +40,14 @@ export type LicenseClientOptions = {
   user: string;
   host: string;
   token?: string | undefined;
+  /**
+   * For https:// addresses: the pair's CA bundle (its TLS Secret's ca.crt), PEM. A function is
+   * read again for each request, so a bundle rotated on disk is picked up without a restart.
+   */
+  ca?: PemSource | undefined;
+  /** a client certificate and its key (PEM), for a server that asks for one */
+  cert?: PemSource | undefined;
+  key?: PemSource | undefined;
   /** one attempt: connect, request, answer (default 2000 ms; clamped to what is left of the budget) */
   requestTimeoutMs?: number;
   /** how long one checkout/renew/release keeps retrying before it throws LicenseUnavailableError (default 10 000 ms) */
@@ -63,7 +75,7 @@ const clock: Clock = {
 
 export class LicenseClient {
   private readonly route: Route;
-  private readonly transport = new Transport();
+  private readonly transport: Transport;
   private readonly retry: RetryOptions;
   private readonly o: {
     clientId: string;
@@ -78,6 +90,13 @@ export class LicenseClient {
 
   constructor(opts: LicenseClientOptions) {
     this.route = new Route(Array.isArray(opts.addresses) ? opts.addresses : [opts.addresses]);
+    if ((opts.cert === undefined) !== (opts.key === undefined))
+      throw new TypeError('a client certificate needs both cert and key');
+    this.transport = new Transport({
+      ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+      ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+      ...(opts.key !== undefined ? { key: opts.key } : {}),
+    });
     this.retry = {
       budgetMs: opts.retryBudgetMs ?? RETRY_DEFAULTS.budgetMs,
       attemptTimeoutMs: opts.requestTimeoutMs ?? RETRY_DEFAULTS.attemptTimeoutMs,

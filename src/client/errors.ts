@@ -7,6 +7,9 @@
 //                            not be renewed before it expired
 //   LicenseUnavailableError  no licence server did the call within the retry budget; `lastCause`
 //                            says what the last attempt got
+//   TlsCertificateError      the server's certificate was refused (untrusted CA, expired, wrong
+//                            name) or it does not speak TLS: not retried; the message names the fix
+//                            (tls-errors.ts)
 //
 // All are LicenseError (code, HTTP status), so `err instanceof LicenseError` catches every one.
 

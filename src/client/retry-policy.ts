@@ -16,6 +16,7 @@ import {
   NO_SEAT_CODES,
   NoSeatError,
 } from './errors.ts';
+import type { TlsCertificateError } from './tls-errors.ts';
 
 export type LeaseCall =
   { op: 'checkout'; feature: string } | { op: 'renew'; leaseId: string } | { op: 'release'; leaseId: string };
@@ -58,6 +59,8 @@ export type Outcome =
       message: string;
       /** the request may have reached the server (false: the connection was never made) */
       sent: boolean;
+      /** the server's certificate was refused: no retry can fix it */
+      tls?: TlsCertificateError;
     };
 
 export type Verdict =
@@ -81,6 +84,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** What an attempt's outcome means for the call. `landedBefore`: an earlier attempt may have been carried out. */
 export function classify(call: LeaseCall, outcome: Outcome, landedBefore: boolean): Verdict {
   if (outcome.kind === 'failure') {
+    if (outcome.tls) return { kind: 'final', error: outcome.tls };
     const cause = outcome.message.includes(outcome.code)
       ? outcome.message
       : `${outcome.code}: ${outcome.message}`;

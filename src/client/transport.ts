@@ -6,6 +6,29 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Outcome } from './retry-policy.ts';
+import { tlsProblem } from './tls-errors.ts';
+
+/** PEM text, or a function giving the current text (a mounted file that is rotated). */
+export type PemSource = string | Buffer | (() => string | Buffer);
+
+/**
+ * TLS for https:// addresses. `ca`: the bundle the server's certificate must chain to (without
+ * it, node's built-in public CAs); `cert`/`key`: a client certificate, for servers that ask for one.
+ * A function is called for each request; when its value changes, new connections use it.
+ */
+export type ClientTlsOptions = { ca?: PemSource; cert?: PemSource; key?: PemSource };
+
+type TlsMaterial = { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+
+const resolve = (p: PemSource | undefined): string | Buffer | undefined =>
+  typeof p === 'function' ? p() : p;
+
+const sameValue = (a: string | Buffer | undefined, b: string | Buffer | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && Buffer.from(a).equals(Buffer.from(b)));
+
+function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return sameValue(a.ca, b.ca) && sameValue(a.cert, b.cert) && sameValue(a.key, b.key);
+}
 
 /** Errors that mean the request never left: the connection was not made. */
 const NOT_SENT = new Set([
@@ -24,15 +47,47 @@ export type PostOptions = { timeoutMs: number; token?: string | undefined };
 
 export class Transport {
   private readonly agents = new Map<string, http.Agent>();
+  /** the TLS material each https agent was made with */
+  private readonly agentTls = new Map<string, TlsMaterial>();
+  private readonly tls: ClientTlsOptions;
   /** connections opened, per origin (for tests and diagnostics) */
   readonly connections = new Map<string, number>();
 
+  constructor(tls: ClientTlsOptions = {}) {
+    this.tls = tls;
+  }
+
+  private material(): TlsMaterial {
+    const m: TlsMaterial = {};
+    const ca = resolve(this.tls.ca);
+    const cert = resolve(this.tls.cert);
+    const key = resolve(this.tls.key);
+    if (ca !== undefined) m.ca = ca;
+    if (cert !== undefined) m.cert = cert;
+    if (key !== undefined) m.key = key;
+    return m;
+  }
+
   private agentFor(url: URL): http.Agent {
+    const options = { keepAlive: true, maxSockets: 8, maxFreeSockets: 4 };
+    if (url.protocol !== 'https:') {
+      let agent = this.agents.get(url.origin);
+      if (!agent) this.agents.set(url.origin, (agent = new http.Agent(options)));
+      return agent;
+    }
+    const tls = this.material();
     let agent = this.agents.get(url.origin);
+    const made = this.agentTls.get(url.origin);
+    // A rotated CA bundle or client certificate: new connections use it; the open ones finish
+    // their requests with the one they were made with.
+    if (agent && made && !sameMaterial(made, tls)) {
+      this.forget(url.origin);
+      agent = undefined;
+    }
     if (!agent) {
-      const options = { keepAlive: true, maxSockets: 8, maxFreeSockets: 4 };
-      agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+      agent = new https.Agent({ ...options, ...tls });
       this.agents.set(url.origin, agent);
+      this.agentTls.set(url.origin, tls);
     }
     return agent;
   }
@@ -46,6 +101,7 @@ export class Transport {
     const agent = this.agents.get(origin);
     if (!agent) return;
     this.agents.delete(origin);
+    this.agentTls.delete(origin);
     agent.keepSocketAlive = () => false;
     for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
   }
@@ -70,13 +126,17 @@ export class Transport {
         clearTimeout(timer);
         resolve(o);
       };
-      const fail = (err: NodeJS.ErrnoException): void =>
+      const fail = (err: NodeJS.ErrnoException): void => {
+        const tls =
+          url.protocol === 'https:' ? tlsProblem(err, address, this.tls.ca !== undefined) : undefined;
         done({
           kind: 'failure',
           code: err.code ?? 'ERROR',
           message: err.message,
           sent: connected && !NOT_SENT.has(err.code ?? ''),
+          ...(tls ? { tls } : {}),
         });
+      };
       const req = mod.request(url, {
         method: 'POST',
         agent,

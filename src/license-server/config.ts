@@ -1,6 +1,15 @@
 // Configuration from the environment (see docs/server-contract.md and docs/license-server.md).
 import os from 'node:os';
 
+/** The member's certificate, key and CA bundle (a mounted kubernetes.io/tls Secret: tls.crt, tls.key, ca.crt). */
+export type TlsFiles = {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** how often the files are checked for a change (they are reloaded without a restart) */
+  reloadMs: number;
+};
+
 export type ServerConfig = {
   pairId: string;
   member: string;
@@ -34,6 +43,8 @@ export type ServerConfig = {
   bodyLimit: string;
   requestTimeoutMs: number;
   licenceCheckMs: number;
+  /** TLS on the licence and admin ports; undefined: plaintext (see docs/tls.md) */
+  tls?: TlsFiles | undefined;
 };
 
 export class ConfigError extends Error {
@@ -68,15 +79,42 @@ export function byteSize(text: string): number {
   return Math.floor(Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] ?? 1));
 }
 
+/** LS_TLS_CERT_FILE, LS_TLS_KEY_FILE and LS_TLS_CA_FILE: all three, or none (plaintext). */
+function tlsFiles(env: NodeJS.ProcessEnv): TlsFiles | undefined {
+  const files = {
+    LS_TLS_CERT_FILE: opt(env.LS_TLS_CERT_FILE),
+    LS_TLS_KEY_FILE: opt(env.LS_TLS_KEY_FILE),
+    LS_TLS_CA_FILE: opt(env.LS_TLS_CA_FILE),
+  };
+  const given = Object.entries(files).filter(([, v]) => v !== undefined);
+  if (given.length === 0) return undefined;
+  if (given.length < 3)
+    throw new ConfigError(
+      `TLS needs LS_TLS_CERT_FILE, LS_TLS_KEY_FILE and LS_TLS_CA_FILE together; missing ${Object.entries(
+        files,
+      )
+        .filter(([, v]) => v === undefined)
+        .map(([k]) => k)
+        .join(', ')}`,
+    );
+  return {
+    certFile: files.LS_TLS_CERT_FILE!,
+    keyFile: files.LS_TLS_KEY_FILE!,
+    caFile: files.LS_TLS_CA_FILE!,
+    reloadMs: int(env, 'LS_TLS_RELOAD_MS', 1000, 50),
+  };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = int(env, 'LS_PORT', 7070);
+  const tls = tlsFiles(env);
   const pairId = opt(env.LS_PAIR_ID);
   if (!pairId) throw new ConfigError('LS_PAIR_ID is required (the pair identity, namespace/name)');
   const cfg: ServerConfig = {
     pairId,
     member: opt(env.LS_MEMBER) ?? 'primary',
     peerUrl: opt(env.LS_PEER_URL)?.replace(/\/+$/, ''),
-    advertiseUrl: opt(env.LS_ADVERTISE_URL) ?? `http://${os.hostname()}:${port}`,
+    advertiseUrl: opt(env.LS_ADVERTISE_URL) ?? `${tls ? 'https' : 'http'}://${os.hostname()}:${port}`,
     licenseFile: opt(env.LS_LICENSE_FILE),
     publicKeyFile: opt(env.LS_PUBLIC_KEY_FILE),
     adminTokenFile: opt(env.LS_ADMIN_TOKEN_FILE),
@@ -101,7 +139,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     bodyLimit: opt(env.LS_BODY_LIMIT) ?? '16kb',
     requestTimeoutMs: int(env, 'LS_REQUEST_TIMEOUT_MS', 10_000, 100),
     licenceCheckMs: int(env, 'LS_LICENSE_CHECK_MS', 1000, 50),
+    tls,
   };
+  // A member with TLS serves its admin port over TLS only, and so does its peer.
+  if (tls && cfg.peerUrl && !cfg.peerUrl.startsWith('https://'))
+    throw new ConfigError(
+      `LS_PEER_URL must be https:// when TLS is on (LS_TLS_*_FILE), got "${cfg.peerUrl}"`,
+    );
   // An unparsable limit would be no limit at all for the JSON parser.
   try {
     byteSize(cfg.bodyLimit);

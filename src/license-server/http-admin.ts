@@ -1,7 +1,7 @@
 // The admin port: health, status, roles, leases, licence reload, and the replication requests
 // of the standby (the stream itself is upgraded in http-replication-stream.ts).
 import type { Express } from 'express';
-import { base, finish, parse, requireToken, sendDenial, sendError } from './http-common.ts';
+import { base, finish, parse, requireCaller, sendDenial, sendError } from './http-common.ts';
 import type { HttpOptions } from './http-common.ts';
 import { openApiDocument } from './openapi.ts';
 import { demoteBody, entriesQuery, grantBody, promoteBody, streamQuery } from './protocol.ts';
@@ -12,7 +12,9 @@ import type { Member } from './server.ts';
 /** The admin port: health, status, roles, leases, licence reload, replication. */
 export function adminApp(member: Member, opts: HttpOptions): Express {
   const app = base(opts);
-  const auth = requireToken(opts.adminTokens);
+  const operator = requireCaller(opts, 'operator');
+  const peer = requireCaller(opts, 'peer');
+  const operatorOrPeer = requireCaller(opts, 'operator-or-peer');
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -23,12 +25,12 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
-  app.get('/v1/status', auth, (_req, res) => {
+  app.get('/v1/status', operatorOrPeer, (_req, res) => {
     res.json(member.status());
   });
   // The operator's solo grant (R3, docs/reliability.md); answered with the status, so that it
   // doubles as the health check that would otherwise be sent.
-  app.post('/v1/admin/grant', auth, (req, res) => {
+  app.post('/v1/admin/grant', operator, (req, res) => {
     const body = parse(grantBody, req.body);
     const r = member.grant(body);
     if (!r.ok)
@@ -39,24 +41,24 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
       });
     res.json(member.status());
   });
-  app.post('/v1/admin/promote', auth, async (req, res) => {
+  app.post('/v1/admin/promote', operator, async (req, res) => {
     const body = parse(promoteBody, req.body);
     const r = await member.promote(body.epoch, body.force, body.grant);
     if (!r.ok) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
     res.json({ role: r.role, epoch: r.epoch });
   });
-  app.post('/v1/admin/demote', auth, async (req, res) => {
+  app.post('/v1/admin/demote', operatorOrPeer, async (req, res) => {
     const body = parse(demoteBody, req.body);
     const r = await member.demote(body.epoch);
     if (!r.ok) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
     res.json({ role: r.role, epoch: r.epoch });
   });
-  app.post('/v1/admin/reload-license', auth, (_req, res) => {
+  app.post('/v1/admin/reload-license', operator, (_req, res) => {
     const r = member.reloadLicence('admin request');
     if (!r.ok) return sendError(res, 422, { code: 'LICENSE_INVALID', message: r.message });
     res.json({ loaded: true, message: r.message });
   });
-  app.get('/v1/admin/leases', auth, (req, res) => {
+  app.get('/v1/admin/leases', operator, (req, res) => {
     const feature = typeof req.query.feature === 'string' ? req.query.feature : undefined;
     const leases = member
       .leases()
@@ -64,18 +66,18 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
       .map((l) => ({ ...member.leaseJson(l, true), lingering: l.lingering }));
     res.json({ role: member.role, leases });
   });
-  app.delete('/v1/admin/leases/:id', auth, async (req, res) => {
+  app.delete('/v1/admin/leases/:id', operator, async (req, res) => {
     const id = String(req.params.id);
     const r = await member.revoke(id);
     if (!r.ok) return sendDenial(res, member, r);
     res.json({ revoked: true, leaseId: id });
   });
-  app.get('/v1/replication/snapshot', auth, (_req, res) => {
+  app.get('/v1/replication/snapshot', peer, (_req, res) => {
     const r = member.snapshotForPeer();
     if ('ok' in r) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
     res.json(r);
   });
-  app.get('/v1/replication/entries', auth, (req, res) => {
+  app.get('/v1/replication/entries', peer, (req, res) => {
     const q = parse(entriesQuery, req.query);
     let done = false;
     const r = member.entriesForPeer(q, (json) => {
@@ -91,7 +93,7 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
       }
     });
   });
-  app.get(STREAM_PATH, auth, (req, res) => {
+  app.get(STREAM_PATH, peer, (req, res) => {
     parse(streamQuery, req.query);
     res.set('upgrade', STREAM_PROTOCOL);
     sendError(res, 426, {

@@ -8,6 +8,7 @@ import express from 'express';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import type { TokenSource } from './auth.ts';
+import type { Caller, CallerCheck } from './tls-access.ts';
 import { byteSize } from './config.ts';
 import { DENIAL_STATUS } from './protocol.ts';
 import type { ErrorCode, ErrorJson } from './protocol.ts';
@@ -32,6 +33,8 @@ export type HttpOptions = {
   adminTokens: TokenSource | undefined;
   /** client endpoints; undefined: open */
   clientTokens: TokenSource | undefined;
+  /** the admin port serves TLS: who may call which route, by client certificate (tls-access.ts) */
+  callers?: CallerCheck | undefined;
 };
 
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
@@ -115,6 +118,21 @@ export function requireToken(tokens: TokenSource | undefined): RequestHandler {
         'missing or wrong bearer token (Authorization: Bearer <token>)',
       );
     next();
+  };
+}
+
+/**
+ * An admin route open to `caller`: its client certificate when the port serves TLS
+ * (tls-access.ts), then the admin token.
+ */
+export function requireCaller(opts: HttpOptions, caller: Caller): RequestHandler {
+  const token = requireToken(opts.adminTokens);
+  return (req, res, next) => {
+    if (opts.callers) {
+      const v = opts.callers.judge(req, caller);
+      if (!v.ok) throw new HttpError(v.status, v.code, v.message);
+    }
+    token(req, res, next);
   };
 }
 

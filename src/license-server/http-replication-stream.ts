@@ -42,6 +42,9 @@ export function replicationStream(
       (req.url ?? '').split('?')[0] === STREAM_PATH,
     upgrade(req, socket, head) {
       socket.on('error', () => socket.destroy());
+      const caller = opts.callers?.judge(req, 'peer');
+      if (caller && !caller.ok)
+        return reply(socket, caller.status, { code: caller.code, message: caller.message });
       if (opts.adminTokens && !opts.adminTokens.check(req.headers.authorization))
         return reply(socket, 401, {
           code: 'UNAUTHORIZED',

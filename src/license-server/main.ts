@@ -1,6 +1,7 @@
 // Entry point of the reference licence server: `node src/license-server/main.ts`.
 // Configuration comes from the environment (docs/server-contract.md, docs/license-server.md).
 import http from 'node:http';
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -8,7 +9,11 @@ import { TokenSource } from './auth.ts';
 import { ConfigError, configFromEnv } from './config.ts';
 import type { ServerConfig } from './config.ts';
 import { adminApp, clientError, clientHandler, metricsApp, replicationStream } from './http.ts';
+import { usePeerTls } from './peer-tls.ts';
 import { Member } from './server.ts';
+import { CallerCheck } from './tls-access.ts';
+import { TlsCredentials } from './tls-credentials.ts';
+import { createTlsServer } from './tls-listeners.ts';
 
 export type RunningServer = {
   member: Member;
@@ -25,7 +30,7 @@ function usageLogger(cfg: ServerConfig, logger: Logger): Logger | undefined {
   );
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<number> {
+function listen(server: http.Server | https.Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -54,6 +59,16 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     ? new TokenSource({ file: cfg.clientTokenFile, graceMs: cfg.tokenGraceMs })
     : undefined;
   if (!adminTokens) log.warn('no admin token configured: admin and replication endpoints are open');
+  const credentials = cfg.tls ? new TlsCredentials(cfg.tls, log) : undefined;
+  if (!credentials)
+    log.warn(
+      'TLS is off: the licence and admin ports (replication included) are plaintext; ' +
+        'set LS_TLS_CERT_FILE, LS_TLS_KEY_FILE and LS_TLS_CA_FILE to turn it on',
+    );
+  const forgetPeerTls =
+    credentials && cfg.peerUrl
+      ? usePeerTls(cfg.peerUrl, () => credentials.material, cfg.pairId, cfg.member)
+      : undefined;
   const member = new Member({
     config: cfg,
     logger: log,
@@ -66,6 +81,7 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     requestTimeoutMs: cfg.requestTimeoutMs,
     adminTokens,
     clientTokens,
+    callers: credentials ? new CallerCheck({ pairId: cfg.pairId, member: cfg.member, log }) : undefined,
   };
   const stream = replicationStream(member, opts);
   // node checks the header and request timeouts every connectionsCheckingInterval (30 s by
@@ -75,13 +91,19 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     // checked by the apps, so that the refusal has the JSON body of every other one
     requireHostHeader: false,
   };
-  const admin = http.createServer(
+  // The metrics port stays plaintext: it carries no secret, and Prometheus scrapes it as before.
+  const serve = (port: 'licences' | 'admin', options: http.ServerOptions, handler: http.RequestListener) =>
+    credentials
+      ? createTlsServer(port, options, handler, credentials, log)
+      : http.createServer(options, handler);
+  const admin = serve(
+    'admin',
     { ...serverOpts, shouldUpgradeCallback: stream.shouldUpgrade },
     adminApp(member, opts),
   );
   admin.on('upgrade', stream.upgrade);
   const servers = [
-    http.createServer(serverOpts, clientHandler(member, opts)),
+    serve('licences', serverOpts, clientHandler(member, opts)),
     admin,
     http.createServer(serverOpts, metricsApp(member)),
   ];
@@ -91,13 +113,22 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     s.keepAliveTimeout = 30_000;
     s.on('clientError', clientError);
   }
-  const [c, a, m] = servers as [http.Server, http.Server, http.Server];
+  const [c, a, m] = servers as [http.Server | https.Server, http.Server | https.Server, http.Server];
   const ports = {
     licences: await listen(c, cfg.port, cfg.bind),
     admin: await listen(a, cfg.adminPort, cfg.bind),
     metrics: await listen(m, cfg.metricsPort, cfg.bind),
   };
-  log.info({ ports, pairId: cfg.pairId, peer: cfg.peerUrl ?? null, mode: cfg.replicationMode }, 'listening');
+  log.info(
+    {
+      ports,
+      pairId: cfg.pairId,
+      peer: cfg.peerUrl ?? null,
+      mode: cfg.replicationMode,
+      tls: credentials !== undefined,
+    },
+    'listening',
+  );
   let closing: Promise<void> | undefined;
   return {
     member,
@@ -117,6 +148,8 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
         await member.close();
         adminTokens?.close();
         clientTokens?.close();
+        credentials?.close();
+        forgetPeerTls?.();
       })();
       return closing;
     },
@@ -134,7 +167,17 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const running = await startServer(cfg);
+  let running: RunningServer;
+  try {
+    running = await startServer(cfg);
+  } catch (err) {
+    // files named by the configuration that cannot be used (TLS): as a configuration error
+    if (err instanceof ConfigError) {
+      console.error(`license-server: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const log = running.member.log;
   process.on('SIGHUP', () => running.member.reloadLicence('SIGHUP'));
   const stop = (sig: string): void => {

@@ -32,7 +32,8 @@ const replicationParams = [
 ];
 const common = {
   '400': err('BAD_REQUEST: the body or query does not validate'),
-  '401': err('UNAUTHORIZED: missing or wrong bearer token'),
+  '401': err('UNAUTHORIZED: missing or wrong bearer token, or (TLS) no trusted client certificate'),
+  '403': err("FORBIDDEN: (TLS) the client certificate's identity may not call this endpoint"),
   '413': err('PAYLOAD_TOO_LARGE'),
 };
 

@@ -3,6 +3,7 @@
 // address and error translation.
 import http from 'node:http';
 import https from 'node:https';
+import { peerTlsOptions } from './peer-tls.ts';
 
 export class PeerError extends Error {
   override name = 'PeerError';
@@ -45,6 +46,7 @@ export async function peerRequest<T>(url: string, r: PeerRequest): Promise<T> {
       },
       signal,
       ...(r.localAddress ? { localAddress: r.localAddress } : {}),
+      ...peerTlsOptions(target),
     });
     req.on('response', (res) => {
       let body = '';

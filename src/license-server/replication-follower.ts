@@ -7,6 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { LogEntry } from './ledger.ts';
 import type { ReplicationState } from './protocol.ts';
 import { PeerError, peerRefusal, peerRequest, sleep } from './peer-client.ts';
+import { peerTlsOptions } from './peer-tls.ts';
 import { STREAM_PATH, STREAM_PROTOCOL } from './replication.ts';
 import type { EntriesResponse, SnapshotResponse, StreamHeartbeat } from './replication.ts';
 
@@ -217,6 +218,7 @@ export class Follower {
       const req = request(url, {
         agent: false,
         ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
+        ...peerTlsOptions(url),
         headers: {
           authorization: `Bearer ${this.opts.token()}`,
           connection: 'Upgrade',
