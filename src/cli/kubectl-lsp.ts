@@ -4,7 +4,7 @@
 // for installing it). Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 API server unreachable.
 import { Command, CommanderError } from 'commander';
 import { addPairCommands } from './pair-commands.ts';
-import type { PairCommandDeps } from './pair-commands.ts';
+import type { PairCommandDeps } from './pair-context.ts';
 import { CliExit, EXIT } from './program.ts';
 import type { Io } from './program.ts';
 

@@ -333,3 +333,62 @@ describe('lspctl pair against the API server', () => {
     expect(r.err).toMatch(/^lspctl: cannot reach the Kubernetes API server https:\/\/127\.0\.0\.1:1/);
   });
 });
+
+describe("lspctl pair status: probe times from the operator's metrics", () => {
+  it('without an operator pod it says the probe times are unknown and shows what the status records', async () => {
+    const r = await lspctl(['pair', 'status', NAME, '-n', ns, '--operator-namespace', ns]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      `Probe times:    unknown (no running operator pod with labels app.kubernetes.io/name=license-pair-operator in namespace ${ns}`,
+    );
+    expect(r.out).toMatch(/Checks: +every 2 s; Success since /);
+  });
+
+  it('reads an operator pod through the pod proxy (name:port) and says why it could not', async () => {
+    // Played as the kubelet would: a Running operator pod whose metrics port is named `metrics`.
+    // Its address is loopback, which the API server's proxy refuses after it has found the pod
+    // and its port: the answer proves the request reached the right pod, without an operator.
+    const name = 'lpo-operator-0';
+    await k.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name, labels: { 'app.kubernetes.io/name': 'license-pair-operator' } },
+        spec: {
+          containers: [
+            {
+              name: 'operator',
+              image: 'example.invalid/none:1',
+              ports: [
+                { name: 'health', containerPort: 8081 },
+                { name: 'metrics', containerPort: 8080 },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    try {
+      await k.core.patchNamespacedPodStatus(
+        {
+          namespace: ns,
+          name,
+          body: { status: { phase: 'Running', podIP: '127.0.0.2', podIPs: [{ ip: '127.0.0.2' }] } },
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+      );
+      const r = await lspctl(['pair', 'status', NAME, '-n', ns, '--operator-namespace', ns]);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(
+        `Probe times:    unknown (cannot read the operator's metrics: ${ns}/${name}: the API server answered 400: address not allowed)`,
+      );
+      expect(r.out).toMatch(/Checks: +every 2 s; Success since /);
+
+      const wide = await lspctl(['pair', 'list', '-n', ns, '-o', 'wide', '--operator-namespace', ns]);
+      expect(wide.code).toBe(0);
+      expect(wide.out.split('\n')[1]).toMatch(new RegExp(`^${NAME}\\s.*\\s<unknown>\\s+<unknown>$`));
+      expect(wide.err).toContain('warning: the last checks are unknown: cannot read the operator');
+    } finally {
+      await k.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import type { PairObject } from '../../../src/cli/pair-commands.ts';
+import type { PairObject } from '../../../src/cli/pair-object.ts';
 
 export const NOW = Date.parse('2026-03-01T12:00:00Z');
 
@@ -104,4 +104,27 @@ export function runningPair(name = 'eda-tools'): PairObject {
       ],
     },
   };
+}
+
+/**
+ * An operator's /metrics text as prom-client writes it: the leader gauge, the last-probe times of
+ * failedOverPair() (redundant checked 1 s ago; primary failing, last ok 4 min ago) and another
+ * pair, among series the CLI does not read.
+ */
+export function leaderMetricsText(leader = true): string {
+  const t = (msAgo: number): string => String((NOW - msAgo) / 1000);
+  return [
+    '# HELP leader_election_master_status Gauge of if the reporting system is master of the relevant lease',
+    '# TYPE leader_election_master_status gauge',
+    `leader_election_master_status{name="license-pair-operator-leader"} ${leader ? 1 : 0}`,
+    '# HELP lpo_member_last_probe_timestamp_seconds When the operator last checked the member (Unix time)',
+    '# TYPE lpo_member_last_probe_timestamp_seconds gauge',
+    `lpo_member_last_probe_timestamp_seconds{namespace="licensing",pair="eda-tools",member="primary",result="failure"} ${t(1500)}`,
+    `lpo_member_last_probe_timestamp_seconds{namespace="licensing",pair="eda-tools",member="primary",result="success"} ${t(252_000)}`,
+    `lpo_member_last_probe_timestamp_seconds{namespace="licensing",pair="eda-tools",member="redundant",result="success"} ${t(1200)}`,
+    `lpo_member_last_probe_timestamp_seconds{namespace="other",pair="sim",member="primary",result="success"} ${t(500)}`,
+    '# TYPE lpo_member_probe_duration_seconds gauge',
+    'lpo_member_probe_duration_seconds{namespace="licensing",pair="eda-tools",member="primary"} 0.004',
+    '',
+  ].join('\n');
 }

@@ -2,14 +2,29 @@ import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../../src/cli/kubectl-lsp.ts';
 import { CliExit, EXIT, buildProgram } from '../../../src/cli/program.ts';
-import { kubeError } from '../../../src/cli/pair-commands.ts';
-import type { KubeOptions, PairApi, PairCommandDeps, PairObject } from '../../../src/cli/pair-commands.ts';
-import { NOW, failedOverPair, runningPair } from './fixtures.ts';
+import { kubeError } from '../../../src/cli/kube-errors.ts';
+import type { OperatorLocation, OperatorScrape } from '../../../src/cli/operator-scrape.ts';
+import type { KubeOptions, PairApi } from '../../../src/cli/pair-api.ts';
+import type { PairCommandDeps } from '../../../src/cli/pair-context.ts';
+import type { PairObject } from '../../../src/cli/pair-object.ts';
+import { NOW, failedOverPair, leaderMetricsText, runningPair } from './fixtures.ts';
 
-/** An in-memory PairApi; `onGet` may change the stored pair (to simulate the operator). */
-function fakeApi(pairs: PairObject[], onGet?: (p: PairObject, reads: number) => void) {
+const noOperator = async (): Promise<OperatorScrape> => {
+  throw new Error('no running operator pod with labels app.kubernetes.io/name=license-pair-operator');
+};
+
+/**
+ * An in-memory PairApi; `onGet` may change the stored pair (to simulate the operator), `scrape`
+ * stands for the operator pods' /metrics (by default there is no operator).
+ */
+function fakeApi(
+  pairs: PairObject[],
+  onGet?: (p: PairObject, reads: number) => void,
+  scrape: (where: OperatorLocation) => Promise<OperatorScrape> = noOperator,
+) {
   const patches: { ns: string; name: string; patch: Record<string, unknown> }[] = [];
   const connects: KubeOptions[] = [];
+  const scrapes: OperatorLocation[] = [];
   let reads = 0;
   const find = (ns: string, name: string): PairObject => {
     const p = pairs.find((x) => x.metadata.name === name && (x.metadata.namespace ?? 'default') === ns);
@@ -48,6 +63,10 @@ function fakeApi(pairs: PairObject[], onGet?: (p: PairObject, reads: number) => 
             time: '2026-03-01T11:59:00Z',
           },
         ],
+        scrapeOperator: async (where) => {
+          scrapes.push(where);
+          return scrape(where);
+        },
       };
       return api;
     },
@@ -57,7 +76,7 @@ function fakeApi(pairs: PairObject[], onGet?: (p: PairObject, reads: number) => 
     },
     pollMs: 250,
   };
-  return { deps, patches, connects };
+  return { deps, patches, connects, scrapes };
 }
 
 function capture() {
@@ -157,6 +176,84 @@ describe('kubectl lsp (fake API)', () => {
     expect(await run(['status', 'missing'], c.io, deps)).toBe(1);
     expect(c.err).toEqual(['error: licenseserverpair "missing" in namespace "licensing" not found']);
     expect(await run(['--help'], capture().io, deps)).toBe(0);
+  });
+});
+
+describe('kubectl lsp status and list -o wide: probe times from the operator', () => {
+  const fromLeader = async (): Promise<OperatorScrape> => ({
+    texts: [{ pod: 'lpo-system/lpo-0', text: leaderMetricsText() }],
+    failures: ['lpo-system/lpo-1: no answer within 3 s'],
+  });
+
+  it('status says when each member was last checked, and where that came from', async () => {
+    const { deps, scrapes } = fakeApi([failedOverPair()], undefined, fromLeader);
+    const c = capture();
+    expect(await run(['status', 'eda-tools', '--operator-namespace', 'lpo-system'], c.io, deps)).toBe(0);
+    const out = c.out.join('\n');
+    expect(out).toContain("Probe times:    from the operator's metrics (lpo-system/lpo-0, the leader)");
+    expect(out).toContain('Checks:       probing every 2 s, last ok 1 s ago; Success since');
+    expect(out).toContain(
+      'Checks:       probing every 2 s, last failure 1 s ago, last ok 4m12s ago; Failure since',
+    );
+    expect(scrapes).toEqual([
+      { namespace: 'lpo-system', selector: 'app.kubernetes.io/name=license-pair-operator', timeoutMs: 3000 },
+    ]);
+  });
+
+  it('status falls back to the status alone and says why when the operator cannot be read', async () => {
+    const forbidden = async (): Promise<OperatorScrape> => {
+      throw new Error(
+        "cannot list the operator's pods in any namespace: forbidden: no (give --operator-namespace)",
+      );
+    };
+    const { deps } = fakeApi([failedOverPair()], undefined, forbidden);
+    const c = capture();
+    expect(await run(['status', 'eda-tools'], c.io, deps)).toBe(0);
+    const out = c.out.join('\n');
+    expect(out).toContain(
+      "Probe times:    unknown (cannot list the operator's pods in any namespace: forbidden: no (give --operator-namespace)); the Checks lines say only since when each result has held",
+    );
+    expect(out).toContain('Checks:       every 2 s; Success since 2026-03-01T11:59:59Z (1s ago)');
+    expect(c.err).toEqual([]);
+  });
+
+  it('--no-operator-metrics does not read them; --operator-selector and the environment choose where', async () => {
+    const { deps, scrapes } = fakeApi([failedOverPair()], undefined, fromLeader);
+    const c = capture();
+    expect(await run(['status', 'eda-tools', '--no-operator-metrics'], c.io, deps)).toBe(0);
+    expect(scrapes).toEqual([]);
+    expect(c.out.join('\n')).toContain('Probe times:    unknown (not read: --no-operator-metrics)');
+    process.env.LSPCTL_OPERATOR_NAMESPACE = 'ops';
+    try {
+      expect(await run(['status', 'eda-tools', '--operator-selector', 'app=lpo'], capture().io, deps)).toBe(
+        0,
+      );
+    } finally {
+      delete process.env.LSPCTL_OPERATOR_NAMESPACE;
+    }
+    expect(scrapes).toEqual([{ namespace: 'ops', selector: 'app=lpo', timeoutMs: 3000 }]);
+  });
+
+  it('status -o json and list without -o wide do not read the operator', async () => {
+    const { deps, scrapes } = fakeApi([failedOverPair()], undefined, fromLeader);
+    expect(await run(['status', 'eda-tools', '-o', 'json'], capture().io, deps)).toBe(0);
+    expect(await run(['list'], capture().io, deps)).toBe(0);
+    expect(scrapes).toEqual([]);
+  });
+
+  it('list -o wide adds each member’s newest check; unknown ones with a warning', async () => {
+    const { deps } = fakeApi([failedOverPair()], undefined, fromLeader);
+    const c = capture();
+    expect(await run(['list', '-o', 'wide'], c.io, deps)).toBe(0);
+    expect(c.out[0]!.split('\n')[1]).toMatch(/FailedOver\s+3\s+120m\s+failure 1 s ago\s+ok 1 s ago$/);
+    const none = fakeApi([failedOverPair()]);
+    const d = capture();
+    expect(await run(['list', '-o', 'wide'], d.io, none.deps)).toBe(0);
+    expect(d.out[0]!.split('\n')[1]).toMatch(/120m\s+<unknown>\s+<unknown>$/);
+    expect(d.err).toEqual([
+      'warning: the last checks are unknown: no running operator pod with labels app.kubernetes.io/name=license-pair-operator',
+    ]);
+    expect(await run(['list', '-o', 'tall'], capture().io, deps)).toBe(2);
   });
 });
 

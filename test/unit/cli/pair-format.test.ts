@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import {
-  age,
-  formatPairDocument,
-  formatPairSummary,
-  formatPairTable,
-  humanDuration,
-  memberHealth,
-  notReadyReason,
-  parseDuration,
-  recentEvents,
-  renderTable,
-  toPairEvent,
-} from '../../../src/cli/pair-commands.ts';
-import type { PairEvent, PairObject } from '../../../src/cli/pair-commands.ts';
+import { age, humanDuration, parseDuration } from '../../../src/cli/durations.ts';
+import { memberHealth, notReadyReason } from '../../../src/cli/health-format.ts';
+import { formatPairTable } from '../../../src/cli/list-table.ts';
+import { recentEvents, toPairEvent } from '../../../src/cli/pair-events.ts';
+import type { PairEvent, PairObject } from '../../../src/cli/pair-object.ts';
+import { formatPairDocument, formatPairSummary } from '../../../src/cli/status-summary.ts';
+import { renderTable } from '../../../src/cli/table.ts';
 import { NOW, failedOverPair, runningPair } from './fixtures.ts';
 
 const S = 1000;

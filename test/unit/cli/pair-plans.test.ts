@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planFailback, planSwitchover, waitingFor } from '../../../src/cli/pair-commands.ts';
+import { planFailback, planSwitchover, waitingFor } from '../../../src/cli/switchover-plans.ts';
 import { failedOverPair, runningPair } from './fixtures.ts';
 
 const ANN = 'lpo.dev/switchover-request';
