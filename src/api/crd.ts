@@ -343,8 +343,12 @@ The decision is a pure function (\`src/operator/failover.ts\`), evaluated on eve
   \`healthCheck.failureThreshold\` failed checks. With the reference protocol, the live member
   also fails after a **single** failed check when the standby confirms it: its status says it has
   not heard from the active over replication for a second (heartbeats come every 250 ms), in a
-  report read after the failed check (reason \`PeerLost\`). Two observers, the operator and the
-  standby, agree; a blip of the operator's own path to the member is not enough.
+  report read after the failed check (reason \`PeerLost\`). The standby tells the operator when
+  the silence starts (half a second: a status read the operator holds open), and the operator
+  then checks the live member at once, with the rest of the check's timeout, rather than at its
+  next period ([reliability.md](reliability.md#detection-two-observers-a-period-sooner)). Two
+  observers, the operator and the standby, agree; a blip of the operator's own path to the
+  member is not enough.
   It is **healthy** again after \`healthCheck.successThreshold\` successful checks in a row.
 - When the live member fails, the operator waits \`failover.delaySeconds\` (counted from the first sign
   of failure) and \`failover.minSecondsBetweenFailovers\` since the last move, fences the failed member

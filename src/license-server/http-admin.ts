@@ -4,7 +4,8 @@ import type { Express } from 'express';
 import { base, finish, parse, requireCaller, sendDenial, sendError } from './http-common.ts';
 import type { HttpOptions } from './http-common.ts';
 import { openApiDocument } from './openapi.ts';
-import { demoteBody, entriesQuery, grantBody, promoteBody, streamQuery } from './protocol.ts';
+import { waitForPeerSilence } from './peer-silence.ts';
+import { demoteBody, entriesQuery, grantBody, promoteBody, statusQuery, streamQuery } from './protocol.ts';
 import type { ErrorCode } from './protocol.ts';
 import { STREAM_PATH, STREAM_PROTOCOL } from './replication.ts';
 import type { Member } from './server.ts';
@@ -25,8 +26,12 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
-  app.get('/v1/status', operatorOrPeer, (_req, res) => {
-    res.json(member.status());
+  app.get('/v1/status', operatorOrPeer, async (req, res) => {
+    const q = parse(statusQuery, req.query);
+    // The wait ends before the request's own timeout would answer 503 instead.
+    if (q.peerSilentMs !== undefined && q.waitMs !== undefined)
+      await waitForPeerSilence(member.silenceSource, q.peerSilentMs, longestWaitMs(q.waitMs, opts), res);
+    if (!res.writableEnded && !res.destroyed) res.json(member.status());
   });
   // The operator's solo grant (R3, docs/reliability.md); answered with the status, so that it
   // doubles as the health check that would otherwise be sent.
@@ -102,4 +107,9 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
     });
   });
   return finish(app, member);
+}
+
+/** A status read's wait, within the request timeout (and half a second to answer). */
+function longestWaitMs(waitMs: number, opts: HttpOptions): number {
+  return Math.max(0, Math.min(waitMs, opts.requestTimeoutMs - 500));
 }

@@ -258,8 +258,28 @@ export const openApiDocument = {
       'x-port': ['admin'],
       get: {
         summary: 'Role, epoch, licence and replication state',
+        description:
+          'With peerSilentMs and waitMs: answered once this standby has heard nothing from its active for peerSilentMs, or after waitMs.',
         security: bearer,
-        responses: { '200': json('Status', { $ref: '#/components/schemas/Status' }), '401': common['401'] },
+        parameters: [
+          {
+            name: 'peerSilentMs',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 100, maximum: 60000 },
+          },
+          {
+            name: 'waitMs',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 0, maximum: 30000 },
+          },
+        ],
+        responses: {
+          '200': json('Status', { $ref: '#/components/schemas/Status' }),
+          '400': common['400'],
+          '401': common['401'],
+        },
       },
     },
     '/v1/admin/promote': {

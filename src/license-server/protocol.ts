@@ -61,6 +61,16 @@ export const entriesQuery = z.object({
   hb: queryInt().optional(),
 });
 
+/** A status read that waits for the standby to lose its active (peer-silence.ts); both or neither. */
+export const statusQuery = z
+  .object({
+    peerSilentMs: queryInt(60_000).pipe(z.number().min(100)).optional(),
+    waitMs: queryInt(30_000).optional(),
+  })
+  .refine((q) => (q.peerSilentMs === undefined) === (q.waitMs === undefined), {
+    message: 'peerSilentMs and waitMs go together',
+  });
+
 export const streamQuery = z.object({
   after: queryInt(),
   afterEpoch: queryInt(),

@@ -183,6 +183,12 @@ export class Member {
     };
   }
 
+  /** What a status read that waits for the peer's silence polls (peer-silence.ts). */
+  readonly silenceSource = {
+    role: () => this.roles.role,
+    peerLastSeenSeconds: () => this.replication.peerLastSeenSeconds(),
+  };
+
   get activeAddress(): string | null {
     return this.roles.role === 'active' ? this.config.advertiseUrl : this.roles.activeUrl;
   }

@@ -1,6 +1,7 @@
 // The assessment of one member for the failover decision: healthy, failed (and how, since when),
 // eligible to take over. Pure, from the member's observation, the policy and the other member's.
 import type { LicenceSecretCheck, MemberObservation, Policy } from './observation.ts';
+import { PEER_SILENT_SECONDS } from './detection.ts';
 import { licenceCause, podCause } from './diagnosis.ts';
 import type { CauseReason } from './diagnosis.ts';
 
@@ -56,7 +57,7 @@ export interface MemberAssessment {
  * PEER_RECENT_SECONDS) but has heard nothing over replication — heartbeats come every 250 ms — for
  * PEER_SILENT_SECONDS, in a report read no earlier than the check that failed was sent.
  */
-export const PEER_SILENT_SECONDS = 1;
+export { PEER_SILENT_SECONDS };
 export const PEER_RECENT_SECONDS = 60;
 
 export function standbyLostLive(live: MemberObservation, standby: MemberObservation | undefined): boolean {

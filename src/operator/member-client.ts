@@ -64,8 +64,23 @@ export async function readStatus(
   baseUrl: string,
   token: string | undefined,
   timeoutMs: number,
+  query = '',
 ): Promise<MemberStatus | undefined> {
-  return (await statusCheck(baseUrl, token, timeoutMs)).status;
+  return (await statusCheck(baseUrl, token, timeoutMs, query)).status;
+}
+
+/**
+ * The standby's status, answered once it has heard nothing from its active for `silentMs`, or after
+ * `waitMs` (detection.ts). Not a health check: undefined when no status came back.
+ */
+export async function readStatusOnPeerSilence(
+  baseUrl: string,
+  token: string | undefined,
+  silentMs: number,
+  waitMs: number,
+  timeoutMs: number,
+): Promise<MemberStatus | undefined> {
+  return readStatus(baseUrl, token, waitMs + timeoutMs, `?peerSilentMs=${silentMs}&waitMs=${waitMs}`);
 }
 
 /**
@@ -78,9 +93,10 @@ export async function statusCheck(
   baseUrl: string,
   token: string | undefined,
   timeoutMs: number,
+  query = '',
 ): Promise<{ result: ProbeResult; status?: MemberStatus }> {
   const { result, answer } = await timedCheck(
-    `${baseUrl}/v1/status`,
+    `${baseUrl}/v1/status${query}`,
     { timeoutMs, headers: token ? { authorization: `Bearer ${token}` } : {} },
     (status) => status >= 200 && status < 500,
   );

@@ -11,12 +11,15 @@ import {
   sendGrant,
   httpCheck,
   readStatus,
+  readStatusOnPeerSilence,
   statusCheck,
   tcpCheck,
   type MemberStatus,
   type ProbeResult,
 } from './member-client.ts';
+import { confirmTimeoutMs, EARLY_SILENT_MS, nextSilenceAsk, SILENCE_WAIT_MS } from './detection.ts';
 import type { Metrics } from './metrics.ts';
+import { other } from './observation.ts';
 import { ALONE_AFTER_SECONDS, GRANT_EVERY_MS, grantBindsUntil, needsAlone } from './serving.ts';
 
 /**
@@ -81,6 +84,12 @@ interface Entry {
   lastGrantAnchor?: number;
   /** Checked early because the other member's check failed: its answer is evidence, reconcile on it. */
   corroborating?: boolean;
+  /** a status read held open on this standby until it loses its active (watchStandbys) */
+  watching?: boolean;
+  /** no such read before then (ms) */
+  watchAfter?: number;
+  /** the silence to ask for in the next read (detection.ts: nextSilenceAsk) */
+  silenceAsk?: number;
 }
 
 export class Prober {
@@ -239,6 +248,7 @@ export class Prober {
 
   private tick(): void {
     const now = this.now();
+    this.watchStandbys(now);
     for (const e of this.entries.values()) {
       if (this.inFlight >= this.opts.concurrency) return;
       if (e.inFlight || e.nextDue > now) continue;
@@ -329,10 +339,68 @@ export class Prober {
     return { ...(server ? { server } : {}), ...(anchor ? { anchor } : {}) };
   }
 
-  private async probe(e: Entry): Promise<void> {
+  /**
+   * One status read held open on each pair's standby, answered as soon as it stops hearing its
+   * active (detection.ts): the live member is then checked at once, with the rest of the
+   * timeout, instead of at its next period.
+   */
+  private watchStandbys(now: number): void {
+    for (const e of this.entries.values()) {
+      const t = e.target;
+      if (e.watching || (e.watchAfter ?? -Infinity) > now || !t.statusUrl) continue;
+      if (e.state.server?.role !== 'standby') continue;
+      if (this.entries.get(`${t.pairKey}/${other(t.member)}`)?.state.server?.role !== 'active') continue;
+      e.watching = true;
+      void this.watch(e, now, e.silenceAsk ?? EARLY_SILENT_MS).finally(() => (e.watching = false));
+    }
+  }
+
+  private async watch(e: Entry, sentAt: number, silentMs: number): Promise<void> {
+    const t = e.target;
+    const status = await readStatusOnPeerSilence(
+      t.statusUrl!,
+      t.token,
+      silentMs,
+      SILENCE_WAIT_MS,
+      t.timeoutMs,
+    );
+    if (this.entries.get(`${t.pairKey}/${t.member}`) !== e || !this.timer) return;
+    const now = this.now();
+    const silent = status?.role === 'standby' && (status.peerLastSeenSeconds ?? -1) * 1000 >= silentMs;
+    const next = silent ? nextSilenceAsk(silentMs) : EARLY_SILENT_MS;
+    if (next !== undefined) e.silenceAsk = next;
+    else delete e.silenceAsk;
+    // Asked again at once only to hear the decision's silence; otherwise a period later: the
+    // standby stays silent until the pair moves, and a member that answered without waiting (an
+    // error, a server that does not know the wait) must not be asked in a loop.
+    const waited = status !== undefined && now - sentAt >= SILENCE_WAIT_MS / 2;
+    if (!(silent && next !== undefined) && !(waited && !silent))
+      e.watchAfter = now + Math.max(t.periodMs, 1000);
+    if (!status) return;
+    e.state = { ...e.state, ...this.answered(e.state, status, sentAt) };
+    if (!silent) return;
+    const live = other(t.member);
+    if (silentMs === EARLY_SILENT_MS) this.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
+    // The decision reads the new report with the live member's checks (assess.ts: PeerLost).
+    else this.opts.onChange(t.pairKey, 'failure');
+  }
+
+  /** The standby lost the live member: check it now, with `timeoutMs` (a check in flight will tell). */
+  private confirm(pairKey: string, member: 'primary' | 'redundant', timeoutMs: number): void {
+    const e = this.entries.get(`${pairKey}/${member}`);
+    if (!e || e.inFlight) return;
+    e.inFlight = true;
+    this.inFlight++;
+    void this.probe(e, timeoutMs).finally(() => {
+      e.inFlight = false;
+      this.inFlight--;
+    });
+  }
+
+  private async probe(e: Entry, timeoutMs = e.target.timeoutMs): Promise<void> {
     const t = e.target;
     const sentAt = this.now();
-    const { result, status } = await check(t);
+    const { result, status } = await check({ ...t, timeoutMs });
     // The entry may have been replaced (new pod) while the check ran.
     if (this.entries.get(`${t.pairKey}/${t.member}`) !== e) return;
     const now = this.now();

@@ -42,6 +42,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
 import { bindsUntil, rightUntil } from '../../src/license-server/serving-rights.ts';
+import { confirmTimeoutMs, hungDetectionBoundMs } from '../../src/operator/detection.ts';
 import { soloGrantMs } from '../../src/operator/serving.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
@@ -694,6 +695,11 @@ async function main(): Promise<void> {
     `serving rules     an isolated active stops granting ${f2(rightUntil(0, promise) / 1000)} s after its standby's last ack; ` +
       `a promotion waits at most ${f2(promise / 1000)} s after it; solo grants last ${f2(grant / 1000)} s; ` +
       `a resynced standby is promotable ${f2(bindsUntil(0, grant) / 1000)} s after the last grant\n`,
+  );
+  process.stdout.write(
+    `detection         a hung live member is decided within ${f2(hungDetectionBoundMs(1000) / 1000)} s ` +
+      `(the standby's 0.5 s of silence, a confirming check of ${f2(confirmTimeoutMs(1000) / 1000)} s, ` +
+      `at least 1 s of silence for the decision), whatever the check period\n`,
   );
   const all = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.outageS);
   const allSingle = FAULTS.flatMap((f) => results.single[f] ?? []).map((r) => r.outageS);
