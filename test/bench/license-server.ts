@@ -47,6 +47,12 @@ const SYNC_TIMEOUT_MS = 500;
 // --client node-http: the load generator of the first version (node:http's client), for comparison
 const CLIENT = args.includes('--client') ? args[args.indexOf('--client') + 1] : 'socket';
 if (CLIENT !== 'socket' && CLIENT !== 'node-http') throw new Error('--client socket|node-http');
+// --member-node-options "--trace-gc": node's own flags for the member processes, to see where their time goes
+const MEMBER_NODE_OPTIONS = args.includes('--member-node-options')
+  ? args[args.indexOf('--member-node-options') + 1]
+  : undefined;
+// --keep: keep the members' logs and state (printed at the end)
+const KEEP = args.includes('--keep');
 
 const MODES = ['none', 'async', 'sync'] as const;
 type Mode = (typeof MODES)[number];
@@ -354,6 +360,7 @@ function pairFor(fx: Fixture, mode: Mode, tag: string) {
       LS_LEASE_TTL_SECONDS: '600',
       LS_LOG_LEVEL: 'warn',
     },
+    ...(MEMBER_NODE_OPTIONS ? { nodeArgs: MEMBER_NODE_OPTIONS.split(/\s+/) } : {}),
   });
   return Promise.all([ServerProcess.create(spec('primary')), ServerProcess.create(spec('redundant'))]);
 }
@@ -656,7 +663,8 @@ async function main(): Promise<void> {
     console.log(`\ntargets: ${checks.map(([n, ok]) => `${n}: ${ok ? 'met' : 'NOT met'}`).join('; ')}`);
   } finally {
     await Promise.all(setups.map(stopSetup));
-    fx.cleanup();
+    if (KEEP) console.log(`members' logs and state kept in ${fx.dir}`);
+    else fx.cleanup();
   }
 }
 

@@ -53,6 +53,8 @@ export type MemberSpec = {
   stateDir: string;
   logDir: string;
   env?: Record<string, string>;
+  /** flags for node itself (--trace-gc and the like, which NODE_OPTIONS does not take) */
+  nodeArgs?: string[];
 };
 
 export class ServerProcess {
@@ -110,7 +112,7 @@ export class ServerProcess {
       ...this.spec.env,
       ...extraEnv,
     };
-    const child = spawn(NODE, [MAIN], { env, stdio: ['ignore', out, out] });
+    const child = spawn(NODE, [...(this.spec.nodeArgs ?? []), MAIN], { env, stdio: ['ignore', out, out] });
     fs.closeSync(out);
     this.child = child;
     ServerProcess.running.add(this);
