@@ -656,20 +656,20 @@ describe('serving model: the active is lost at every moment of a resync', () => 
 
 describe('serving model: properties', () => {
   it('under any partitions, delays, pauses, drift and an operator restart: I1 and I2 hold', () => {
-    const seen = { failovers: 0, alone: 0, ended: 0 };
+    const seen = { failovers: 0, alone: 0 };
     fc.assert(
       fc.property(arb, (sc) => {
         const o = run(sc);
         seen.failovers += o.failovers;
         seen.alone += o.acknowledged.alone;
-        seen.ended += o.grantsEnded;
         expect(o.violations, o.trace.join('\n')).toEqual([]);
       }),
       { numRuns: 150 },
     );
-    // the runs explored what the rules are about, not only healthy pairs
+    // the runs explored what the rules are about, not only healthy pairs (ended grants are rare
+    // here, 1-8 in 150 runs, so none in about 2 % of runs: the resync test above covers them for
+    // certain, and asserting them here made this test fail at random)
     expect(seen.failovers).toBeGreaterThan(10);
     expect(seen.alone).toBeGreaterThan(100);
-    expect(seen.ended).toBeGreaterThan(0);
   });
 });
