@@ -90,19 +90,22 @@ const server = http.createServer((req, res) => {
     json(res, 200, { status: 'ok' });
     return;
   }
-  if (req.method === 'GET' && url === '/v1/status') {
+  const [path, query = ''] = url.split('?') as [string, string?];
+  if (req.method === 'GET' && path === '/v1/status') {
     // The operator reads the status as the health check of a reference server: unhealthy here too.
     if (s.mode === 'unhealthy') {
       json(res, 503, { code: 'UNHEALTHY', message: 'scale benchmark fault' });
       return;
     }
-    json(res, 200, {
-      role: s.role,
-      epoch: s.epoch,
-      ready: true,
-      license: { state: 'valid', message: 'scale benchmark stand-in' },
-      replication: { state: 'in-sync', mode: 'sync', lastSeq: 0, lagEntries: 0, lagSeconds: 0 },
-    });
+    // The operator's held read on a standby (it waits for a silence of the active): a stand-in
+    // never hears anything, so it answers after the wait, as a standby whose active is well.
+    const waitMs = Number(new URLSearchParams(query).get('waitMs') ?? 0);
+    if (waitMs > 0) {
+      const timer = setTimeout(() => answerStatus(res, s), Math.min(waitMs, 30_000));
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    answerStatus(res, s);
     return;
   }
   if (req.method === 'POST' && (url === '/v1/admin/promote' || url === '/v1/admin/demote')) {
@@ -165,3 +168,14 @@ const port = Number(process.env.RESPONDER_PORT ?? 0);
 server.listen(port, '0.0.0.0', () => {
   send({ type: 'listening', port: (server.address() as { port: number }).port });
 });
+
+/** The status a stand-in member answers. */
+function answerStatus(res: http.ServerResponse, s: MemberState): void {
+  json(res, 200, {
+    role: s.role,
+    epoch: s.epoch,
+    ready: true,
+    license: { state: 'valid', message: 'scale benchmark stand-in' },
+    replication: { state: 'in-sync', mode: 'sync', lastSeq: 0, lagEntries: 0, lagSeconds: 0 },
+  });
+}
