@@ -21,6 +21,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(64).default(4),
   PROBE_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(128),
+  // The standby's held status read (detection.ts): off by default until its start-up race is understood.
+  STANDBY_SILENCE_WATCH: z.enum(['true', 'false']).default('false'),
   RESYNC_SECONDS: z.coerce.number().positive().default(300),
 });
 
@@ -40,6 +42,8 @@ export interface OperatorConfig {
   logLevel: string;
   maxConcurrentReconciles: number;
   probeConcurrency: number;
+  /** Hold a status read on each standby to learn of its active's silence at once (detection.ts). */
+  standbySilenceWatch: boolean;
   resyncMs: number;
 }
 
@@ -89,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): OperatorCo
     logLevel: e.LOG_LEVEL,
     maxConcurrentReconciles: e.MAX_CONCURRENT_RECONCILES,
     probeConcurrency: e.PROBE_CONCURRENCY,
+    standbySilenceWatch: e.STANDBY_SILENCE_WATCH === 'true',
     resyncMs: e.RESYNC_SECONDS * 1000,
   };
 }

@@ -26,6 +26,7 @@ export interface ControllerOptions {
   log: Logger;
   workers: number;
   probeConcurrency: number;
+  standbySilenceWatch?: boolean;
   resyncMs: number;
   operatorPeer?: OperatorPeer;
   /** With leader election: the Lease's duration and a retry period (see serving.ts, soloGrantMs). */
@@ -125,6 +126,7 @@ export class Controller {
 
     this.prober = new Prober({
       concurrency: opts.probeConcurrency,
+      watchStandbys: opts.standbySilenceWatch ?? false,
       log,
       metrics,
       isLeader: opts.isLeader,

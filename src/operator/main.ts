@@ -38,6 +38,7 @@ const controller = new Controller({
   log,
   workers: config.maxConcurrentReconciles,
   probeConcurrency: config.probeConcurrency,
+  standbySilenceWatch: config.standbySilenceWatch,
   resyncMs: config.resyncMs,
   ...(config.leaderElect ? { leaderHandoverMs: config.leaseDurationMs + config.retryPeriodMs } : {}),
   ...(Object.keys(config.operatorPodLabels).length > 0

@@ -105,6 +105,8 @@ export class Prober {
   private inFlight = 0;
   private readonly opts: {
     concurrency: number;
+    /** hold a status read on each standby (detection.ts) */
+    watchStandbys?: boolean;
     log: Logger;
     metrics: Metrics;
     onChange: (pairKey: string, signal: ProbeSignal) => void;
@@ -248,7 +250,7 @@ export class Prober {
 
   private tick(): void {
     const now = this.now();
-    this.watchStandbys(now);
+    if (this.opts.watchStandbys) this.watchStandbys(now);
     for (const e of this.entries.values()) {
       if (this.inFlight >= this.opts.concurrency) return;
       if (e.inFlight || e.nextDue > now) continue;
@@ -348,7 +350,11 @@ export class Prober {
     for (const e of this.entries.values()) {
       const t = e.target;
       if (e.watching || (e.watchAfter ?? -Infinity) > now || !t.statusUrl) continue;
-      if (e.state.server?.role !== 'standby') continue;
+      // Only a standby that has been following its active, in sync and hearing it: one just
+      // connected (after a promotion) or catching up has gaps that are not a fault, and the
+      // confirming check would read the new active in the moment its standby catches up.
+      const r = e.state.server;
+      if (r?.role !== 'standby' || !followsItsActive(r)) continue;
       if (this.entries.get(`${t.pairKey}/${other(t.member)}`)?.state.server?.role !== 'active') continue;
       e.watching = true;
       void this.watch(e, now, e.silenceAsk ?? EARLY_SILENT_MS).finally(() => (e.watching = false));
@@ -381,8 +387,10 @@ export class Prober {
     if (!silent) return;
     const live = other(t.member);
     if (silentMs === EARLY_SILENT_MS) this.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
-    // The decision reads the new report with the live member's checks (assess.ts: PeerLost).
-    else this.opts.onChange(t.pairKey, 'failure');
+    // The decision reads the new report with the live member's failed check (assess.ts: PeerLost);
+    // without one there is nothing to decide (the standby may be the one cut off).
+    else if ((this.entries.get(`${t.pairKey}/${live}`)?.state.history.consecutiveFailures ?? 0) > 0)
+      this.opts.onChange(t.pairKey, 'failure');
   }
 
   /** The standby lost the live member: check it now, with `timeoutMs` (a check in flight will tell). */
@@ -498,4 +506,9 @@ function reportOf(
 
 function hostPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** In sync and hearing the active, in its last report (detection.ts). */
+function followsItsActive(r: ServerReport): boolean {
+  return r.replication === 'in-sync' && (r.peerLastSeenSeconds ?? Infinity) * 1000 < EARLY_SILENT_MS;
 }
