@@ -353,8 +353,10 @@ export class Prober {
       // Only a standby that has been following its active, in sync and hearing it: one just
       // connected (after a promotion) or catching up has gaps that are not a fault, and the
       // confirming check would read the new active in the moment its standby catches up.
+      // Asked again for the decision's silence after the early one: it no longer hears it.
       const r = e.state.server;
-      if (r?.role !== 'standby' || !followsItsActive(r)) continue;
+      const midway = (e.silenceAsk ?? EARLY_SILENT_MS) > EARLY_SILENT_MS;
+      if (r?.role !== 'standby' || (!midway && !followsItsActive(r))) continue;
       if (this.entries.get(`${t.pairKey}/${other(t.member)}`)?.state.server?.role !== 'active') continue;
       e.watching = true;
       void this.watch(e, now, e.silenceAsk ?? EARLY_SILENT_MS).finally(() => (e.watching = false));

@@ -133,9 +133,13 @@ export function licenceFixture(pairId: string, seats = 10): Fixture {
   return fx;
 }
 
+const NODE_LEASE_RENEW_MS = 5_000;
+
 /** Plays the kubelet for the pods of one namespace: gives each new pod its member's IP and Ready. */
 export class StandInKubelet {
   private timer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeating: Promise<void> | undefined;
   private readonly notReady = new Set<MemberName>();
   private readonly k: Kube;
   private readonly ns: string;
@@ -165,12 +169,54 @@ export class StandInKubelet {
     this.timer = setInterval(() => {
       this.syncing ??= this.sync().finally(() => (this.syncing = undefined));
     }, 150);
+    // The node lifecycle controller marks a node Ready=Unknown once nothing has renewed its
+    // Lease or status for its grace period (40 s): a test that outlives that would see its nodes
+    // fail as a real kubelet never lets them.
+    const beat = () => (this.heartbeating ??= this.renewNodeLeases().finally(() => (this.heartbeating = undefined)));
+    if (Object.keys(this.nodes).length > 0) {
+      void beat();
+      this.heartbeatTimer = setInterval(beat, NODE_LEASE_RENEW_MS);
+    }
   }
 
   /** Stops writing; resolves once a sync that was running has finished (nothing is written after). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.syncing;
+    clearInterval(this.heartbeatTimer);
+    await Promise.all([this.syncing, this.heartbeating]);
+  }
+
+  /** Renews each node's Lease in kube-node-lease, as its kubelet does; owned by the Node, so deleting the node deletes it. */
+  private async renewNodeLeases(): Promise<void> {
+    for (const nodeName of new Set(Object.values(this.nodes))) {
+      try {
+        const spec = { holderIdentity: nodeName, leaseDurationSeconds: 40, renewTime: new k8s.V1MicroTime() };
+        const existing = await this.k.coordination
+          .readNamespacedLease({ namespace: 'kube-node-lease', name: nodeName })
+          .catch(() => undefined);
+        if (existing) {
+          await this.k.coordination.replaceNamespacedLease({
+            namespace: 'kube-node-lease',
+            name: nodeName,
+            body: { ...existing, spec: { ...existing.spec, ...spec } },
+          });
+          continue;
+        }
+        const node = await this.k.core.readNode({ name: nodeName });
+        await this.k.coordination.createNamespacedLease({
+          namespace: 'kube-node-lease',
+          body: {
+            metadata: {
+              name: nodeName,
+              ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: node.metadata!.uid! }],
+            },
+            spec,
+          },
+        });
+      } catch {
+        // The node may not exist yet or be going away; the next beat tries again.
+      }
+    }
   }
 
   /** Marks the member's pod NotReady (or Ready again), as a failing readiness probe would. */
