@@ -146,7 +146,9 @@ interface Move {
  *   10. live ≠ preferred and a switchover is requested (preferredMember changed or annotation),
  *       or a spec change is rolled out (the live member's pod runs the old spec, the standby's the
  *       new one: the standby counts as preferred, so the live member is replaced last):
- *       preferred eligible for switchover (healthy, in sync) → `switchover`, else pending
+ *       preferred eligible for switchover (healthy, in sync) → `switchover`, else pending;
+ *       pending too while the preferred member's pod runs an older spec than the live one's (the
+ *       rollout is replacing it: rows 10 and 11)
  *   11. live ≠ preferred, failback Automatic: preferred in sync and healthy for
  *       failbackStableSeconds and minSecondsBetweenFailovers elapsed → `failback`, else pending (requeue)
  *   12. otherwise → none
@@ -504,6 +506,18 @@ function liveServing(g: LiveGroup, requested: boolean, preferredChanged: boolean
 
   if (live !== preferred) {
     const P = S; // the standby is the preferred member here
+    // After a rollout switchover the member left behind still runs the old spec until its pod is
+    // replaced: switching back to it would serve from a pod about to be deleted.
+    const beingReplaced = obs.members[preferred].specOutdated === true && obs.members[live].specOutdated !== true;
+    if (beingReplaced) {
+      return {
+        action: 'none',
+        row: requested ? '10' : '11',
+        reason: requested ? 'SwitchoverPending' : 'FailbackPending',
+        message: `${requested ? 'switchover' : 'failback'} to the ${preferred} member pending: its pod is being replaced with the new spec`,
+        live,
+      };
+    }
     // Row 10: planned switchover.
     if (requested) {
       const reason: Reason = rollout

@@ -131,6 +131,7 @@ describe('platform signals and rollouts', () => {
         ]),
       );
     const before = await uids();
+    const epochBefore = (await status()).epoch ?? 0;
     const samples: { selector?: string; active: number }[] = [];
     let sampling = true;
     const sampler = (async () => {
@@ -179,6 +180,9 @@ describe('platform signals and rollouts', () => {
     expect(
       samples.every((s) => s.selector === 'primary' || s.selector === 'redundant' || s.selector === 'none'),
     ).toBe(true);
+    // Two moves and no more: over to the member on the new spec, and back once the preferred
+    // member's pod is replaced (never back to its old pod, about to be deleted).
+    expect((await status()).epoch).toBe(epochBefore + 2);
     const pods = (await k.core.listNamespacedPod({ namespace: ns })).items;
     expect(
       pods.every((p) => p.spec?.containers[0]?.env?.some((e) => e.name === 'ROLLOUT' && e.value === '2')),

@@ -827,6 +827,20 @@ const scenarios: Scenario[] = [
     expect: { action: 'none', reason: 'Healthy', live: 'primary' },
   },
   {
+    name: 'after a rollout switchover, the preferred member still on its old pod (being replaced) is not switched back to',
+    obs: steady(member('standby', { specOutdated: true }), member('active', {}, 2), {
+      ...afterFailover,
+      preferredMember: 'redundant',
+    }),
+    expect: { action: 'none', reason: 'SwitchoverPending', live: 'redundant', acknowledgedPreferredMember: 'redundant' },
+  },
+  {
+    name: 'failback to a preferred member whose pod runs an older spec than the live one waits for its replacement',
+    obs: steady(member('standby', { specOutdated: true }), member('active', {}, 2), afterFailover),
+    policy: { failback: 'Automatic' },
+    expect: { action: 'none', reason: 'FailbackPending', live: 'redundant' },
+  },
+  {
     name: 'after a rollout switchover, the preferred member (replaced, in sync) is switched back to',
     obs: steady(member('standby', {}), member('active', {}, 2), {
       ...afterFailover,
