@@ -1,8 +1,8 @@
 #!/bin/sh
 # Assembles the root filesystem of a project image: the Node 24 binary, the shared libraries `ldd`
 # lists for it, a passwd/group with the non-root user 65532, /tmp, /home/nonroot and /app/main.mjs.
-# The same content as assembleNodeRootfs() in test/cluster/images.ts (which `npm run images` uses
-# without Docker); test/chart/images.test.ts runs this script and compares the two.
+# The same content as assembleNodeRootfs() in test/cluster/images.ts (the local builder, which works
+# without an image builder); test/chart/images.test.ts runs this script and compares the two.
 #
 #   assemble-rootfs.sh <node binary> <bundle main.mjs> <rootfs dir>
 set -eu

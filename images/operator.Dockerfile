@@ -4,13 +4,20 @@
 #
 #   docker build -f images/operator.Dockerfile -t license-pair-operator/operator:0.1.0 .
 #
-# `npm run images` builds the same content without Docker (test/cluster/images.ts) and imports it
-# into the local node's containerd; see images/README.md.
+# `npm run images` builds this file with buildah (no daemon) and imports the result into the local
+# node's containerd; see images/README.md.
 
-FROM node:24-bookworm AS build
+# The build stage's base. Any Debian bookworm image with Node 24, npm, binutils (strip) and ldd will
+# do; the local builder passes a base it assembled itself, since node:24-bookworm cannot be pulled there.
+ARG BUILD_BASE=node:24-bookworm
+
+# The dependencies alone, so a builder's cache keeps them while only the sources change.
+FROM ${BUILD_BASE} AS deps
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
+
+FROM deps AS build
 COPY tsconfig.json ./
 COPY src ./src
 # Exactly the esbuild invocation of bundle() in test/cluster/images.ts.
@@ -28,3 +35,13 @@ ENV PATH=/usr/local/bin NODE_ENV=production
 USER 65532:65532
 WORKDIR /
 ENTRYPOINT ["/usr/local/bin/node", "/app/main.mjs"]
+# Labels last, so a new revision reuses the cached layer above.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE_URL=
+LABEL org.opencontainers.image.title="license-pair-operator operator" \
+      org.opencontainers.image.description="The license-pair-operator controller: keeps a primary and a redundant licence server behind one Service, with failover and failback." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -7,10 +7,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { assembleNodeRootfs } from '../cluster/images.ts';
 import { repoRoot } from './lib.ts';
 
-// There is no Docker engine on these machines, so the Dockerfiles cannot be built here. What can be
-// checked: the Dockerfiles' root filesystem step (images/assemble-rootfs.sh) produces exactly the
-// files the local builder (`npm run images`) puts in the image, and both bundle with the same esbuild
-// invocation and run the same entrypoint as the same user.
+// The Dockerfiles are built with buildah in image-build.test.ts. Checked here, without a builder: the
+// Dockerfiles' root filesystem step (images/assemble-rootfs.sh) produces exactly the files the local
+// builder (images.ts: the e2e fixture image, and the product images where buildah is missing) puts in
+// an image, and both bundle with the same esbuild invocation and run the same entrypoint as the same
+// user; the Dockerfiles' build-stage base defaults to node:24-bookworm and they carry the OCI labels.
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'lpo-images-test-'));
 const cleanup: string[] = [work];
@@ -39,7 +40,7 @@ function tree(root: string): Map<string, string> {
 }
 
 describe('images', () => {
-  it('images/assemble-rootfs.sh (the Dockerfiles) builds the same root filesystem as `npm run images`', () => {
+  it('images/assemble-rootfs.sh (the Dockerfiles) builds the same root filesystem as the local builder', () => {
     const bundle = path.join(work, 'main.mjs');
     writeFileSync(bundle, 'console.log("hello");\n');
     const mine = path.join(work, 'rootfs');
@@ -91,7 +92,9 @@ describe('images', () => {
       const docker = readFileSync(path.join(repoRoot, 'images', `${image}.Dockerfile`), 'utf8');
       const builder = readFileSync(path.join(repoRoot, 'test/cluster/images.ts'), 'utf8');
       const local = readFileSync(path.join(repoRoot, 'test/cluster/project-images.ts'), 'utf8');
-      expect(docker).toMatch(/^FROM node:24-bookworm AS build$/m);
+      expect(docker).toMatch(/^ARG BUILD_BASE=node:24-bookworm$/m);
+      expect(docker).toMatch(/^FROM \$\{BUILD_BASE\} AS deps$/m);
+      expect(docker).toMatch(/^FROM deps AS build$/m);
       expect(docker).toContain('RUN npm ci');
       expect(docker).toContain(`esbuild ${entry} --bundle`);
       for (const arg of [
@@ -105,10 +108,23 @@ describe('images', () => {
       const banner = /"--banner:js=([^"]+)"/.exec(docker)?.[1];
       expect(banner).toBeDefined();
       expect(builder).toContain(banner!);
-      expect(local).toContain(`{ ref: \`license-pair-operator/${image}:\${version}\`, entry: '${entry}' }`);
+      expect(local).toMatch(
+        new RegExp(
+          `ref: \`license-pair-operator/${image}:\\$\\{version\\}\`,\\s*entry: '${entry}',\\s*dockerfile: 'images/${image}.Dockerfile'`,
+        ),
+      );
       expect(docker).toMatch(/^FROM scratch$/m);
       expect(docker).toMatch(/^USER 65532:65532$/m);
       expect(docker).toMatch(/^ENTRYPOINT \["\/usr\/local\/bin\/node", "\/app\/main\.mjs"\]$/m);
+      const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+        version: string;
+        license: string;
+      };
+      expect(docker).toContain(`ARG VERSION=${pkg.version}`);
+      expect(local).toContain(`export const version = '${pkg.version}';`);
+      for (const label of ['title', 'description', 'version', 'revision', 'source', 'licenses'])
+        expect(docker).toContain(`org.opencontainers.image.${label}=`);
+      expect(docker).toContain(`org.opencontainers.image.licenses="${pkg.license}"`);
       expect(builder).toContain("entrypoint: ['/usr/local/bin/node', '/app/main.mjs']");
       const ignore = readFileSync(path.join(repoRoot, 'images', `${image}.Dockerfile.dockerignore`), 'utf8');
       expect(ignore).toMatch(/^node_modules$/m);

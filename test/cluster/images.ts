@@ -17,10 +17,13 @@ import { ctr, pauseImage } from './node.ts';
 import { log } from './processes.ts';
 
 /**
- * Container images without Docker: a root filesystem is assembled in a directory, packed into a
- * single-layer docker-archive (manifest.json + config + layer tar) and imported into the node's
- * containerd. The content is what images/*.Dockerfile build: the Node 24 binary, the shared
- * libraries `ldd` lists for it, a passwd entry for the non-root user and one bundled program.
+ * Container images without an image builder: a root filesystem is assembled in a directory, packed
+ * into a single-layer docker-archive (manifest.json + config + layer tar) and imported into the
+ * node's containerd. The product images are built from images/*.Dockerfile with buildah
+ * (buildah.ts); this builder makes the pause image, the e2e fixture image, and the product images
+ * only where buildah is missing (`npm run images -- --builder=local`). Its content is what the
+ * Dockerfiles build: the Node 24 binary, the shared libraries `ldd` lists for it, a passwd entry for
+ * the non-root user and one bundled program; test/chart/image-build.test.ts compares the two.
  */
 
 export const nonRootUid = 65532;
@@ -97,7 +100,8 @@ export function imageExists(ref: string): boolean {
   return ctr(['images', 'ls', '-q'], { allowFail: true }).split('\n').includes(full);
 }
 
-function normalise(ref: string): string {
+/** The fully qualified name containerd gives a reference: `a/b:1` is `docker.io/a/b:1`. */
+export function normalise(ref: string): string {
   const first = ref.split('/')[0]!;
   if (!ref.includes('/')) return `docker.io/library/${ref}`;
   if (!first.includes('.') && !first.includes(':') && first !== 'localhost') return `docker.io/${ref}`;
@@ -176,8 +180,11 @@ export function assembleNodeRootfs(bundleFile: string, bundleName: string): stri
   return rootfs;
 }
 
-/** Bundles a TypeScript entry point into one ESM file with esbuild. */
-export function bundle(entry: string, outFile: string): void {
+/**
+ * Bundles a TypeScript entry point into one ESM file with esbuild (run in `cwd`, whose node_modules
+ * it resolves against; the paths in the bundle's comments are relative to it).
+ */
+export function bundle(entry: string, outFile: string, cwd: string = repoRoot): void {
   const esbuild = path.join(repoRoot, 'node_modules', '.bin', 'esbuild');
   const r = spawnSync(
     esbuild,
@@ -192,7 +199,7 @@ export function bundle(entry: string, outFile: string): void {
       "--banner:js=import { createRequire as __lpoCreateRequire } from 'node:module'; const require = __lpoCreateRequire(import.meta.url);",
       '--log-level=warning',
     ],
-    { stdio: 'inherit', cwd: repoRoot },
+    { stdio: 'inherit', cwd },
   );
   if (r.status !== 0) throw new Error(`esbuild failed for ${entry}`);
 }
@@ -200,6 +207,8 @@ export function bundle(entry: string, outFile: string): void {
 export interface NodeImage {
   ref: string;
   entry: string;
+  /** Built from this Dockerfile with buildah (project-images.ts) when buildah is available. */
+  dockerfile?: string;
 }
 
 export function buildNodeImage(image: NodeImage, outDir: string): string {
