@@ -508,7 +508,8 @@ function liveServing(g: LiveGroup, requested: boolean, preferredChanged: boolean
     const P = S; // the standby is the preferred member here
     // After a rollout switchover the member left behind still runs the old spec until its pod is
     // replaced: switching back to it would serve from a pod about to be deleted.
-    const beingReplaced = obs.members[preferred].specOutdated === true && obs.members[live].specOutdated !== true;
+    const beingReplaced =
+      obs.members[preferred].specOutdated === true && obs.members[live].specOutdated !== true;
     if (beingReplaced) {
       return {
         action: 'none',

@@ -172,7 +172,8 @@ export class StandInKubelet {
     // The node lifecycle controller marks a node Ready=Unknown once nothing has renewed its
     // Lease or status for its grace period (40 s): a test that outlives that would see its nodes
     // fail as a real kubelet never lets them.
-    const beat = () => (this.heartbeating ??= this.renewNodeLeases().finally(() => (this.heartbeating = undefined)));
+    const beat = () =>
+      (this.heartbeating ??= this.renewNodeLeases().finally(() => (this.heartbeating = undefined)));
     if (Object.keys(this.nodes).length > 0) {
       void beat();
       this.heartbeatTimer = setInterval(beat, NODE_LEASE_RENEW_MS);

@@ -832,7 +832,12 @@ const scenarios: Scenario[] = [
       ...afterFailover,
       preferredMember: 'redundant',
     }),
-    expect: { action: 'none', reason: 'SwitchoverPending', live: 'redundant', acknowledgedPreferredMember: 'redundant' },
+    expect: {
+      action: 'none',
+      reason: 'SwitchoverPending',
+      live: 'redundant',
+      acknowledgedPreferredMember: 'redundant',
+    },
   },
   {
     name: 'failback to a preferred member whose pod runs an older spec than the live one waits for its replacement',
