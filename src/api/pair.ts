@@ -391,6 +391,17 @@ export const NetworkPolicySpecSchema = z.object({
     ),
 });
 
+export const TLS_MODES = ['Operator', 'Disabled'] as const;
+
+export const TlsSpecSchema = z.object({
+  mode: z
+    .enum(TLS_MODES)
+    .default('Operator')
+    .describe(
+      '`Operator` (default): the operator issues each member a certificate from its installation CA, renews it at two thirds of its lifetime and mounts it; the licence and admin ports serve TLS, admin and replication calls need mutual TLS with the caller’s identity checked, and the CA bundle for clients is published in the ConfigMap `<pair>-ca` (key `ca.crt`). `Disabled`: every port is plaintext (condition `CertificatesReady=False`, reason `PlaintextOptOut`). Applies to the `reference` protocol; with `none` the server’s own TLS is its business.',
+    ),
+});
+
 export const PairSpecSchema = z
   .object({
     server: ServerSchema.describe('The licence-server container that both members run.'),
@@ -405,6 +416,7 @@ export const PairSpecSchema = z
     networkPolicy: NetworkPolicySpecSchema.prefault({}).describe(
       'The NetworkPolicy the operator creates for the member pods.',
     ),
+    tls: TlsSpecSchema.prefault({}).describe('Transport security between clients, members and the operator.'),
     preferredMember: MemberSchema.default('primary').describe(
       'The member that serves when both are healthy; failback returns to it. Changing it is a planned switchover: `kubectl patch lsp NAME --type merge -p \'{"spec":{"preferredMember":"redundant"}}\'`.',
     ),
@@ -424,7 +436,7 @@ export const ConditionSchema = z.object({
     .min(1)
     .max(316)
     .describe(
-      'Type of the condition: `Ready`, `Degraded`, `StandbyReady`, `ServingAlone` or `LicenceValid`.',
+      'Type of the condition: `Ready`, `Degraded`, `StandbyReady`, `ServingAlone`, `LicenceValid` or `CertificatesReady`.',
     ),
   status: z.enum(CONDITION_STATUSES).describe('Status of the condition: True, False or Unknown.'),
   reason: z
@@ -484,6 +496,12 @@ export const MemberStatusSchema = z.object({
     .describe('Details of the last health check (error message on failure).'),
   consecutiveFailures: z.int().min(0).optional().describe('Failed health checks in a row.'),
   replication: ReplicationStatusSchema.optional().describe('Replication state the server reports.'),
+  certificateExpires: z.iso
+    .datetime()
+    .optional()
+    .describe(
+      'When the member’s TLS certificate expires (`spec.tls.mode: Operator`); the operator renews it at two thirds of its lifetime.',
+    ),
 });
 
 export const PHASES = ['Pending', 'Running', 'Degraded', 'FailedOver', 'Unavailable'] as const;

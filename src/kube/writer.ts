@@ -153,6 +153,22 @@ export class KubeWriter {
     }
   }
 
+  /** Replaces a Secret at the resourceVersion it carries: false when it changed since (409). */
+  async replaceSecret(secret: k8s.V1Secret): Promise<boolean> {
+    this.guard('update', 'Secret');
+    try {
+      await this.core.replaceNamespacedSecret({
+        namespace: secret.metadata!.namespace!,
+        name: secret.metadata!.name!,
+        body: secret,
+      });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw err;
+    }
+  }
+
   async createEvent(namespace: string, event: k8s.CoreV1Event): Promise<void> {
     this.guard('create', 'Event');
     await this.core.createNamespacedEvent({ namespace, body: event });

@@ -37,6 +37,7 @@ export const NO_MEMBER = 'none';
 export const ADMIN_TOKEN_KEY = 'token';
 export const MOUNT_LICENSE = '/etc/license-server/license';
 export const MOUNT_ADMIN = '/etc/license-server/admin';
+export const MOUNT_TLS = '/etc/license-server/tls';
 export const STATE_DIR = '/var/lib/license-server';
 export const RUN_AS_USER = 65532;
 const MEMBERS: readonly Member[] = ['primary', 'redundant'];
@@ -51,6 +52,10 @@ export interface ChildNames {
   networkPolicy: string;
   adminTokenSecret: string;
   pvc: Record<Member, string>;
+  /** each member's certificate, key and CA bundle (kubernetes.io/tls) */
+  tlsSecret: Record<Member, string>;
+  /** the CA bundle for clients (`ca.crt`) */
+  caConfigMap: string;
 }
 
 export function childNames(pairName: string): ChildNames {
@@ -62,6 +67,8 @@ export function childNames(pairName: string): ChildNames {
     networkPolicy: pairName,
     adminTokenSecret: `${pairName}-admin-token`,
     pvc: { primary: `${pairName}-primary-state`, redundant: `${pairName}-redundant-state` },
+    tlsSecret: { primary: `${pairName}-primary-tls`, redundant: `${pairName}-redundant-tls` },
+    caConfigMap: `${pairName}-ca`,
   };
 }
 
@@ -101,16 +108,29 @@ function meta(pair: LicenseServerPair, name: string, labels: Record<string, stri
   return { name, namespace: pair.metadata.namespace, labels, ownerReferences: [ownerReference(pair)] };
 }
 
+/**
+ * Whether the members serve TLS with certificates the operator issues: the licence and admin
+ * ports (the metrics port stays plaintext), for the reference server only (another server's TLS
+ * is its own business).
+ */
+export function servesTls(pair: LicenseServerPair): boolean {
+  return pair.spec.tls.mode === 'Operator' && pair.spec.server.protocol === 'reference';
+}
+
+function scheme(pair: LicenseServerPair): 'http' | 'https' {
+  return servesTls(pair) ? 'https' : 'http';
+}
+
 /** The peer's admin endpoint, through its per-member Service. */
 export function memberAdminUrl(pair: LicenseServerPair, member: Member): string {
   const { namespace } = pair.metadata;
-  return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.admin}`;
+  return `${scheme(pair)}://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.admin}`;
 }
 
 /** The member's licence endpoint, through its per-member Service. */
 export function memberLicencesUrl(pair: LicenseServerPair, member: Member): string {
   const { namespace } = pair.metadata;
-  return `http://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.licences}`;
+  return `${scheme(pair)}://${childNames(pair.metadata.name).memberService[member]}.${namespace}.svc:${pair.spec.server.ports.licences}`;
 }
 
 function contractEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
@@ -128,6 +148,13 @@ function contractEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
     { name: 'LS_PORT', value: String(ports.licences) },
     { name: 'LS_ADMIN_PORT', value: String(ports.admin) },
     { name: 'LS_METRICS_PORT', value: String(ports.metrics) },
+    ...(servesTls(pair)
+      ? [
+          { name: 'LS_TLS_CERT_FILE', value: `${MOUNT_TLS}/tls.crt` },
+          { name: 'LS_TLS_KEY_FILE', value: `${MOUNT_TLS}/tls.key` },
+          { name: 'LS_TLS_CA_FILE', value: `${MOUNT_TLS}/ca.crt` },
+        ]
+      : []),
   ];
 }
 
@@ -143,10 +170,17 @@ function mergedEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
   return [...base, ...extra];
 }
 
+/** HTTPS on the ports that serve TLS; the kubelet does not verify the certificate (and needs none). */
+export function portScheme(pair: LicenseServerPair, port: string | number): 'HTTP' | 'HTTPS' {
+  const ports = pair.spec.server.ports;
+  const tlsPort = port === 'licences' || port === 'admin' || port === ports.licences || port === ports.admin;
+  return servesTls(pair) && tlsPort ? 'HTTPS' : 'HTTP';
+}
+
 function healthProbe(pair: LicenseServerPair): V1Probe {
   const hc = pair.spec.healthCheck;
   return hc.type === 'HTTP'
-    ? { httpGet: { path: hc.path ?? '/healthz', port: hc.port, scheme: 'HTTP' } }
+    ? { httpGet: { path: hc.path ?? '/healthz', port: hc.port, scheme: portScheme(pair, hc.port) } }
     : { tcpSocket: { port: hc.port } };
 }
 
@@ -154,7 +188,7 @@ function readinessProbe(pair: LicenseServerPair): V1Probe {
   const hc = pair.spec.healthCheck;
   const action: V1Probe =
     pair.spec.server.protocol === 'reference'
-      ? { httpGet: { path: '/readyz', port: 'admin', scheme: 'HTTP' } }
+      ? { httpGet: { path: '/readyz', port: 'admin', scheme: portScheme(pair, 'admin') } }
       : healthProbe(pair);
   return {
     ...action,
@@ -254,6 +288,18 @@ function volumes(pair: LicenseServerPair, member: Member): V1Volume[] {
         optional: s.protocol === 'none',
       },
     },
+    ...(servesTls(pair)
+      ? [
+          {
+            name: 'tls',
+            secret: {
+              secretName: names.tlsSecret[member],
+              items: ['tls.crt', 'tls.key', 'ca.crt'].map((k) => ({ key: k, path: k })),
+              defaultMode: 0o440,
+            },
+          },
+        ]
+      : []),
     s.storage
       ? { name: 'state', persistentVolumeClaim: { claimName: names.pvc[member] } }
       : { name: 'state', emptyDir: {} },
@@ -294,6 +340,7 @@ export function desiredPod(pair: LicenseServerPair, member: Member): V1Pod {
     volumeMounts: [
       { name: 'license', mountPath: MOUNT_LICENSE, readOnly: true },
       { name: 'admin-token', mountPath: MOUNT_ADMIN, readOnly: true },
+      ...(servesTls(pair) ? [{ name: 'tls', mountPath: MOUNT_TLS, readOnly: true }] : []),
       { name: 'state', mountPath: STATE_DIR },
       { name: 'tmp', mountPath: '/tmp' },
     ],

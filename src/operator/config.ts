@@ -24,6 +24,22 @@ const EnvSchema = z.object({
   // The standby's held status read (detection.ts): off by default until its start-up race is understood.
   STANDBY_SILENCE_WATCH: z.enum(['true', 'false']).default('false'),
   RESYNC_SECONDS: z.coerce.number().positive().default(300),
+  // Certificates the operator issues (spec.tls.mode Operator). A member's lasts 30 days and is
+  // renewed after 20; the operator's own, in memory only, a day; the CA ten years, its successor
+  // in the trust bundle for TLS_CA_PROPAGATION_SECONDS before it issues.
+  TLS_CA_LIFETIME_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 365 * 86_400),
+  TLS_CA_PROPAGATION_SECONDS: z.coerce.number().int().min(0).default(600),
+  TLS_MEMBER_CERT_LIFETIME_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(30 * 86_400),
+  TLS_OPERATOR_CERT_LIFETIME_SECONDS: z.coerce.number().int().positive().default(86_400),
+  CLUSTER_DOMAIN: z.string().min(1).default('cluster.local'),
 });
 
 export interface OperatorConfig {
@@ -45,6 +61,13 @@ export interface OperatorConfig {
   /** Hold a status read on each standby to learn of its active's silence at once (detection.ts). */
   standbySilenceWatch: boolean;
   resyncMs: number;
+  tls: {
+    caLifetimeMs: number;
+    caPropagationMs: number;
+    memberLifetimeMs: number;
+    operatorLifetimeMs: number;
+    clusterDomain: string;
+  };
 }
 
 function addr(v: string): { host: string; port: number } {
@@ -95,5 +118,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): OperatorCo
     probeConcurrency: e.PROBE_CONCURRENCY,
     standbySilenceWatch: e.STANDBY_SILENCE_WATCH === 'true',
     resyncMs: e.RESYNC_SECONDS * 1000,
+    tls: {
+      caLifetimeMs: e.TLS_CA_LIFETIME_SECONDS * 1000,
+      caPropagationMs: e.TLS_CA_PROPAGATION_SECONDS * 1000,
+      memberLifetimeMs: e.TLS_MEMBER_CERT_LIFETIME_SECONDS * 1000,
+      operatorLifetimeMs: e.TLS_OPERATOR_CERT_LIFETIME_SECONDS * 1000,
+      clusterDomain: e.CLUSTER_DOMAIN,
+    },
   };
 }

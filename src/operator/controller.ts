@@ -10,6 +10,9 @@ import { CONTROLLER, PairSeries, type Metrics, type TriggerSource } from './metr
 import { Prober } from './prober.ts';
 import type { OperatorPeer } from './children.ts';
 import { Reconciler } from './reconciler.ts';
+import { InstallationCa } from './tls/installation-ca.ts';
+import { OperatorCertificate } from './tls/operator-certificate.ts';
+import { PairCertificates } from './tls/pair-certificates.ts';
 
 /**
  * Wires the informers (pairs, and the pods, Services, PDBs, PVCs, NetworkPolicies and Nodes they own
@@ -31,13 +34,29 @@ export interface ControllerOptions {
   operatorPeer?: OperatorPeer;
   /** With leader election: the Lease's duration and a retry period (see serving.ts, soloGrantMs). */
   leaderHandoverMs?: number;
+  tls: TlsSettings;
 }
+
+/** Where the installation CA lives and how long the certificates the operator issues live. */
+export interface TlsSettings {
+  operatorNamespace: string;
+  caLifetimeMs: number;
+  caPropagationMs: number;
+  memberLifetimeMs: number;
+  operatorLifetimeMs: number;
+  clusterDomain: string;
+}
+
+/** How often the operator's own certificate is checked for renewal (it renews at two thirds). */
+const OPERATOR_CERT_CHECK_MS = 60_000;
 
 const MANAGED = 'app.kubernetes.io/managed-by=license-pair-operator';
 
 export class Controller {
   readonly queue: WorkQueue;
   readonly prober: Prober;
+  private readonly operatorCertificate: OperatorCertificate;
+  private certificateTimer: NodeJS.Timeout | undefined;
   private readonly informers: Informer<k8s.KubernetesObject>[] = [];
   private readonly reconciler: Reconciler;
   /** Every pair, across the watched namespaces. */
@@ -144,7 +163,31 @@ export class Controller {
       isLeader: opts.isLeader,
       writes: metrics.apiWrites,
     });
+    const ca = new InstallationCa(
+      {
+        read: (ns, name) => writer.readSecret(ns, name),
+        create: (secret) => writer.createIfAbsent(secret),
+        replace: (secret) => writer.replaceSecret(secret),
+      },
+      opts.tls.operatorNamespace,
+      { caLifetimeMs: opts.tls.caLifetimeMs, propagationMs: opts.tls.caPropagationMs },
+      log,
+    );
+    ca.onChange = () => {
+      for (const p of this.pairs.list()) this.trigger(objectKey(p), 'resync');
+    };
+    this.operatorCertificate = new OperatorCertificate(ca, opts.tls.operatorLifetimeMs);
+    const operatorCertificate = this.operatorCertificate;
+    const pairCertificates = new PairCertificates(
+      ca,
+      {
+        readSecret: (ns, name) => writer.readSecret(ns, name),
+        apply: (desired, live) => writer.applyIfChanged(desired, live),
+      },
+      { memberLifetimeMs: opts.tls.memberLifetimeMs, clusterDomain: opts.tls.clusterDomain },
+    );
     this.reconciler = new Reconciler({
+      certificates: { pairs: pairCertificates, operatorContext: () => operatorCertificate.current() },
       pairs: this.pairs,
       pods: merged(podInfs),
       services: merged(svcInfs),
@@ -277,13 +320,30 @@ export class Controller {
   async startWorkers(): Promise<void> {
     await this.waitForSync();
     this.running = true;
+    await this.refreshOperatorCertificate();
+    this.certificateTimer = setInterval(() => void this.refreshOperatorCertificate(), OPERATOR_CERT_CHECK_MS);
     this.prober.start();
     for (const p of this.pairs.list()) this.queue.add(objectKey(p));
     this.opts.metrics.maxConcurrent.set({ controller: CONTROLLER }, this.opts.workers);
     for (let i = 0; i < this.opts.workers; i++) void this.worker();
   }
 
+  /** The operator's client certificate for TLS members; a failure is logged and retried on the timer. */
+  private async refreshOperatorCertificate(): Promise<void> {
+    try {
+      await this.operatorCertificate.refresh();
+      const notAfter = this.operatorCertificate.notAfter;
+      if (notAfter) this.opts.metrics.operatorCertificateExpiry.set(notAfter.getTime() / 1000);
+    } catch (err) {
+      this.opts.log.error(
+        { err: (err as Error).message },
+        'could not load the installation CA or issue the operator certificate',
+      );
+    }
+  }
+
   stop(): void {
+    clearInterval(this.certificateTimer);
     this.running = false;
     this.queue.shutdown();
     this.prober.stop();

@@ -40,6 +40,7 @@ const controller = new Controller({
   probeConcurrency: config.probeConcurrency,
   standbySilenceWatch: config.standbySilenceWatch,
   resyncMs: config.resyncMs,
+  tls: { operatorNamespace: config.operatorNamespace, ...config.tls },
   ...(config.leaderElect ? { leaderHandoverMs: config.leaseDurationMs + config.retryPeriodMs } : {}),
   ...(Object.keys(config.operatorPodLabels).length > 0
     ? { operatorPeer: { namespace: config.operatorNamespace, podLabels: config.operatorPodLabels } }

@@ -1,5 +1,8 @@
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import type { PeerCertificate, SecureContext } from 'node:tls';
+import { describeIdentity, identitiesOf, type Identity } from '../tls/identity.ts';
 import type { LicenceReport } from './observation.ts';
 import type { ServingReport } from './serving.ts';
 
@@ -26,14 +29,35 @@ export interface MemberStatus {
   anchor?: number;
 }
 
-export async function httpCheck(url: string, timeoutMs: number): Promise<ProbeResult> {
-  return (await timedCheck(url, { timeoutMs }, (status) => status >= 200 && status < 400)).result;
+/**
+ * TLS to a member: the operator's context (the installation's trust bundle and its client
+ * certificate, read for each call so a renewal is picked up) and the member identity the
+ * certificate must carry. The operator dials pod IPs, which are in no certificate: the identity
+ * is what proves it reached that member of that pair.
+ */
+export interface MemberCallTls {
+  context: () => SecureContext | undefined;
+  identity: Identity & { kind: 'member' };
+}
+
+/** How the operator authenticates to a member, and the member to it. */
+export interface MemberAuth {
+  token?: string | undefined;
+  tls?: MemberCallTls | undefined;
+}
+
+export async function httpCheck(url: string, timeoutMs: number, tls?: MemberCallTls): Promise<ProbeResult> {
+  return (await timedCheck(url, { timeoutMs, tls }, (status) => status >= 200 && status < 400)).result;
+}
+
+function bearer(auth: MemberAuth): Record<string, string> {
+  return auth.token ? { authorization: `Bearer ${auth.token}` } : {};
 }
 
 /** One request as a check: timed, passed when an answer came and `passes` its status. */
 async function timedCheck(
   url: string,
-  opts: { headers?: Record<string, string>; timeoutMs: number },
+  opts: { headers?: Record<string, string>; timeoutMs: number; tls?: MemberCallTls | undefined },
   passes: (status: number) => boolean,
 ): Promise<{ result: ProbeResult; answer: Answer }> {
   const started = performance.now();
@@ -62,11 +86,11 @@ export function tcpCheck(host: string, port: number, timeoutMs: number): Promise
 
 export async function readStatus(
   baseUrl: string,
-  token: string | undefined,
+  auth: MemberAuth,
   timeoutMs: number,
   query = '',
 ): Promise<MemberStatus | undefined> {
-  return (await statusCheck(baseUrl, token, timeoutMs, query)).status;
+  return (await statusCheck(baseUrl, auth, timeoutMs, query)).status;
 }
 
 /**
@@ -75,12 +99,12 @@ export async function readStatus(
  */
 export async function readStatusOnPeerSilence(
   baseUrl: string,
-  token: string | undefined,
+  auth: MemberAuth,
   silentMs: number,
   waitMs: number,
   timeoutMs: number,
 ): Promise<MemberStatus | undefined> {
-  return readStatus(baseUrl, token, waitMs + timeoutMs, `?peerSilentMs=${silentMs}&waitMs=${waitMs}`);
+  return readStatus(baseUrl, auth, waitMs + timeoutMs, `?peerSilentMs=${silentMs}&waitMs=${waitMs}`);
 }
 
 /**
@@ -91,13 +115,13 @@ export async function readStatusOnPeerSilence(
  */
 export async function statusCheck(
   baseUrl: string,
-  token: string | undefined,
+  auth: MemberAuth,
   timeoutMs: number,
   query = '',
 ): Promise<{ result: ProbeResult; status?: MemberStatus }> {
   const { result, answer } = await timedCheck(
     `${baseUrl}/v1/status${query}`,
-    { timeoutMs, headers: token ? { authorization: `Bearer ${token}` } : {} },
+    { timeoutMs, headers: bearer(auth), tls: auth.tls },
     (status) => status >= 200 && status < 500,
   );
   const ok2xx = answer.error === undefined && answer.status >= 200 && answer.status < 300;
@@ -112,7 +136,7 @@ export async function statusCheck(
  */
 export async function sendGrant(
   baseUrl: string,
-  token: string | undefined,
+  auth: MemberAuth,
   timeoutMs: number,
   grant: { epoch: number; anchor: number; ms: number },
 ): Promise<{ accepted: boolean; status?: MemberStatus }> {
@@ -120,7 +144,8 @@ export async function sendGrant(
     timeoutMs,
     method: 'POST',
     body: JSON.stringify(grant),
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { 'content-type': 'application/json', ...bearer(auth) },
+    tls: auth.tls,
   });
   const withStatus = (accepted: boolean, status: MemberStatus | undefined) =>
     status ? { accepted, status } : { accepted };
@@ -226,7 +251,7 @@ export interface RoleChangeResult {
 
 export async function changeRole(
   baseUrl: string,
-  token: string | undefined,
+  auth: MemberAuth,
   action: 'promote' | 'demote',
   epoch: number,
   force: boolean,
@@ -236,7 +261,8 @@ export async function changeRole(
   const r = await request(`${baseUrl}/v1/admin/${action}`, {
     method: 'POST',
     timeoutMs,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    tls: auth.tls,
+    headers: { 'content-type': 'application/json', ...bearer(auth) },
     body: JSON.stringify(action === 'promote' ? { epoch, force, ...(grant ? { grant } : {}) } : { epoch }),
   });
   if (r.error !== undefined) return { ok: false, status: 0, message: r.error };
@@ -260,6 +286,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 // One connection per call, closed after it (as the kubelet probes): at a thousand pairs, keeping
 // connections to 4,000 member ports open would cost more memory than reconnecting costs CPU.
 const agent = new http.Agent({ keepAlive: false });
+const tlsAgent = new https.Agent({ keepAlive: false });
 
 interface Answer {
   status: number;
@@ -277,7 +304,13 @@ const failed = (error: string): Answer => ({ status: 0, body: '', error });
  */
 function request(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs: number;
+    tls?: MemberCallTls | undefined;
+  },
 ): Promise<Answer> {
   return new Promise((resolve) => {
     let settled = false;
@@ -289,14 +322,29 @@ function request(
     };
     let req: http.ClientRequest;
     try {
-      req = http.request(url, {
-        agent,
+      const common = {
         method: opts.method ?? 'GET',
         headers: {
           ...(opts.body !== undefined ? { 'content-length': Buffer.byteLength(opts.body) } : {}),
           ...opts.headers,
         },
-      });
+      };
+      if (url.startsWith('https:')) {
+        const tls = opts.tls;
+        const secureContext = tls?.context();
+        if (!tls || !secureContext) {
+          resolve(failed('no TLS context for this member yet (the installation CA is not loaded)'));
+          return;
+        }
+        // secureContext goes through the agent to tls.connect (its types leave it out of https's options).
+        const options: https.RequestOptions & { secureContext: SecureContext } = {
+          ...common,
+          agent: tlsAgent,
+          secureContext,
+          checkServerIdentity: (_host, cert) => checkMemberIdentity(cert, tls.identity),
+        };
+        req = https.request(url, options);
+      } else req = http.request(url, { ...common, agent });
     } catch (err) {
       resolve(failed(describe(err)));
       return;
@@ -331,7 +379,29 @@ function request(
   });
 }
 
+/** The member's certificate must carry exactly the identity of the member the call is for. */
+export function checkMemberIdentity(
+  cert: PeerCertificate,
+  want: Identity & { kind: 'member' },
+): Error | undefined {
+  const ids = identitiesOf(cert);
+  const ok = ids.some(
+    (id) =>
+      id.kind === 'member' &&
+      id.namespace === want.namespace &&
+      id.pair === want.pair &&
+      id.member === want.member,
+  );
+  if (ok) return undefined;
+  const got = ids.length > 0 ? ids.map(describeIdentity).join(', ') : 'no identity of this product';
+  return new Error(`the certificate names ${got}, not ${describeIdentity(want)}`);
+}
+
 function describe(err: unknown): string {
-  if (err instanceof Error) return (err as { code?: string }).code ?? err.message;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: string }).code;
+  // A certificate refusal needs its reason (the code alone says little), and a hint where to look.
+  if (code && /CERT|SIGNATURE|ISSUER|SSL|TLS/.test(code))
+    return `TLS: ${err.message} (${code}); the member's certificate must come from the installation CA (Secret license-pair-operator-ca)`;
+  return code ?? err.message;
 }

@@ -93,6 +93,17 @@ export function createMetrics() {
       labelNames: pairLabels,
       registers: [registry],
     }),
+    memberCertificateExpiry: new Gauge({
+      name: 'lpo_member_certificate_expiry_timestamp_seconds',
+      help: "When the member's TLS certificate that the operator issued expires (Unix time); renewed at two thirds of its lifetime",
+      labelNames: ['namespace', 'pair', 'member'],
+      registers: [registry],
+    }),
+    operatorCertificateExpiry: new Gauge({
+      name: 'lpo_operator_certificate_expiry_timestamp_seconds',
+      help: "When the operator's own client certificate for calls to TLS members expires (Unix time)",
+      registers: [registry],
+    }),
     pairLicenceWarning: new Gauge({
       name: 'lpo_pair_licence_warning_seconds',
       help: 'How long before a licence expiry the pair warns (spec.server.license.expiryWarningDays)',
@@ -264,6 +275,7 @@ export class PairSeries {
         this.m.memberHealthy,
         this.m.memberProbeSeconds,
         this.m.memberReplicationLag,
+        this.m.memberCertificateExpiry,
       ]) {
         g.remove({ namespace, pair, member });
       }

@@ -3,6 +3,7 @@
 // records them (the recorder aggregates a repeat into the count of one Event).
 import type { Condition, PairStatus } from '../api/pair.ts';
 import { CONDITION_LICENCE_VALID, CONDITION_READY, CONDITION_STANDBY_READY } from './conditions.ts';
+import { CERTIFICATES_READY } from './tls/certificate-condition.ts';
 import { CAUSE_REASONS } from './diagnosis.ts';
 import type { Decision } from './failover.ts';
 
@@ -23,10 +24,21 @@ export const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason:
 };
 
 /** Condition reasons that are a problem a person must fix, or a warning ahead of one. */
-export const WARNING_REASONS: readonly string[] = [...CAUSE_REASONS, 'ExpiringSoon', 'UpdateRefused'];
+export const WARNING_REASONS: readonly string[] = [
+  ...CAUSE_REASONS,
+  'ExpiringSoon',
+  'UpdateRefused',
+  'IssueFailed',
+  'PlaintextOptOut',
+];
 
 /** The conditions whose new warning reason is an Event (Ready first: it names what a user sees). */
-const CAUSE_CONDITIONS = [CONDITION_READY, CONDITION_STANDBY_READY, CONDITION_LICENCE_VALID];
+const CAUSE_CONDITIONS = [
+  CONDITION_READY,
+  CONDITION_STANDBY_READY,
+  CONDITION_LICENCE_VALID,
+  CERTIFICATES_READY,
+];
 
 /** Every Event of a reconcile: the move's, and what the written status says. */
 export function eventsOf(prev: PairStatus, next: PairStatus, d: Decision, written: boolean): PairEvent[] {

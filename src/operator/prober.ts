@@ -14,6 +14,8 @@ import {
   readStatusOnPeerSilence,
   statusCheck,
   tcpCheck,
+  type MemberAuth,
+  type MemberCallTls,
   type MemberStatus,
   type ProbeResult,
 } from './member-client.ts';
@@ -41,11 +43,19 @@ export interface ProbeTarget {
   timeoutMs: number;
   failureThreshold: number;
   successThreshold: number;
-  /** Reference protocol: the admin base URL (http://podIP:adminPort) and its token. */
+  /** Reference protocol: the admin base URL (http(s)://podIP:adminPort) and its token. */
   statusUrl?: string;
   token?: string;
+  /** The member serves TLS: how to reach it, and the identity it must prove. */
+  tls?: MemberCallTls;
   /** The health check is the contract's default on the admin port: the status read stands for it (statusCheck). */
   statusIsHealthCheck?: boolean;
+  /** The HTTP health check's port serves TLS. */
+  httpsCheck?: boolean;
+}
+
+function authOf(t: ProbeTarget): MemberAuth {
+  return { token: t.token, tls: t.tls };
 }
 
 /**
@@ -172,7 +182,7 @@ export class Prober {
     if (this.grants.has(pairKey) || !e || !t?.statusUrl || n === 0) return false;
     if (this.opts.isLeader && !this.opts.isLeader()) return false;
     const sentAt = this.now();
-    const { accepted, status } = await sendGrant(t.statusUrl, t.token, t.timeoutMs, {
+    const { accepted, status } = await sendGrant(t.statusUrl, authOf(t), t.timeoutMs, {
       epoch,
       anchor: n,
       ms: 0,
@@ -280,7 +290,7 @@ export class Prober {
       if (!grant || !t.statusUrl) continue;
       e.nextGrantAt = now + GRANT_EVERY_MS;
       e.grantInFlight = true;
-      void sendGrant(t.statusUrl, t.token, t.timeoutMs, grant)
+      void sendGrant(t.statusUrl, authOf(t), t.timeoutMs, grant)
         .then(({ status }) => {
           if (this.entries.get(`${t.pairKey}/${t.member}`) !== e || !status) return;
           e.state = { ...e.state, ...this.answered(e.state, status, now) };
@@ -367,7 +377,7 @@ export class Prober {
     const t = e.target;
     const status = await readStatusOnPeerSilence(
       t.statusUrl!,
-      t.token,
+      authOf(t),
       silentMs,
       SILENCE_WAIT_MS,
       t.timeoutMs,
@@ -481,12 +491,16 @@ export class Prober {
 
 /** The member's health check and, for the reference protocol, its status report. */
 async function check(t: ProbeTarget): Promise<{ result: ProbeResult; status?: MemberStatus }> {
-  if (t.statusUrl && t.statusIsHealthCheck) return statusCheck(t.statusUrl, t.token, t.timeoutMs);
+  if (t.statusUrl && t.statusIsHealthCheck) return statusCheck(t.statusUrl, authOf(t), t.timeoutMs);
   const [result, status] = await Promise.all([
     t.type === 'HTTP'
-      ? httpCheck(`http://${hostPort(t.podIP, t.port)}${t.path}`, t.timeoutMs)
+      ? httpCheck(
+          `${t.httpsCheck ? 'https' : 'http'}://${hostPort(t.podIP, t.port)}${t.path}`,
+          t.timeoutMs,
+          t.httpsCheck ? t.tls : undefined,
+        )
       : tcpCheck(t.podIP, t.port, t.timeoutMs),
-    t.statusUrl ? readStatus(t.statusUrl, t.token, t.timeoutMs) : Promise.resolve(undefined),
+    t.statusUrl ? readStatus(t.statusUrl, authOf(t), t.timeoutMs) : Promise.resolve(undefined),
   ]);
   return status ? { result, status } : { result };
 }

@@ -27,6 +27,8 @@ import {
   desiredPdb,
   desiredPod,
   desiredPvc,
+  portScheme,
+  servesTls,
   stableStringify,
   type OperatorPeer,
 } from './children.ts';
@@ -49,6 +51,9 @@ import { probeStateFromStatus } from './probe-seed.ts';
 import type { Prober, ProbeTarget } from './prober.ts';
 import { soloGrantMs } from './serving.ts';
 import { statusWrite } from './status-urgency.ts';
+import { certificateCondition } from './tls/certificate-condition.ts';
+import { memberAdminBaseUrl, memberCallTls, type OperatorContext } from './tls/member-endpoint.ts';
+import type { PairCertificates } from './tls/pair-certificates.ts';
 
 /**
  * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
@@ -75,6 +80,8 @@ export interface ReconcilerDeps {
   roleChangeTimeoutMs?: number;
   /** With leader election: how long a leader's death may leave the pairs without one (solo grants outlast it). */
   leaderHandoverMs?: number;
+  /** Issues and renews the members' certificates (spec.tls.mode Operator), and the operator's own for calling them. */
+  certificates?: { pairs: PairCertificates; operatorContext: OperatorContext };
 }
 
 export interface ReconcileResult {
@@ -132,6 +139,7 @@ export class Reconciler {
       this.d.prober.removePair(key);
       this.d.series.forget(namespace, name);
       this.tokens.delete(key);
+      this.d.certificates?.pairs.forget(key);
       this.waitingSince.delete(key);
       this.podHashes.delete(key);
       this.inheritedAlone.delete(key);
@@ -165,12 +173,23 @@ export class Reconciler {
     // waits for a pod's Secret): written concurrently, a new pair costs one round trip here.
     const tokenRead =
       pair.spec.server.protocol === 'reference' ? this.ensureAdminToken(pair, status) : undefined;
+    const certificatesRead =
+      servesTls(pair) && this.d.certificates ? this.d.certificates.pairs.ensure(pair) : undefined;
     await settleAll([
       tokenRead,
+      certificatesRead,
       this.ensureSupportingObjects(pair),
       this.createMissingPods(pair, cachedPods()),
     ]);
     const token = await tokenRead;
+    const certificates = await certificatesRead;
+    if (certificates && !certificates.ok)
+      log.warn({ err: certificates.message }, 'could not issue or renew the member certificates');
+    for (const c of certificates?.ok ? (certificates.issued ?? []) : []) {
+      const message = `issued the ${c.member} member a certificate valid until ${c.notAfter.toISOString()} (${c.why})`;
+      log.info({ member: c.member, notAfter: c.notAfter.toISOString() }, message);
+      this.d.events.record(raw, 'Normal', 'CertificateIssued', message);
+    }
 
     const pods = cachedPods();
     this.updateProbeTargets(key, pair, pods, token, status);
@@ -210,6 +229,10 @@ export class Reconciler {
       (m) => this.d.prober.state(key, m, pods[m]?.metadata?.uid),
       now,
       switchoverRequest,
+      {
+        condition: certificateCondition(pair, certificates),
+        ...(certificates?.ok ? { expires: certificates.expires } : {}),
+      },
     );
     // Only what changed is written, and fields that went away are removed (null in the patch).
     const statusPatch = mergePatch(status, JSON.parse(JSON.stringify(newStatus)));
@@ -308,6 +331,12 @@ export class Reconciler {
       tokenRecheckMs,
       statusWaitMs,
       secret.recheckAfterMs,
+      // Renewed when due even if nothing else wakes the pair; a failed issue is retried.
+      certificates
+        ? certificates.ok
+          ? Math.max(1000, certificates.renewAt.getTime() - now)
+          : 10_000
+        : undefined,
     ].filter((x): x is number => x !== undefined);
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
@@ -488,6 +517,8 @@ export class Reconciler {
     const path = hc.path ?? '/healthz';
     // The contract's default check on the admin port: the status read stands for it (statusCheck).
     const statusIsHealthCheck = hc.type === 'HTTP' && port === ports.admin && path === '/healthz';
+    const tls = (m: Member) => memberCallTls(pair, m, this.d.certificates?.operatorContext);
+    const httpsCheck = portScheme(pair, port) === 'HTTPS';
     const targets: ProbeTarget[] = [];
     for (const m of MEMBERS) {
       const pod = pods[m];
@@ -505,10 +536,12 @@ export class Reconciler {
         timeoutMs: hc.timeoutSeconds * 1000,
         failureThreshold: hc.failureThreshold,
         successThreshold: hc.successThreshold,
+        ...(httpsCheck ? { httpsCheck, ...(tls(m) ? { tls: tls(m)! } : {}) } : {}),
         ...(pair.spec.server.protocol === 'reference'
           ? {
-              statusUrl: `http://${ip.includes(':') ? `[${ip}]` : ip}:${ports.admin}`,
+              statusUrl: memberAdminBaseUrl(pair, ip),
               ...(token ? { token } : {}),
+              ...(tls(m) ? { tls: tls(m)! } : {}),
               statusIsHealthCheck,
             }
           : {}),
@@ -589,8 +622,16 @@ export class Reconciler {
       // Nothing to tell: a member without a running pod cannot serve. For a promote this is a failure.
       return action === 'demote';
     }
-    const url = `http://${ip.includes(':') ? `[${ip}]` : ip}:${pair.spec.server.ports.admin}`;
-    const r = await changeRole(url, token, action, epoch, force, this.d.roleChangeTimeoutMs ?? 2000, grant);
+    const auth = { token, tls: memberCallTls(pair, member, this.d.certificates?.operatorContext) };
+    const r = await changeRole(
+      memberAdminBaseUrl(pair, ip),
+      auth,
+      action,
+      epoch,
+      force,
+      this.d.roleChangeTimeoutMs ?? 2000,
+      grant,
+    );
     this.d.prober.forgetServerReport(key, member);
     // A refused token was probably rotated: read the Secret again on the retry, not in five minutes.
     if (r.status === 401) this.tokens.delete(key);
@@ -707,6 +748,9 @@ export class Reconciler {
     this.d.series.setInfo(namespace, name, decision.live, decision.phase);
     m.pairLive.set(sel, decision.live === '' ? 0 : 1);
     for (const member of MEMBERS) {
+      const expires = status.members?.[member]?.certificateExpires;
+      if (expires) m.memberCertificateExpiry.set({ ...sel, member }, Date.parse(expires) / 1000);
+      else m.memberCertificateExpiry.remove({ ...sel, member });
       m.pairLiveMember.set({ ...sel, member }, decision.live === member ? 1 : 0);
       m.memberHealthy.set({ ...sel, member }, decision.members[member].healthy ? 1 : 0);
     }

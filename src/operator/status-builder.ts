@@ -8,7 +8,7 @@ import {
   type MemberStatus,
   type PairStatus,
 } from '../api/pair.ts';
-import { setConditions } from './conditions.ts';
+import { setConditions, type ConditionSpec } from './conditions.ts';
 import type { Decision } from './failover.ts';
 import type { MemberProbeState } from './prober.ts';
 
@@ -20,6 +20,7 @@ export function nextStatus(
   probeOf: (m: Member) => MemberProbeState,
   now: number,
   switchoverRequest: string | undefined,
+  certificates: { condition?: ConditionSpec | undefined; expires?: Record<Member, Date> } = {},
 ): PairStatus {
   const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const members: Record<string, MemberStatus> = {};
@@ -79,11 +80,15 @@ export function nextStatus(
           }
         : {}),
     };
+    const expires = certificates.expires?.[m];
+    if (expires) ms.certificateExpires = iso(expires.getTime());
+    else if (certificates.condition?.reason === 'PlaintextOptOut') delete ms.certificateExpires;
+    else if (prev?.certificateExpires) ms.certificateExpires = prev.certificateExpires;
     members[m] = ms;
   }
   const conditions = setConditions(
     status.conditions,
-    decision.conditions,
+    [...decision.conditions, ...(certificates.condition ? [certificates.condition] : [])],
     new Date(now),
     pair.metadata.generation,
   );

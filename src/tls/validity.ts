@@ -1,5 +1,7 @@
 // The validity window of a new certificate. notBefore is set a little in the past so that a
-// member whose clock runs slightly behind the issuer's does not refuse a certificate just made.
+// member whose clock runs slightly behind the issuer's does not refuse a certificate just made:
+// five minutes, or a tenth of a short lifetime (renewal is counted from notBefore, and a backdate
+// longer than the lifetime would make a certificate due for renewal the moment it is issued).
 export const BACKDATE_MS = 5 * 60_000;
 
 export type ValidityRequest = {
@@ -12,7 +14,8 @@ export type ValidityRequest = {
 export function validityWindow(v: ValidityRequest): { notBefore: Date; notAfter: Date } {
   if (!(v.lifetimeMs > 0)) throw new Error(`a certificate lifetime must be positive, got ${v.lifetimeMs} ms`);
   const now = (v.now ?? new Date()).getTime();
-  return { notBefore: new Date(now - BACKDATE_MS), notAfter: new Date(now + v.lifetimeMs) };
+  const backdate = Math.min(BACKDATE_MS, v.lifetimeMs / 10);
+  return { notBefore: new Date(now - backdate), notAfter: new Date(now + v.lifetimeMs) };
 }
 
 /** A random positive serial number of 16 bytes (RFC 5280 allows up to 20), as hex. */

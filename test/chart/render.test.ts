@@ -313,6 +313,7 @@ describe('monitoring objects', () => {
   it('every alert has a severity, summary, description and a runbook in docs/runbooks/', () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual(
       [
+        'LicensePairCertificateExpiringSoon',
         'LicensePairFailedOverTooLong',
         'LicensePairLicenceExpiringSoon',
         'LicensePairLicenceUpdateRefused',

@@ -421,6 +421,10 @@ export async function createLoopbackPairObject(
         // The stand-in kubelet plays the node: a real node of the local cluster (when one is up)
         // must not get these pods from the scheduler and overwrite their status.
         placement: { nodeSelector: { 'lpo.dev/test': 'stand-in-kubelet' } },
+        // The members are processes on loopback, started plaintext before the pair (and so its
+        // certificates) exists: an explicit opt-out. The operator's TLS path has tests of its
+        // own (integration/certificates.test.ts on the API server, e2e on a real node).
+        tls: { mode: 'Disabled' },
         ...spec,
       },
     },

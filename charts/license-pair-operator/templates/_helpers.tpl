@@ -73,9 +73,14 @@ server-side apply is a patch (and a create when the object is new), status is a 
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
   verbs: [list, watch, create]
+# The admin token Secret (get, create) and each member's certificate Secret (server-side apply: patch).
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [get, create, patch]
+# The pair's CA bundle for clients (server-side apply).
+- apiGroups: ['']
+  resources: [configmaps]
+  verbs: [create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch]

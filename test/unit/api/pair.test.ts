@@ -46,6 +46,7 @@ describe('parseSpec defaults', () => {
       },
       service: { type: 'ClusterIP', port: 7070 },
       networkPolicy: { enabled: true },
+      tls: { mode: 'Operator' },
       preferredMember: 'primary',
     });
   });

@@ -38,6 +38,8 @@ describe('names', () => {
       networkPolicy: 'eda',
       adminTokenSecret: 'eda-admin-token',
       pvc: { primary: 'eda-primary-state', redundant: 'eda-redundant-state' },
+      tlsSecret: { primary: 'eda-primary-tls', redundant: 'eda-redundant-tls' },
+      caConfigMap: 'eda-ca',
     });
   });
 });
@@ -95,8 +97,8 @@ describe('member pods', () => {
     expect(env(pod)).toEqual({
       LS_PAIR_ID: 'lic/eda',
       LS_MEMBER: 'primary',
-      LS_PEER_URL: 'http://eda-redundant.lic.svc:7071',
-      LS_ADVERTISE_URL: 'http://eda-primary.lic.svc:7070',
+      LS_PEER_URL: 'https://eda-redundant.lic.svc:7071',
+      LS_ADVERTISE_URL: 'https://eda-primary.lic.svc:7070',
       LS_LICENSE_FILE: '/etc/license-server/license/license.json',
       LS_PUBLIC_KEY_FILE: '/etc/license-server/license/public-key.pem',
       LS_ADMIN_TOKEN_FILE: '/etc/license-server/admin/token',
@@ -104,9 +106,30 @@ describe('member pods', () => {
       LS_PORT: '7070',
       LS_ADMIN_PORT: '7071',
       LS_METRICS_PORT: '9464',
+      LS_TLS_CERT_FILE: '/etc/license-server/tls/tls.crt',
+      LS_TLS_KEY_FILE: '/etc/license-server/tls/tls.key',
+      LS_TLS_CA_FILE: '/etc/license-server/tls/ca.crt',
     });
-    expect(env(desiredPod(p, 'redundant'))['LS_PEER_URL']).toBe('http://eda-primary.lic.svc:7071');
-    expect(memberAdminUrl(p, 'redundant')).toBe('http://eda-redundant.lic.svc:7071');
+    expect(env(desiredPod(p, 'redundant'))['LS_PEER_URL']).toBe('https://eda-primary.lic.svc:7071');
+    expect(memberAdminUrl(p, 'redundant')).toBe('https://eda-redundant.lic.svc:7071');
+  });
+
+  it('with spec.tls.mode Disabled: plaintext URLs, no certificate files, HTTP probes', () => {
+    const q = pair({ server: { license: { secretName: 'eda-license' } }, tls: { mode: 'Disabled' } });
+    const qp = desiredPod(q, 'primary');
+    const e = env(qp);
+    expect(e['LS_PEER_URL']).toBe('http://eda-redundant.lic.svc:7071');
+    expect(e['LS_ADVERTISE_URL']).toBe('http://eda-primary.lic.svc:7070');
+    expect(Object.keys(e).filter((k) => k.startsWith('LS_TLS_'))).toEqual([]);
+    expect(qp.spec!.volumes!.map((v) => v.name)).not.toContain('tls');
+    expect(qp.spec!.containers[0]!.readinessProbe!.httpGet!.scheme).toBe('HTTP');
+  });
+
+  it('protocol none: no certificates whatever spec.tls says (the server’s TLS is its own)', () => {
+    const q = pair({ server: { license: { secretName: 'l' }, protocol: 'none' } });
+    const qp = desiredPod(q, 'primary');
+    expect(Object.keys(env(qp)).filter((k) => k.startsWith('LS_TLS_'))).toEqual([]);
+    expect(qp.spec!.volumes!.map((v) => v.name)).not.toContain('tls');
   });
 
   it('user env is appended, and replaces a contract variable of the same name', () => {
@@ -165,7 +188,7 @@ describe('member pods', () => {
     for (const v of pod.spec!.volumes!) expect(v.hostPath).toBeUndefined();
   });
 
-  it('mount the licence Secret, the admin token, state and a writable /tmp', () => {
+  it('mount the licence Secret, the admin token, the member certificate, state and a writable /tmp', () => {
     const vols = Object.fromEntries(pod.spec!.volumes!.map((v) => [v.name, v]));
     expect(vols['license']!.secret).toMatchObject({
       secretName: 'eda-license',
@@ -175,11 +198,20 @@ describe('member pods', () => {
       ],
     });
     expect(vols['admin-token']!.secret).toMatchObject({ secretName: 'eda-admin-token', optional: false });
+    expect(vols['tls']!.secret).toMatchObject({
+      secretName: 'eda-primary-tls',
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+        { key: 'ca.crt', path: 'ca.crt' },
+      ],
+    });
     expect(vols['state']!.emptyDir).toEqual({});
     expect(vols['tmp']!.emptyDir).toBeDefined();
     expect(c.volumeMounts!.map((m) => [m.name, m.mountPath, m.readOnly ?? false])).toEqual([
       ['license', '/etc/license-server/license', true],
       ['admin-token', '/etc/license-server/admin', true],
+      ['tls', '/etc/license-server/tls', true],
       ['state', '/var/lib/license-server', false],
       ['tmp', '/tmp', false],
     ]);
@@ -211,13 +243,13 @@ describe('member pods', () => {
 
   it('reference protocol: readiness on /readyz (admin), liveness on the health check', () => {
     expect(c.readinessProbe).toEqual({
-      httpGet: { path: '/readyz', port: 'admin', scheme: 'HTTP' },
+      httpGet: { path: '/readyz', port: 'admin', scheme: 'HTTPS' },
       periodSeconds: 2,
       timeoutSeconds: 1,
       failureThreshold: 3,
       successThreshold: 1,
     });
-    expect(c.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'admin', scheme: 'HTTP' });
+    expect(c.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'admin', scheme: 'HTTPS' });
     expect(c.livenessProbe!.failureThreshold! * c.livenessProbe!.periodSeconds!).toBeGreaterThanOrEqual(60);
   });
 

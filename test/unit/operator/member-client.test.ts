@@ -97,7 +97,7 @@ describe('member calls', () => {
   });
 
   it('reads the status with the token, and nothing without it', async () => {
-    expect(await readStatus(base, 's3cret', 1000)).toEqual({
+    expect(await readStatus(base, { token: 's3cret' }, 1000)).toEqual({
       role: 'standby',
       epoch: 7,
       replication: 'catching-up',
@@ -105,7 +105,7 @@ describe('member calls', () => {
       lagSeconds: 0.5,
       peerLastSeenSeconds: 0.2,
     });
-    expect(await readStatus(base, 'wrong', 1000)).toBeUndefined();
+    expect(await readStatus(base, { token: 'wrong' }, 1000)).toBeUndefined();
     expect(seen.filter((s) => s.path === '/v1/status').map((s) => s.auth)).toEqual([
       'Bearer s3cret',
       'Bearer wrong',
@@ -114,23 +114,23 @@ describe('member calls', () => {
 
   it('reads the status as the health check in one request: any answer below 500 passes', async () => {
     const before = seen.length;
-    const ok = await statusCheck(base, 's3cret', 1000);
+    const ok = await statusCheck(base, { token: 's3cret' }, 1000);
     expect(ok.result).toMatchObject({ ok: true, message: 'HTTP 200' });
     expect(ok.status).toMatchObject({ role: 'standby', epoch: 7, replication: 'catching-up' });
     // A refused token: the server is alive, its report unknown.
-    const refused = await statusCheck(base, 'wrong', 1000);
+    const refused = await statusCheck(base, { token: 'wrong' }, 1000);
     expect(refused.result).toMatchObject({ ok: true, message: 'HTTP 401' });
     expect(refused.status).toBeUndefined();
     expect(seen.length - before).toBe(2);
-    const broken = await statusCheck(`${base}/broken`, 's3cret', 1000);
+    const broken = await statusCheck(`${base}/broken`, { token: 's3cret' }, 1000);
     expect(broken.result).toMatchObject({ ok: false, message: 'HTTP 500' });
     expect(broken.status).toBeUndefined();
-    const hung = await statusCheck(`${base}/hung`, 's3cret', 300);
+    const hung = await statusCheck(`${base}/hung`, { token: 's3cret' }, 300);
     expect(hung.result).toMatchObject({ ok: false, message: 'timed out' });
   });
 
   it('sends a role change with its epoch and reports a refusal with its code and reason', async () => {
-    const r = await changeRole(base, 's3cret', 'promote', 3, true, 1000);
+    const r = await changeRole(base, { token: 's3cret' }, 'promote', 3, true, 1000);
     expect(r).toEqual({ ok: false, status: 409, code: 'StaleEpoch', message: 'epoch 3 is older than 7' });
     expect(seen.find((s) => s.path === '/v1/admin/promote')).toMatchObject({
       auth: 'Bearer s3cret',

@@ -1,0 +1,193 @@
+// Each member's certificate Secret and the pair's CA ConfigMap, kept issued and renewed from the
+// installation CA (member-secret-plan.ts decides). What was found is remembered until the next
+// renewal is due or the CA changes, so a steady pair costs no reads.
+import type * as k8s from '@kubernetes/client-node';
+import { MEMBERS, type LicenseServerPair, type Member } from '../../api/pair.ts';
+import { memberIdentity, parseIdentity } from '../../tls/identity.ts';
+import { issueMemberCertificate } from '../../tls/member-certificate.ts';
+import { renewalTime } from '../../tls/renewal.ts';
+import { childNames, memberLabels, ownerReference, pairLabels } from '../children.ts';
+import type { InstallationCa, IssuingCa } from './installation-ca.ts';
+import { memberDnsNames } from './member-names.ts';
+import { planMemberSecret, type MemberSecretData } from './member-secret-plan.ts';
+
+export const CA_BUNDLE_KEY = 'ca.crt';
+
+export type PairCertificateState =
+  | {
+      ok: true;
+      expires: Record<Member, Date>;
+      renewAt: Date;
+      /** certificates issued by this call, and why (for an Event) */
+      issued?: { member: Member; why: string; notAfter: Date }[];
+    }
+  | { ok: false; message: string };
+
+export interface PairCertificateIo {
+  readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined>;
+  /** server-side apply (skipped when `live` already carries this desired state) */
+  apply(desired: k8s.KubernetesObject, live?: k8s.KubernetesObject): Promise<unknown>;
+}
+
+export type PairCertificateOptions = {
+  memberLifetimeMs: number;
+  clusterDomain: string;
+  now?: () => number;
+};
+
+export class PairCertificates {
+  private readonly ca: InstallationCa;
+  private readonly io: PairCertificateIo;
+  private readonly opts: PairCertificateOptions;
+  private readonly now: () => number;
+  private readonly known = new Map<
+    string,
+    { caPem: string; bundle: string; state: PairCertificateState & { ok: true } }
+  >();
+
+  constructor(ca: InstallationCa, io: PairCertificateIo, opts: PairCertificateOptions) {
+    this.ca = ca;
+    this.io = io;
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+  }
+
+  forget(key: string): void {
+    this.known.delete(key);
+  }
+
+  /** The pair's member certificates, issued or renewed as needed. Never throws: a failure is a state. */
+  async ensure(pair: LicenseServerPair): Promise<PairCertificateState> {
+    const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
+    try {
+      const ca = await this.ca.current();
+      const k = this.known.get(key);
+      if (
+        k &&
+        k.caPem === ca.authority.certPem &&
+        k.bundle === ca.bundle &&
+        this.now() < k.state.renewAt.getTime()
+      )
+        return k.state;
+      const state = await this.reconcile(pair, ca);
+      const { issued: _issued, ...steady } = state;
+      this.known.set(key, { caPem: ca.authority.certPem, bundle: ca.bundle, state: steady });
+      return state;
+    } catch (err) {
+      this.known.delete(key);
+      return { ok: false, message: (err as Error).message };
+    }
+  }
+
+  private async reconcile(
+    pair: LicenseServerPair,
+    ca: IssuingCa,
+  ): Promise<PairCertificateState & { ok: true }> {
+    const { namespace, name } = pair.metadata;
+    const names = childNames(name);
+    const now = new Date(this.now());
+    const expires = {} as Record<Member, Date>;
+    const issuedNow: { member: Member; why: string; notAfter: Date }[] = [];
+    let renewAt = Infinity;
+    for (const member of MEMBERS) {
+      const secretName = names.tlsSecret[member];
+      const live = await this.io.readSecret(namespace, secretName);
+      const identity = memberIdentity(`${namespace}/${name}`, member);
+      const dnsNames = memberDnsNames(name, namespace, member, this.opts.clusterDomain);
+      const plan = planMemberSecret(
+        decode(live),
+        {
+          identity: parseIdentity(identity)!,
+          dnsNames,
+          caCertPem: ca.authority.certPem,
+          bundle: ca.bundle,
+        },
+        now,
+      );
+      let cert =
+        plan.action === 'issue'
+          ? undefined
+          : { certPem: text(live, 'tls.crt')!, keyPem: text(live, 'tls.key')! };
+      let notAfter = plan.action === 'issue' ? undefined : plan.notAfter;
+      let due = plan.action === 'issue' ? undefined : plan.renewAt;
+      if (plan.action === 'issue') {
+        const issued = await issueMemberCertificate(ca.authority, {
+          pairId: `${namespace}/${name}`,
+          member,
+          dnsNames,
+          lifetimeMs: this.opts.memberLifetimeMs,
+          now,
+        });
+        cert = issued;
+        notAfter = issued.notAfter;
+        due = renewalTime(issued);
+        issuedNow.push({ member, why: plan.why, notAfter: issued.notAfter });
+      }
+      if (plan.action !== 'keep')
+        await this.io.apply(memberSecret(pair, member, cert!.certPem, cert!.keyPem, ca.bundle), live);
+      expires[member] = notAfter!;
+      renewAt = Math.min(renewAt, due!.getTime());
+    }
+    await this.io.apply(caConfigMap(pair, ca.bundle));
+    return {
+      ok: true,
+      expires,
+      renewAt: new Date(renewAt),
+      ...(issuedNow.length > 0 ? { issued: issuedNow } : {}),
+    };
+  }
+}
+
+function text(secret: k8s.V1Secret | undefined, key: string): string | undefined {
+  const v = secret?.data?.[key];
+  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
+function decode(secret: k8s.V1Secret | undefined): MemberSecretData | undefined {
+  if (!secret) return undefined;
+  const out: MemberSecretData = {};
+  const cert = text(secret, 'tls.crt');
+  const key = text(secret, 'tls.key');
+  const bundle = text(secret, CA_BUNDLE_KEY);
+  if (cert !== undefined) out.cert = cert;
+  if (key !== undefined) out.key = key;
+  if (bundle !== undefined) out.bundle = bundle;
+  return out;
+}
+
+function memberSecret(
+  pair: LicenseServerPair,
+  member: Member,
+  cert: string,
+  key: string,
+  bundle: string,
+): k8s.V1Secret {
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: {
+      name: childNames(pair.metadata.name).tlsSecret[member],
+      namespace: pair.metadata.namespace,
+      labels: memberLabels(pair, member),
+      ownerReferences: [ownerReference(pair)],
+    },
+    data: { 'tls.crt': b64(cert), 'tls.key': b64(key), [CA_BUNDLE_KEY]: b64(bundle) },
+  };
+}
+
+/** The CA bundle clients verify the pair with, readable without access to Secrets. */
+export function caConfigMap(pair: LicenseServerPair, bundle: string): k8s.V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: childNames(pair.metadata.name).caConfigMap,
+      namespace: pair.metadata.namespace,
+      labels: pairLabels(pair),
+      ownerReferences: [ownerReference(pair)],
+    },
+    data: { [CA_BUNDLE_KEY]: bundle },
+  };
+}
