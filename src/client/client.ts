@@ -41,13 +41,19 @@ export type LicenseClientOptions = {
   host: string;
   token?: string | undefined;
   /**
-   * For https:// addresses: the pair's CA bundle (its TLS Secret's ca.crt), PEM. A function is
+   * For https:// addresses: the pair's CA bundle (ca.crt of its ConfigMap <pair>-ca), PEM. A function is
    * read again for each request, so a bundle rotated on disk is picked up without a restart.
    */
   ca?: PemSource | undefined;
   /** a client certificate and its key (PEM), for a server that asks for one */
   cert?: PemSource | undefined;
   key?: PemSource | undefined;
+  /**
+   * The name the server's certificate must hold, when the addresses are IPs (a client outside the
+   * cluster dialling a Service's cluster IP): for example `<pair>.<namespace>.svc`. Without it,
+   * the host of each address is checked.
+   */
+  servername?: string | undefined;
   /** one attempt: connect, request, answer (default 2000 ms; clamped to what is left of the budget) */
   requestTimeoutMs?: number;
   /** how long one checkout/renew/release keeps retrying before it throws LicenseUnavailableError (default 10 000 ms) */
@@ -96,6 +102,7 @@ export class LicenseClient {
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
       ...(opts.key !== undefined ? { key: opts.key } : {}),
+      ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
     });
     this.retry = {
       budgetMs: opts.retryBudgetMs ?? RETRY_DEFAULTS.budgetMs,

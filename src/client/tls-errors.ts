@@ -30,7 +30,7 @@ const UNTRUSTED = new Set([
 ]);
 
 const WHERE_THE_CA_IS =
-  "the pair's CA bundle is the ca.crt of its TLS Secret (docs/tls.md); give all of it: during a CA rotation it holds two CAs";
+  "the pair's CA bundle is the ca.crt of its ConfigMap <pair>-ca (kubectl get configmap <pair>-ca -o jsonpath='{.data.ca\\.crt}'; docs/tls.md); give all of it: during a CA rotation it holds two CAs";
 
 /**
  * The typed error for a handshake failure `err` on a connection to `address`, or undefined when

@@ -16,7 +16,7 @@ export type PemSource = string | Buffer | (() => string | Buffer);
  * it, node's built-in public CAs); `cert`/`key`: a client certificate, for servers that ask for one.
  * A function is called for each request; when its value changes, new connections use it.
  */
-export type ClientTlsOptions = { ca?: PemSource; cert?: PemSource; key?: PemSource };
+export type ClientTlsOptions = { ca?: PemSource; cert?: PemSource; key?: PemSource; servername?: string };
 
 type TlsMaterial = { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 
@@ -85,7 +85,11 @@ export class Transport {
       agent = undefined;
     }
     if (!agent) {
-      agent = new https.Agent({ ...options, ...tls });
+      agent = new https.Agent({
+        ...options,
+        ...tls,
+        ...(this.tls.servername !== undefined ? { servername: this.tls.servername } : {}),
+      });
       this.agents.set(url.origin, agent);
       this.agentTls.set(url.origin, tls);
     }

@@ -50,7 +50,7 @@ import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { containerHostPid, killContainer, nodeStatus } from '../cluster/node.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
-import { requestOnNewConnection } from '../support/http.ts';
+import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
 
 const args = process.argv.slice(2);
@@ -82,13 +82,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------------- load client (child)
 
-function loadClient(url: string): void {
+function loadClient(url: string, tls: RequestTls | undefined): void {
   const checkout = { feature: 'synth', clientId: 'bench-load', user: 'bench', host: 'bench-host' };
   const one = () => {
     const sent = Date.now();
     const finish = (ok: boolean, why: string) =>
       process.stdout.write(`${ok ? 1 : 0} ${sent} ${Date.now()} ${why}\n`);
-    requestOnNewConnection(url, { json: checkout, timeoutMs: REQUEST_TIMEOUT_MS }).then(
+    requestOnNewConnection(url, {
+      json: checkout,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      ...(tls ? { tls } : {}),
+    }).then(
       (r) => finish(r.status === 200, String(r.status)),
       (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message),
     );
@@ -102,10 +106,18 @@ type Sample = { ok: boolean; sent: number; done: number; why: string };
 class Load {
   private proc: ChildProcess;
   samples: Sample[] = [];
-  constructor(url: string) {
+  /** `tls`: the pair's CA bundle and the Service host its certificates hold (passed as JSON). */
+  constructor(url: string, tls?: RequestTls) {
     this.proc = spawn(
       process.execPath,
-      [fileURLToPath(import.meta.url), '--load', url, '--interval-ms', String(INTERVAL_MS)],
+      [
+        fileURLToPath(import.meta.url),
+        '--load',
+        url,
+        '--interval-ms',
+        String(INTERVAL_MS),
+        ...(tls ? ['--tls', JSON.stringify(tls)] : []),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let buf = '';
@@ -606,7 +618,13 @@ async function main(): Promise<void> {
     ]);
     await pairSettled(pairNs);
     const pairIp = (await k.core.readNamespacedService({ namespace: pairNs, name: PAIR })).spec!.clusterIP!;
-    const pairLoad = new Load(`http://${pairIp}:7070/v1/checkout`);
+    // TLS, as the pair serves by default: a new TLS connection per request, so every sample
+    // pays a handshake (the single server below stays plaintext: it has no operator to issue).
+    const ca = kc(['get', 'configmap', `${PAIR}-ca`, '-n', pairNs, '-o', 'jsonpath={.data.ca\\.crt}']);
+    const pairLoad = new Load(`https://${pairIp}:7070/v1/checkout`, {
+      ca,
+      servername: `${PAIR}.${pairNs}.svc`,
+    });
     loads.push(pairLoad);
     for (const fault of PAIR_FAULTS) {
       const rounds: Round[] = (results.pair[fault] = []);
@@ -712,8 +730,10 @@ async function main(): Promise<void> {
   );
 }
 
-if (args[0] === '--load') loadClient(args[1]!);
-else
+if (args[0] === '--load') {
+  const i = args.indexOf('--tls');
+  loadClient(args[1]!, i > 0 ? (JSON.parse(args[i + 1]!) as RequestTls) : undefined);
+} else
   await main().catch((err: unknown) => {
     process.stderr.write(
       `failover bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

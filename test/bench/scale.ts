@@ -418,6 +418,9 @@ function pairSpec(adminPort: number) {
     placement: { nodeSelector: { [NODE_LABEL]: 'true' } },
     healthCheck: HEALTH,
     failover: { failback: 'Manual', minSecondsBetweenFailovers: 0 },
+    // The stand-in members (scale-responder.ts) speak plaintext: this bench measures the control
+    // loop, not TLS (certificate issuance for a thousand pairs is measured on its own).
+    tls: { mode: 'Disabled' },
   };
 }
 

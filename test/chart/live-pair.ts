@@ -226,8 +226,11 @@ export async function makeLicenceTraffic(ns: string, name: string): Promise<void
   const port = kc(['get', 'service', name, '-n', ns, '-o', 'jsonpath={.spec.ports[0].port}']).trim();
   // A new connection per request: after a switchover an established connection still leads to
   // the old member (conntrack), which answers NOT_ACTIVE; a new one follows the Service.
+  // TLS (the default): the pair's CA bundle from its ConfigMap, the Service host to verify.
+  const ca = kc(['get', 'configmap', `${name}-ca`, '-n', ns, '-o', 'jsonpath={.data.ca\\.crt}']);
+  const tls = { ca, servername: `${name}.${ns}.svc` };
   const post = async (p: string, b: unknown) => {
-    const r = await requestOnNewConnection(`http://${ip}:${port}${p}`, { json: b, timeoutMs: 5_000 });
+    const r = await requestOnNewConnection(`https://${ip}:${port}${p}`, { json: b, timeoutMs: 5_000, tls });
     return { status: r.status, body: JSON.parse(r.body) as Record<string, unknown> };
   };
   await until(

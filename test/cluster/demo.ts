@@ -83,10 +83,18 @@ async function main(): Promise<void> {
   await waitFor('the pair to be Running', () => lsp().phase === 'Running', 180_000);
   say(kubectl(['get', 'lsp', '-n', ns]).trimEnd());
 
-  step('a licence client checks out a seat through the pair’s Service and renews it');
+  step('a licence client checks out a seat through the pair’s Service (TLS) and renews it');
   const ip = kubectl(['get', 'svc', pair, '-n', ns, '-o', 'jsonpath={.spec.clusterIP}']).trim();
+  // The operator publishes the pair's CA bundle for clients; this one dials the Service's cluster
+  // IP from the host, so it names the Service host the certificate holds.
+  const ca = kubectl(['get', 'configmap', `${pair}-ca`, '-n', ns, '-o', 'jsonpath={.data.ca\\.crt}']);
+  say(
+    `the pair's CA bundle: kubectl get configmap ${pair}-ca -n ${ns} (${ca.split('BEGIN CERTIFICATE').length - 1} CA)`,
+  );
   const client = new LicenseClient({
-    addresses: `http://${ip}:7070`,
+    addresses: `https://${ip}:7070`,
+    ca,
+    servername: `${pair}.${ns}.svc`,
     clientId: 'demo-client',
     user: 'demo',
     host: 'demo-host',

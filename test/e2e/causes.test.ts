@@ -9,6 +9,7 @@ import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { helm, kubeconfigPath, kubectl, must, repoRoot, tool } from '../chart/lib.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection } from '../support/http.ts';
+import { clientServerName, pairCa } from '../support/pair-tls.ts';
 import { eventually } from '../support/kube.ts';
 
 // Why a pair cannot serve, on the real node with real pods: the mistakes a new user makes (no
@@ -110,9 +111,12 @@ async function serves(pair: string, timeoutMs = 180_000): Promise<void> {
   await conditionBecomes(pair, 'Ready', 'LiveMemberServing', timeoutMs);
   // Through the Service, as a client would.
   const svc = await core.readNamespacedService({ namespace: ns, name: pair });
-  const url = `http://${svc.spec!.clusterIP}:${svc.spec!.ports![0]!.port}/v1/checkout`;
+  // TLS is on by default: a client verifies the pair with the bundle the operator publishes.
+  const url = `https://${svc.spec!.clusterIP}:${svc.spec!.ports![0]!.port}/v1/checkout`;
+  const tls = { ca: await pairCa(core, ns, pair), servername: clientServerName(ns, pair) };
   await eventually(`${pair}: a checkout through the Service`, async () => {
     const r = await requestOnNewConnection(url, {
+      tls,
       json: {
         feature: 'sim',
         clientId: `e2e-why-${randomBytes(4).toString('hex')}`,

@@ -8,6 +8,7 @@ import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { containerHostPid, killContainer } from '../cluster/node.ts';
 import { requestOnNewConnection } from '../support/http.ts';
+import { memberServerName, operatorTls, type PairTls } from '../support/pair-tls.ts';
 import { eventually } from '../support/kube.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { LoadConfig, LoadReport } from './load-client.ts';
@@ -129,17 +130,19 @@ class Load {
 }
 
 let load: Load;
+let tls: Required<PairTls>;
 
 /** Every lease the clients hold is on the active member, under the same id. */
 async function leasesOnActive(live: string): Promise<{ held: string[]; onActive: string[] }> {
   const secret = await core.readNamespacedSecret({ namespace: ns, name: `${PAIR}-admin-token` });
   const token = Buffer.from(secret.data!.token!, 'base64').toString('utf8');
   const pod = await memberPod(live);
-  const res = await fetch(`http://${pod.ip}:7071/v1/admin/leases?feature=${FEATURE}`, {
+  const res = await requestOnNewConnection(`https://${pod.ip}:7071/v1/admin/leases?feature=${FEATURE}`, {
     headers: { authorization: `Bearer ${token}` },
-    signal: AbortSignal.timeout(5000),
+    timeoutMs: 5000,
+    tls: { ...tls, servername: memberServerName(ns, PAIR, live) },
   });
-  const body = (await res.json()) as { role: string; leases: { id: string; clientId: string }[] };
+  const body = JSON.parse(res.body) as { role: string; leases: { id: string; clientId: string }[] };
   expect(body.role).toBe('active');
   const r = await load.report();
   return {
@@ -225,8 +228,12 @@ beforeAll(async () => {
     '{"spec":{"failover":{"failback":"Manual"}}}',
   ]);
   await settled();
+  // TLS is on by default: the clients verify the pair's CA; the sampler reads the members' status
+  // with the operator's identity.
+  tls = await operatorTls(core, operatorNs, ns, PAIR);
   const svc = await core.readNamespacedService({ namespace: ns, name: PAIR });
   load = new Load({
+    tls,
     kubeconfig: kubeconfigPath,
     namespace: ns,
     pair: PAIR,
@@ -328,9 +335,10 @@ describe('failover under load on a real node', () => {
       void (async () => {
         for (let i = 0; !stop; i++) {
           try {
-            const r = await requestOnNewConnection(`http://${pod.ip}:7070/v1/checkout`, {
+            const r = await requestOnNewConnection(`https://${pod.ip}:7070/v1/checkout`, {
               json: { feature: 'layout', clientId: `isolated-${i}`, user: 'isolated', host: 'lab-01' },
               timeoutMs: 1500,
+              tls: { ca: tls.ca, servername: memberServerName(ns, PAIR, live) },
             });
             if (r.status === 200) isolatedGrants.push(Date.now());
             else if (r.body.includes('NO_QUORUM')) isolatedRefusals++;

@@ -16,7 +16,8 @@
 // the report (longestGapSeconds: the client-observed outage since `since`).
 import * as k8s from '@kubernetes/client-node';
 import { createInterface } from 'node:readline';
-import { requestOnNewConnection } from '../support/http.ts';
+import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
+import { clientServerName, memberServerName, type PairTls } from '../support/pair-tls.ts';
 
 export interface LoadConfig {
   kubeconfig: string;
@@ -26,6 +27,8 @@ export interface LoadConfig {
   port: number;
   feature: string;
   clients: number;
+  /** The pair serves TLS: its CA, and the operator identity the members' status needs. */
+  tls?: Required<PairTls>;
 }
 
 export interface LoadReport {
@@ -60,7 +63,14 @@ function run(cfg: LoadConfig): void {
   kc.loadFromFile(cfg.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
-  const url = (p: string) => `http://${cfg.clusterIP}:${cfg.port}${p}`;
+  const scheme = cfg.tls ? 'https' : 'http';
+  const url = (p: string) => `${scheme}://${cfg.clusterIP}:${cfg.port}${p}`;
+  // Clients check the pair's certificate; the operator's identity is for the members' status only.
+  const clientTls = cfg.tls
+    ? { ca: cfg.tls.ca, servername: clientServerName(cfg.namespace, cfg.pair) }
+    : undefined;
+  const memberTls = (member: string) =>
+    cfg.tls ? { ...cfg.tls, servername: memberServerName(cfg.namespace, cfg.pair, member) } : undefined;
   const report: LoadReport = {
     held: {},
     granted: {},
@@ -110,6 +120,7 @@ function run(cfg: LoadConfig): void {
       r = await requestOnNewConnection(url(held ? '/v1/renew' : '/v1/checkout'), {
         json: body,
         timeoutMs: REQUEST_TIMEOUT_MS,
+        ...(clientTls ? { tls: clientTls } : {}),
       });
     } catch (err) {
       failed((err as NodeJS.ErrnoException).code ?? 'error');
@@ -159,7 +170,9 @@ function run(cfg: LoadConfig): void {
         const member = pod.metadata?.labels?.['lpo.dev/member'] ?? '?';
         if (!ip) return;
         const features = await fetchJson<{ features: { name: string; seats: number; inUse: number }[] }>(
-          `http://${ip}:${cfg.port}/v1/features`,
+          `${scheme}://${ip}:${cfg.port}/v1/features`,
+          undefined,
+          memberTls(member),
         );
         const f = features?.features.find((x) => x.name === cfg.feature);
         if (f) {
@@ -167,8 +180,9 @@ function run(cfg: LoadConfig): void {
           if (f.inUse > f.seats) report.seatViolations.push({ at, member, inUse: f.inUse, seats: f.seats });
         }
         const st = await fetchJson<{ role: string; epoch: number; serving?: { mayGrant: boolean } }>(
-          `http://${ip}:7071/v1/status`,
+          `${scheme}://${ip}:7071/v1/status`,
           token,
+          memberTls(member),
         );
         if (st) report.statusAnswers++;
         if (st?.role === 'active') actives.push(st.epoch);
@@ -223,17 +237,18 @@ function run(cfg: LoadConfig): void {
   });
 }
 
-async function fetchJson<T>(url: string, token?: string): Promise<T | undefined> {
+async function fetchJson<T>(
+  url: string,
+  token: string | undefined,
+  tls: RequestTls | undefined,
+): Promise<T | undefined> {
   try {
-    const res = await fetch(url, {
+    const res = await requestOnNewConnection(url, {
       headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      ...(tls ? { tls } : {}),
     });
-    if (!res.ok) {
-      await res.arrayBuffer();
-      return undefined;
-    }
-    return (await res.json()) as T;
+    return res.status >= 200 && res.status < 300 ? (JSON.parse(res.body) as T) : undefined;
   } catch {
     return undefined;
   }
