@@ -14,6 +14,7 @@ import { Member } from './server.ts';
 import { CallerCheck } from './tls-access.ts';
 import { TlsCredentials } from './tls-credentials.ts';
 import { createTlsServer } from './tls-listeners.ts';
+import { exportTlsExpiry } from './tls-metrics.ts';
 
 export type RunningServer = {
   member: Member;
@@ -75,6 +76,7 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
     usageLogger: usageLogger(cfg, log),
     peerToken: () => adminTokens?.token ?? '',
   });
+  if (credentials) exportTlsExpiry(member.metrics.registry, credentials);
   member.start();
   const opts = {
     bodyLimit: cfg.bodyLimit,

@@ -26,6 +26,8 @@ export type TlsSummary = {
   notAfter: string;
   /** subjects of the CAs in the bundle */
   ca: string[];
+  /** the earliest notAfter among the bundle's CAs: the first that must be replaced */
+  caNotAfter: string;
   /** whether a CA of the bundle issued the certificate (the peer checks it against its own bundle) */
   issuedByBundle: boolean;
 };
@@ -53,6 +55,7 @@ export function inspect(m: TlsMaterial): TlsSummary {
     notBefore: new Date(leaf.validFrom).toISOString(),
     notAfter: new Date(leaf.validTo).toISOString(),
     ca: cas.map((c) => c.subject),
+    caNotAfter: new Date(Math.min(...cas.map((c) => Date.parse(c.validTo)))).toISOString(),
     issuedByBundle: cas.some((ca: X509Certificate) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)),
   };
 }
