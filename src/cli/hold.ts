@@ -12,6 +12,7 @@ import {
   LicenseRefusedError,
   LicenseUnavailableError,
   NoSeatError,
+  TlsCertificateError,
 } from '../client/client.ts';
 import type { ClientEvent, LeaseJson, LicenseClientOptions } from '../client/client.ts';
 
@@ -19,7 +20,7 @@ import type { ClientEvent, LeaseJson, LicenseClientOptions } from '../client/cli
 export const HOLD_EXIT = {
   /** no seat free (NO_SEATS, USER_LIMIT, HOST_LIMIT); the command was not run */
   NO_SEAT: 121,
-  /** refused for good (unknown feature, excluded, licence expired, bad request, wrong token); not run */
+  /** refused for good (unknown feature, excluded, licence expired, bad request, wrong token, a server certificate that cannot be accepted); not run */
   REFUSED: 122,
   /** no licence server answered within the retry budget; not run */
   UNAVAILABLE: 123,
@@ -66,6 +67,8 @@ function checkoutFailure(err: unknown, feature: string): HoldExit {
   if (err instanceof LicenseUnavailableError)
     return new HoldExit(HOLD_EXIT.UNAVAILABLE, `the licence server is unreachable: ${err.message}`);
   if (err instanceof LicenseRefusedError) return new HoldExit(HOLD_EXIT.REFUSED, err.message);
+  // final like a refusal (retrying cannot change a certificate); its message names the fix
+  if (err instanceof TlsCertificateError) return new HoldExit(HOLD_EXIT.REFUSED, err.message);
   return new HoldExit(HOLD_EXIT.UNAVAILABLE, `checkout of ${feature} failed: ${(err as Error).message}`);
 }
 

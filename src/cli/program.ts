@@ -7,8 +7,18 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
-import { LicenseClient, LicenseError, LicenseUnavailableError, RETRY_DEFAULTS } from '../client/client.ts';
+import {
+  LicenseClient,
+  LicenseError,
+  LicenseUnavailableError,
+  RETRY_DEFAULTS,
+  TlsCertificateError,
+} from '../client/client.ts';
+import { adminGet } from './admin-get.ts';
+import type { AdminAnswer } from './admin-get.ts';
 import { HoldExit, hold } from './hold.ts';
+import { addTlsOptions, clientTls } from './tls-options.ts';
+import type { TlsFlags } from './tls-options.ts';
 import {
   LicenceError,
   generateIssuerKeys,
@@ -89,6 +99,20 @@ const urlList = (v: string, prev: string[] | undefined): string[] => {
         `${JSON.stringify(u)} is not an http(s) URL (the FEATURE goes before --url, or after another option)`,
       );
   return [...(prev ?? []), ...urls];
+};
+
+/** The admin URL of `server status`, as the base its paths are resolved against. */
+const adminUrl = (v: string): URL => {
+  if (!/^https?:\/\/[^/]/.test(v))
+    throw new InvalidArgumentError(`${JSON.stringify(v)} is not an http(s) URL`);
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new InvalidArgumentError(`${JSON.stringify(v)} is not a valid URL`);
+  }
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
 };
 
 export function buildProgram(io: Io = defaultIo): Command {
@@ -199,29 +223,32 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
 
   const clientOpts = (c: Command, clientIdRequired: boolean): Command =>
-    c
-      .addOption(
-        new Option('--url <url...>', "licence server URL(s): the pair's Service, or members tried in order")
-          .env('LSPCTL_URL')
-          .argParser(urlList)
-          .makeOptionMandatory(),
-      )
-      .addOption(
-        new Option(
-          '--client-id <id>',
-          clientIdRequired
-            ? 'client identity the lease was checked out with'
-            : 'client identity: the same id gets the same lease back (default: a new one per run)',
-        ).makeOptionMandatory(clientIdRequired),
-      )
-      .option('--token <token>', 'client token (or LSPCTL_TOKEN)')
-      .option('--token-file <file>', 'read the client token from a file')
-      .option(
-        '--timeout <ms>',
-        'retry budget of each call: give up after this many ms',
-        positiveInt,
-        RETRY_DEFAULTS.budgetMs,
-      );
+    addTlsOptions(
+      c
+        .addOption(
+          new Option('--url <url...>', "licence server URL(s): the pair's Service, or members tried in order")
+            .env('LSPCTL_URL')
+            .argParser(urlList)
+            .makeOptionMandatory(),
+        )
+        .addOption(
+          new Option(
+            '--client-id <id>',
+            clientIdRequired
+              ? 'client identity the lease was checked out with'
+              : 'client identity: the same id gets the same lease back (default: a new one per run)',
+          ).makeOptionMandatory(clientIdRequired),
+        )
+        .option('--token <token>', 'client token (or LSPCTL_TOKEN)')
+        .option('--token-file <file>', 'read the client token from a file')
+        .option(
+          '--timeout <ms>',
+          'retry budget of each call: give up after this many ms',
+          positiveInt,
+          RETRY_DEFAULTS.budgetMs,
+        ),
+      'for a server that asks for one (the licence port does not)',
+    );
 
   clientOpts(program.command('checkout'), false)
     .description(
@@ -244,7 +271,7 @@ export function buildProgram(io: Io = defaultIo): Command {
       async (
         featureArg: string | undefined,
         rest: string[],
-        opts: {
+        opts: TlsFlags & {
           url: string[];
           clientId?: string;
           feature?: string;
@@ -273,6 +300,7 @@ export function buildProgram(io: Io = defaultIo): Command {
           host: opts.host,
           token: tokenFrom(opts),
           retryBudgetMs: opts.timeout,
+          ...clientTls(opts),
         };
         if (opts.hold) {
           let code: number;
@@ -308,14 +336,16 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('release a lease')
     .requiredOption('--lease-id <id>')
     .action(
-      async (opts: {
-        url: string[];
-        clientId: string;
-        leaseId: string;
-        token?: string;
-        tokenFile?: string;
-        timeout: number;
-      }) => {
+      async (
+        opts: TlsFlags & {
+          url: string[];
+          clientId: string;
+          leaseId: string;
+          token?: string;
+          tokenFile?: string;
+          timeout: number;
+        },
+      ) => {
         const client = new LicenseClient({
           addresses: opts.url,
           clientId: opts.clientId,
@@ -324,6 +354,7 @@ export function buildProgram(io: Io = defaultIo): Command {
           token: tokenFrom(opts),
           retryBudgetMs: opts.timeout,
           autoRenew: false,
+          ...clientTls(opts),
         });
         try {
           await client.release(opts.leaseId);
@@ -337,40 +368,51 @@ export function buildProgram(io: Io = defaultIo): Command {
     );
 
   const server = program.command('server').description('talk to one licence-server member');
-  server
+  const status = server
     .command('status')
     .description("a member's role, epoch, licence and replication (admin port; exit 1 when not ready)")
-    .requiredOption('--url <url>', 'admin URL of the member, e.g. http://127.0.0.1:7071')
+    .addOption(
+      new Option('--url <url>', 'admin URL of the member, e.g. https://127.0.0.1:7071')
+        .argParser(adminUrl)
+        .makeOptionMandatory(),
+    )
     .option('--token <token>', 'admin token (or LSPCTL_TOKEN)')
     .option('--token-file <file>', 'read the admin token from a file')
-    .option('--json', 'print the status JSON')
-    .action(async (opts: { url: string; token?: string; tokenFile?: string; json?: boolean }) => {
-      const token = tokenFrom(opts);
-      let res: Response;
-      try {
-        res = await fetch(`${opts.url.replace(/\/+$/, '')}/v1/status`, {
-          headers: token ? { authorization: `Bearer ${token}` } : {},
-          signal: AbortSignal.timeout(5000),
-        });
-      } catch (err) {
-        throw new CliExit(EXIT.UNAVAILABLE, `${opts.url}: ${(err as Error).message}`);
-      }
-      const body = (await res.json().catch(() => ({}))) as StatusJson & { code?: string; message?: string };
-      if (!res.ok) throw new CliExit(EXIT.REFUSED, `${body.code ?? res.status}: ${body.message ?? ''}`);
-      if (opts.json) io.out(JSON.stringify(body, null, 2));
-      else {
-        const r = body.replication;
-        io.out(`${body.member} (${body.pairId}): ${body.role}, epoch ${body.epoch}, ready=${body.ready}`);
-        io.out(`licence: ${body.license.state}: ${body.license.message}`);
-        if (body.license.lastError) io.out(`licence error: ${body.license.lastError}`);
-        io.out(
-          `replication: ${r.state} (${r.mode}), seq ${r.lastSeq}, lag ${r.lagEntries} entries / ${r.lagSeconds}s, ` +
-            `peer seen ${r.peerLastSeenSeconds ?? 'never'}s ago, skew ${r.clockSkewSeconds ?? '?'}s`,
-        );
-        io.out(`leases: ${body.activeLeases}`);
-      }
-      if (!body.ready) throw new CliExit(EXIT.REFUSED, 'not ready');
-    });
+    .option('--json', 'print the status JSON');
+  addTlsOptions(status, "with TLS on, /v1/status admits the operator's certificate or the peer member's");
+  status.action(async (opts: TlsFlags & { url: URL; token?: string; tokenFile?: string; json?: boolean }) => {
+    let res: AdminAnswer;
+    try {
+      res = await adminGet(new URL('v1/status', opts.url), {
+        token: tokenFrom(opts),
+        timeoutMs: 5000,
+        ...clientTls(opts),
+      });
+    } catch (err) {
+      if (err instanceof TlsCertificateError) throw new CliExit(EXIT.REFUSED, err.message);
+      throw new CliExit(EXIT.UNAVAILABLE, `${opts.url.origin}: ${(err as Error).message}`);
+    }
+    const body = (res.body ?? {}) as StatusJson & { code?: string; message?: string };
+    if (res.status < 200 || res.status > 299) {
+      // the member's message says which certificate it wants; where to give one is lspctl's to say
+      const hint =
+        res.status === 401 && !opts.cert ? ' (give a client certificate with --cert and --key)' : '';
+      throw new CliExit(EXIT.REFUSED, `${body.code ?? res.status}: ${body.message ?? ''}${hint}`);
+    }
+    if (opts.json) io.out(JSON.stringify(body, null, 2));
+    else {
+      const r = body.replication;
+      io.out(`${body.member} (${body.pairId}): ${body.role}, epoch ${body.epoch}, ready=${body.ready}`);
+      io.out(`licence: ${body.license.state}: ${body.license.message}`);
+      if (body.license.lastError) io.out(`licence error: ${body.license.lastError}`);
+      io.out(
+        `replication: ${r.state} (${r.mode}), seq ${r.lastSeq}, lag ${r.lagEntries} entries / ${r.lagSeconds}s, ` +
+          `peer seen ${r.peerLastSeenSeconds ?? 'never'}s ago, skew ${r.clockSkewSeconds ?? '?'}s`,
+      );
+      io.out(`leases: ${body.activeLeases}`);
+    }
+    if (!body.ready) throw new CliExit(EXIT.REFUSED, 'not ready');
+  });
 
   for (const register of registrations) register(program, io);
   return program;
