@@ -1,6 +1,7 @@
 // Benchmark of the reference licence server on loopback:
 //   checkout throughput and p50/p99 latency with synchronous replication, asynchronous
-//   replication and none, side by side with ratios; and the time a standby needs to catch up
+//   replication and none, and synchronous replication with TLS (mutual TLS between the members,
+//   clients verifying the CA), side by side with ratios; and the time a standby needs to catch up
 //   10,000 leases (fresh standby from a snapshot; restarted standby from the log window).
 //
 // Two load shapes, both on keep-alive connections from this process (the servers are child
@@ -12,22 +13,24 @@
 //     `--rate-connections` connections): the latency at the target load. Each latency counts
 //     from the moment the request was due, not from when it could be sent, so a stall of the
 //     server (or of this process) counts for every request that fell due during it.
-// The three setups run at the same time and are measured in interleaved rounds (none, async,
+// The setups run at the same time and are measured in interleaved rounds (none, async,
 // sync, then async, sync, none, …), so that the shared machine's other load, which changes by
 // the second, weighs on each of them alike and the ratios compare like with like.
 //
 // Run: node test/bench/license-server.ts [--seconds 5] [--rounds 5] [--concurrency 32]
 //   [--rate 5000] [--rate-seconds 5] [--rate-connections 64] [--client socket|node-http]
 // (or npm run bench -- license-server). Targets: ≥ 5,000 checkouts/s with sync replication,
-// p99 < 10 ms, sync ≥ 0.5 × none.
+// p99 < 10 ms, sync ≥ 0.5 × none, sync-tls ≥ 0.8 × sync.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { feature, makeFixture, PAIR_ID } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { ServerProcess, adminClient, until } from '../process/harness.ts';
+import { TlsMember, call, memberCert, newCa, operatorCert } from '../process/tls-members.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number): number => {
@@ -54,7 +57,9 @@ const MEMBER_NODE_OPTIONS = args.includes('--member-node-options')
 // --keep: keep the members' logs and state (printed at the end)
 const KEEP = args.includes('--keep');
 
-const MODES = ['none', 'async', 'sync'] as const;
+// sync-tls: sync replication with TLS on every port but metrics, mutual TLS between the members,
+// as the operator sets pairs up by default; clients verify the pair's CA.
+const MODES = ['none', 'async', 'sync', 'sync-tls'] as const;
 type Mode = (typeof MODES)[number];
 
 /** What one load shape measured on one setup, summed over its rounds. */
@@ -102,7 +107,7 @@ const emptyMeasured = (): Measured => ({
 /** What a member's /metrics says of its event loop and GC (prom-client's default metrics). */
 type Runtime = { loopMaxMs: number; gcCount: number; gcUnder10ms: number; gcSeconds: number };
 
-async function runtimeOf(p: ServerProcess | undefined): Promise<Runtime | undefined> {
+async function runtimeOf(p: BenchMember | undefined): Promise<Runtime | undefined> {
   if (!p) return undefined;
   const text = await fetch(`${p.metricsUrl}/metrics`).then(
     (r) => r.text(),
@@ -173,13 +178,18 @@ class Connection {
     socket.on('close', fail);
   }
 
-  static open(url: string): Promise<Connection> {
-    const { hostname, port, host } = new URL(url);
+  /** `ca`: for an https URL, the bundle the server's certificate must chain to. */
+  static open(url: string, ca?: string): Promise<Connection> {
+    const { hostname, port, host, protocol } = new URL(url);
     return new Promise((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => {
+      const ready = () => {
         socket.off('error', reject);
         resolve(new Connection(socket, host));
-      });
+      };
+      const socket =
+        protocol === 'https:'
+          ? tls.connect({ host: hostname, port: Number(port), ...(ca ? { ca } : {}) }, ready)
+          : net.connect(Number(port), hostname, ready);
       socket.once('error', reject);
     });
   }
@@ -366,10 +376,31 @@ function pairFor(fx: Fixture, mode: Mode, tag: string) {
 }
 
 /** A running setup: an active member, with its standby unless `none`, and open connections. */
+/** What the measurements need of a member process, plaintext or TLS. */
+interface BenchMember {
+  readonly pid: number | undefined;
+  readonly clientUrl: string;
+  readonly metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+const benchMember = (p: ServerProcess): BenchMember => ({
+  get pid() {
+    return p.child?.pid;
+  },
+  clientUrl: p.clientUrl,
+  metricsUrl: p.metricsUrl,
+  stop: () => p.stop(),
+});
+
 type Setup = {
   mode: Mode;
-  primary: ServerProcess;
-  redundant: ServerProcess;
+  primary: BenchMember;
+  redundant: BenchMember;
+  /** the pair's CA bundle (sync-tls) */
+  ca?: string;
+  /** the active's process, for its status (plaintext setups) */
+  activeProcess?: ServerProcess;
   saturating: Connection[];
   rated: Connection[];
   saturation: Measured;
@@ -377,6 +408,7 @@ type Setup = {
 };
 
 async function startSetup(fx: Fixture, mode: Mode): Promise<Setup> {
+  if (mode === 'sync-tls') return startTlsSetup(fx);
   const admin = adminClient(() => fx.token);
   const [primary, redundant] = await pairFor(fx, mode, mode);
   if (mode === 'none') await primary.start();
@@ -389,9 +421,53 @@ async function startSetup(fx: Fixture, mode: Mode): Promise<Setup> {
     );
   return {
     mode,
+    primary: benchMember(primary),
+    redundant: benchMember(redundant),
+    activeProcess: primary,
+    saturating: await openPrimed(primary.clientUrl, CONCURRENCY),
+    rated: [],
+    saturation: emptyMeasured(),
+    fixed: emptyMeasured(),
+  };
+}
+
+/** The sync setup with TLS: certificates from a CA of its own, as the operator issues them. */
+async function startTlsSetup(fx: Fixture): Promise<Setup> {
+  const ca = await newCa('bench CA');
+  const op = await operatorCert(ca);
+  const spec = (name: string) => ({
+    name: `tls-${name}`,
+    pairId: PAIR_ID,
+    dir: fx.dir,
+    licenceFile: fx.licenceFile,
+    publicKeyFile: fx.publicKeyFile,
+    tokenFile: fx.tokenFile,
+    env: { LS_REPLICATION_MODE: 'sync', LS_LEASE_TTL_SECONDS: '600', LS_LOG_LEVEL: 'warn' },
+  });
+  const [primary, redundant] = await Promise.all([
+    TlsMember.create(spec('primary')),
+    TlsMember.create(spec('redundant')),
+  ]);
+  for (const [m, member] of [
+    [primary, 'primary'],
+    [redundant, 'redundant'],
+  ] as const) {
+    const c = await memberCert(ca, PAIR_ID, member);
+    m.secret.write({ cert: c.certPem, key: c.keyPem, ca: ca.certPem });
+  }
+  await Promise.all([primary.start(redundant, ca.certPem), redundant.start(primary, ca.certPem)]);
+  const asOperator = { ca: ca.certPem, cert: op, token: fx.token };
+  await call(primary.adminUrl, '/v1/admin/promote', { ...asOperator, method: 'POST', body: { epoch: 1 } });
+  await until('TLS standby in sync', async () => {
+    const r = await call(redundant.adminUrl, '/v1/status', asOperator);
+    return (r.body['replication'] as { state?: string } | undefined)?.state === 'in-sync';
+  });
+  return {
+    mode: 'sync-tls',
     primary,
     redundant,
-    saturating: await openPrimed(primary.clientUrl, CONCURRENCY),
+    ca: ca.certPem,
+    saturating: await openPrimed(primary.clientUrl, CONCURRENCY, ca.certPem),
     rated: [],
     saturation: emptyMeasured(),
     fixed: emptyMeasured(),
@@ -402,8 +478,8 @@ async function startSetup(fx: Fixture, mode: Mode): Promise<Setup> {
  * Open connections and send one checkout on each: a connection that has not sent a request is
  * closed by the server after its headers timeout (10 s), one that has is kept alive for 30 s.
  */
-async function openPrimed(url: string, n: number): Promise<Connection[]> {
-  const conns = await Promise.all(Array.from({ length: n }, () => Connection.open(url)));
+async function openPrimed(url: string, n: number, ca?: string): Promise<Connection[]> {
+  const conns = await Promise.all(Array.from({ length: n }, () => Connection.open(url, ca)));
   for (const status of await Promise.all(conns.map((c) => c.checkout(checkoutBody()))))
     if (status !== 200) throw new Error(`checkout answered ${status}`);
   return conns;
@@ -416,7 +492,7 @@ async function stopSetup(s: Setup): Promise<void> {
 
 /** Run one round of a load on a setup and add its figures (latencies, CPU of each process). */
 async function measure(s: Setup, into: Measured, run: () => Promise<Loaded>): Promise<void> {
-  const pids = [s.primary.child?.pid, s.mode === 'none' ? undefined : s.redundant.child?.pid];
+  const pids = [s.primary.pid, s.mode === 'none' ? undefined : s.redundant.pid];
   const members = [s.primary, s.mode === 'none' ? undefined : s.redundant];
   // Scraped just before: the members' event-loop maxima then cover this round only.
   const rt0 = await Promise.all(members.map(runtimeOf));
@@ -521,7 +597,7 @@ async function main(): Promise<void> {
   try {
     console.log(
       `licence-server benchmark, loopback, unique client ids, keep-alive connections (${CLIENT} client); ` +
-        `the three setups run side by side and are measured in ${ROUNDS} interleaved rounds`,
+        `the setups run side by side and are measured in ${ROUNDS} interleaved rounds`,
     );
     for (const mode of MODES) setups.push(await startSetup(fx, mode));
     for (const s of setups) await saturate(s.saturating, WARMUP_SECONDS);
@@ -534,13 +610,14 @@ async function main(): Promise<void> {
             : saturate(s.saturating, slice),
         );
     const rateSlice = RATE_SECONDS / ROUNDS;
-    if (RATE > 0) for (const s of setups) s.rated = await openPrimed(s.primary.clientUrl, RATE_CONNECTIONS);
+    if (RATE > 0)
+      for (const s of setups) s.rated = await openPrimed(s.primary.clientUrl, RATE_CONNECTIONS, s.ca);
     if (RATE > 0)
       for (let r = 0; r < ROUNDS; r++)
         for (const s of rotated(setups, r))
           await measure(s, s.fixed, () => fixedRate(s.rated, rateSlice, RATE));
     const sync = setups[2] as Setup;
-    const st = await admin.status(sync.primary);
+    const st = await admin.status(sync.activeProcess!);
     if (st.replication.mode !== 'sync')
       console.warn(`warning: the sync active is now in ${String(st.replication.mode)} mode`);
     for (const s of setups) {
@@ -641,6 +718,7 @@ async function main(): Promise<void> {
       console.warn(
         `warning: a sync checkout took ${slowest.toFixed(0)} ms: the active may have stopped waiting for the standby then`,
       );
+    const measuredSetups = [...setups];
     for (const s of setups.splice(0)) await stopSetup(s);
 
     const c = await catchUp(fx);
@@ -654,6 +732,7 @@ async function main(): Promise<void> {
       [`sync ≥ 5000 checkouts/s`, syncRate >= 5000],
       [`sync ≥ 0.5 × none`, syncRate >= 0.5 * rate(none.saturation)],
       [`sync p99 < 10 ms at saturation`, percentile(sync.saturation.latencies, 99) < 10],
+      [`sync-tls ≥ 0.8 × sync`, rate((measuredSetups[3] as Setup).saturation) >= 0.8 * syncRate],
     ];
     if (RATE > 0)
       checks.push([

@@ -163,7 +163,28 @@ describe('helm template', () => {
       resources: ['nodes'],
       verbs: ['list', 'watch'],
     });
-    expect(cr.rules).toContainEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] });
+    expect(cr.rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['secrets'],
+      verbs: ['get', 'create', 'patch'],
+    });
+    expect(cr.rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['create', 'patch'],
+    });
+    // The installation CA: a Role in the release namespace, get and update by name only.
+    const caRole = find(objs, 'Role', 'lpo-license-pair-operator-ca') as K8sObject & { rules: Rule[] };
+    expect(caRole.metadata.namespace).toBe('lpo-system');
+    expect(caRole.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['license-pair-operator-ca'],
+        verbs: ['get', 'update'],
+      },
+    ]);
     const leader = find(objs, 'Role', 'lpo-license-pair-operator-leader-election') as K8sObject & {
       rules: Rule[];
     };

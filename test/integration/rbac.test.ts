@@ -219,6 +219,20 @@ describe('the allow list is enough', () => {
     expect(kubectl(['get', 'secret', 'least-admin-token', '-n', watchedNs, '-o', 'name']).trim()).toBe(
       'secret/least-admin-token',
     );
+    // TLS (the default): the installation CA in the release namespace, each member's certificate
+    // Secret (server-side applied) and the CA bundle for clients.
+    await eventually(
+      'the CA, the member certificates and the CA ConfigMap',
+      async () =>
+        kubectl(['get', 'secret', 'license-pair-operator-ca', '-n', releaseNs, '-o', 'name']).trim() ===
+          'secret/license-pair-operator-ca' &&
+        kubectl(['get', 'secrets', '-n', watchedNs, '-o', 'name']).includes('secret/least-primary-tls') &&
+        kubectl(['get', 'secrets', '-n', watchedNs, '-o', 'name']).includes('secret/least-redundant-tls') &&
+        kubectl(['get', 'configmap', 'least-ca', '-n', watchedNs, '-o', 'name']).trim() ===
+          'configmap/least-ca',
+      60_000,
+      500,
+    );
     // Status written (status subresource patch) and the lease held (leader election).
     await eventually('status written', async () => {
       const phase = kubectl([

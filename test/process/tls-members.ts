@@ -109,6 +109,12 @@ export class TlsMember {
   get adminUrl(): string {
     return `https://127.0.0.1:${this.ports.admin}`;
   }
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.ports.metrics}`;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
   get logFile(): string {
     return path.join(this.spec.dir, `${this.spec.name}.log`);
   }

@@ -168,7 +168,7 @@ describe('a pair with TLS on', () => {
     expect(err).toBeInstanceOf(TlsCertificateError);
     expect(err).toMatchObject({ code: 'TLS_UNTRUSTED', tlsCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
     expect((err as Error).message).toMatch(/is not signed by the CA you gave \(the ca option, --ca\)/);
-    expect((err as Error).message).toMatch(/ca\.crt of its TLS Secret/);
+    expect((err as Error).message).toMatch(/ca\.crt of its ConfigMap <pair>-ca/);
     console.log(`client error, wrong CA: ${(err as Error).message}`);
     const err2 = await noCa.checkout('sim').catch((e: unknown) => e);
     expect(err2).toMatchObject({ code: 'TLS_UNTRUSTED' });
