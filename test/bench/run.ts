@@ -10,6 +10,7 @@ const benches: Record<string, string> = {
   controller: 'controller.ts',
   failover: 'failover.ts',
   scale: 'scale.ts',
+  certificates: 'certificates.ts',
 };
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !benches[name] || !existsSync(path.join(here, benches[name]))) {
