@@ -12,6 +12,8 @@ import { memberDnsNames } from './member-names.ts';
 import { planMemberSecret, type MemberSecretData } from './member-secret-plan.ts';
 
 export const CA_BUNDLE_KEY = 'ca.crt';
+/** Read again at least this often: a Secret deleted or edited by hand is put back within it. */
+const RECHECK_MS = 5 * 60_000;
 
 export type PairCertificateState =
   | {
@@ -42,7 +44,7 @@ export class PairCertificates {
   private readonly now: () => number;
   private readonly known = new Map<
     string,
-    { caPem: string; bundle: string; state: PairCertificateState & { ok: true } }
+    { caPem: string; bundle: string; checkedAt: number; state: PairCertificateState & { ok: true } }
   >();
 
   constructor(ca: InstallationCa, io: PairCertificateIo, opts: PairCertificateOptions) {
@@ -62,16 +64,16 @@ export class PairCertificates {
     try {
       const ca = await this.ca.current();
       const k = this.known.get(key);
-      if (
-        k &&
-        k.caPem === ca.authority.certPem &&
-        k.bundle === ca.bundle &&
-        this.now() < k.state.renewAt.getTime()
-      )
-        return k.state;
+      const due = k ? Math.min(k.state.renewAt.getTime(), k.checkedAt + RECHECK_MS) : 0;
+      if (k && k.caPem === ca.authority.certPem && k.bundle === ca.bundle && this.now() < due) return k.state;
       const state = await this.reconcile(pair, ca);
       const { issued: _issued, ...steady } = state;
-      this.known.set(key, { caPem: ca.authority.certPem, bundle: ca.bundle, state: steady });
+      this.known.set(key, {
+        caPem: ca.authority.certPem,
+        bundle: ca.bundle,
+        checkedAt: this.now(),
+        state: steady,
+      });
       return state;
     } catch (err) {
       this.known.delete(key);
