@@ -1,5 +1,4 @@
 import type * as k8s from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_SPEC_HASH,
@@ -18,9 +17,7 @@ import type { Informer } from '../kube/informer.ts';
 import { mergePatch } from '../kube/merge-patch.ts';
 import type { KubeWriter } from '../kube/writer.ts';
 import {
-  ADMIN_TOKEN_KEY,
   childNames,
-  desiredAdminTokenSecret,
   desiredClientService,
   desiredMemberService,
   desiredNetworkPolicy,
@@ -42,6 +39,7 @@ import {
   type LicenceSecretCheck,
   type Observation,
 } from './failover.ts';
+import { AdminTokens } from './admin-tokens.ts';
 import { changeRole } from './member-client.ts';
 import { OwnStatusWrites } from './own-writes.ts';
 import { actionEventOf, statusEventsOf } from './pair-events.ts';
@@ -88,14 +86,11 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-const TOKEN_TTL_MS = 5 * 60_000;
 /**
  * A status change that may wait (status-urgency.ts) waits at most this long, counted from the
  * first such change, for a change that must go out at once to take it along.
  */
 export const STATUS_WAIT_MS = 5_000;
-/** A member that passes its health check but refuses its status hints at a rotated token: read the Secret again, at most this often. */
-const TOKEN_RECHECK_MS = 10_000;
 /**
  * A member pod still waiting to start this long after its creation may be waiting for its licence
  * Secret (the kubelet says so only in an Event on the pod): the Secret is read then, and again at
@@ -106,8 +101,7 @@ const SECRET_RECHECK_MS = 10_000;
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
-  /** Admin tokens read from the pairs' Secrets, re-read after TOKEN_TTL_MS so a rotation is picked up. */
-  private readonly tokens = new Map<string, { token: string; readAt: number }>();
+  private readonly tokens: AdminTokens;
   private readonly expectedPods = new Map<string, number>();
   /** The spec hash of each pair's desired pods, for the spec generation it was computed from. */
   private readonly podHashes = new Map<
@@ -124,6 +118,13 @@ export class Reconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
+    this.tokens = new AdminTokens(
+      {
+        readSecret: (ns, name) => deps.writer.readSecret(ns, name),
+        createIfAbsent: (secret) => deps.writer.createIfAbsent(secret),
+      },
+      () => this.now(),
+    );
   }
 
   private now(): number {
@@ -138,7 +139,7 @@ export class Reconciler {
       // Deleted: its children go with it (owner references); forget what we kept in memory.
       this.d.prober.removePair(key);
       this.d.series.forget(namespace, name);
-      this.tokens.delete(key);
+      this.tokens.forget(key);
       this.d.certificates?.pairs.forget(key);
       this.waitingSince.delete(key);
       this.podHashes.delete(key);
@@ -172,7 +173,7 @@ export class Reconciler {
     // The Secret, the supporting objects and missing pods do not depend on each other (a kubelet
     // waits for a pod's Secret): written concurrently, a new pair costs one round trip here.
     const tokenRead =
-      pair.spec.server.protocol === 'reference' ? this.ensureAdminToken(pair, status) : undefined;
+      pair.spec.server.protocol === 'reference' ? this.tokens.ensure(pair, status) : undefined;
     const certificatesRead =
       servesTls(pair) && this.d.certificates ? this.d.certificates.pairs.ensure(pair) : undefined;
     await settleAll([
@@ -418,59 +419,16 @@ export class Reconciler {
     this.d.events.record(raw, 'Warning', 'InvalidSpec', message.slice(0, 1000));
   }
 
-  /**
-   * The per-pair admin token: created once with a random value, read back (and cached) after. A
-   * pair without status is new: its Secret is created straight away (its token is then known
-   * without reading it back); an existing one is read first.
-   */
-  private async ensureAdminToken(pair: LicenseServerPair, status: PairStatus): Promise<string | undefined> {
-    const key = `${pair.metadata.namespace}/${pair.metadata.name}`;
-    const cached = this.tokens.get(key);
-    if (cached && this.now() - cached.readAt < TOKEN_TTL_MS) return cached.token;
-    const name = childNames(pair.metadata.name).adminTokenSecret;
-    const isNew = status.phase === undefined && status.liveMember === undefined;
-    let secret = isNew ? undefined : await this.d.writer.readSecret(pair.metadata.namespace, name);
-    if (!secret) {
-      const fresh = randomBytes(32).toString('base64url');
-      if (await this.d.writer.createIfAbsent(desiredAdminTokenSecret(pair, fresh))) {
-        this.tokens.set(key, { token: fresh, readAt: this.now() });
-        return fresh;
-      }
-      secret = await this.d.writer.readSecret(pair.metadata.namespace, name);
-    }
-    const b64 = secret?.data?.[ADMIN_TOKEN_KEY];
-    // During a rotation the Secret may hold several tokens, one per line: the members accept all,
-    // and everyone presents the first.
-    const token = b64
-      ? Buffer.from(b64, 'base64')
-          .toString('utf8')
-          .split('\n')
-          .map((l) => l.trim())
-          .find((l) => l !== '')
-      : undefined;
-    if (token) this.tokens.set(key, { token, readAt: this.now() });
-    return token;
-  }
-
-  /**
-   * A member that answers its health check but not its status (which needs the token) most likely
-   * has a rotated token: forget ours so the next reconcile reads the Secret again, instead of
-   * waiting out TOKEN_TTL_MS.
-   */
+  /** The members' status needs the token: one that answers its check but not its status was likely refused it. */
   private recheckTokenIfRefused(
     key: string,
     pods: Record<Member, k8s.V1Pod | undefined>,
   ): number | undefined {
-    const cached = this.tokens.get(key);
     const refused = MEMBERS.some((m) => {
       const probe = this.d.prober.state(key, m, pods[m]?.metadata?.uid);
       return !probe.fromStatus && probe.lastResult?.ok === true && probe.server === undefined;
     });
-    if (!cached || !refused) return undefined;
-    const wait = cached.readAt + TOKEN_RECHECK_MS - this.now();
-    if (wait > 0) return wait; // come back then: nothing else may wake this pair
-    this.tokens.delete(key);
-    return TOKEN_RECHECK_MS;
+    return this.tokens.recheckIfRefused(key, refused);
   }
 
   /**
@@ -634,7 +592,7 @@ export class Reconciler {
     );
     this.d.prober.forgetServerReport(key, member);
     // A refused token was probably rotated: read the Secret again on the retry, not in five minutes.
-    if (r.status === 401) this.tokens.delete(key);
+    if (r.status === 401) this.tokens.forget(key);
     if (r.ok) return true;
     if (action === 'demote') {
       // A fenced member that does not answer is already out of the Service; it will step down
