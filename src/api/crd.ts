@@ -405,6 +405,7 @@ ${cols}
 | \`StandbyReady\` | the standby is healthy and in sync: a failover could happen now |
 | \`ServingAlone\` | the live member serves without its standby, under the operator's grants ([reliability.md](reliability.md#serving-rights-never-two-members-granting)) |
 | \`LicenceValid\` | a member has a licence in force; reason \`ExpiringSoon\` (still True) when a feature expires within \`spec.server.license.expiryWarningDays\`, \`UpdateRefused\` (still True) when a newer file in the Secret was refused and the previous licence stays in force |
+| \`CertificatesReady\` | the members have certificates the operator issued and keeps renewed (\`spec.tls.mode: Operator\`; reason \`Issued\`, with the earliest expiry); False with \`IssueFailed\` (the error) or \`PlaintextOptOut\` (\`spec.tls.mode: Disabled\`) ([tls.md](tls.md)) |
 
 ### Why a pair cannot serve
 
@@ -437,7 +438,8 @@ Runbooks: [LicensePairNotServing](runbooks/LicensePairNotServing.md).
 | \`Promoted\`, \`FailedOver\`, \`FailedBack\`, \`SwitchedOver\`, \`Recovered\`, \`Fenced\`, \`Repromoted\` | Normal / Warning | the live member changes (one Event per move) |
 | \`PhaseDegraded\`, \`PhaseUnavailable\`, \`PhaseRunning\`, \`PhaseFailedOver\` | Warning / Normal | the phase changes without a move |
 | \`ServingAlone\`, \`Resynced\` | Warning / Normal | the live member starts serving alone / its standby has resynced |
-| each reason of the table above, \`ExpiringSoon\`, \`UpdateRefused\` | Warning | the cause first appears on a condition (not again while it lasts; a repeat within ten minutes counts in the same Event) |
+| \`CertificateIssued\` | Normal | the operator issued a member a certificate (first, renewal, new CA), with why |
+| each reason of the table above, \`ExpiringSoon\`, \`UpdateRefused\`, \`IssueFailed\`, \`PlaintextOptOut\` | Warning | the cause first appears on a condition (not again while it lasts; a repeat within ten minutes counts in the same Event) |
 | \`PromoteFailed\`, \`InvalidSpec\` | Warning | a promotion was refused / the spec is invalid |
 
 ## Spec
