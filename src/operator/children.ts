@@ -38,6 +38,17 @@ export const ADMIN_TOKEN_KEY = 'token';
 export const MOUNT_LICENSE = '/etc/license-server/license';
 export const MOUNT_ADMIN = '/etc/license-server/admin';
 export const MOUNT_TLS = '/etc/license-server/tls';
+/**
+ * On a member pod that serves TLS: the operator calls each member the way its pod was made, so a
+ * pair whose pods predate TLS (an operator upgrade) or a rollout between modes is not taken for
+ * failed because its members answer plaintext.
+ */
+export const LABEL_TLS = 'lpo.dev/tls';
+
+/** Whether this member pod was made to serve TLS (LABEL_TLS). */
+export function podServesTls(pod: { metadata?: { labels?: Record<string, string> } } | undefined): boolean {
+  return pod?.metadata?.labels?.[LABEL_TLS] === 'true';
+}
 export const STATE_DIR = '/var/lib/license-server';
 export const RUN_AS_USER = 65532;
 const MEMBERS: readonly Member[] = ['primary', 'redundant'];
@@ -349,7 +360,13 @@ export function desiredPod(pair: LicenseServerPair, member: Member): V1Pod {
   const pod: V1Pod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { ...meta(pair, names.pod[member], memberLabels(pair, member)), annotations: {} },
+    metadata: {
+      ...meta(pair, names.pod[member], {
+        ...memberLabels(pair, member),
+        ...(servesTls(pair) ? { [LABEL_TLS]: 'true' } : {}),
+      }),
+      annotations: {},
+    },
     spec: {
       containers: [container],
       volumes: volumes(pair, member),

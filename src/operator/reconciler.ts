@@ -24,6 +24,7 @@ import {
   desiredPdb,
   desiredPod,
   desiredPvc,
+  podServesTls,
   portScheme,
   servesTls,
   stableStringify,
@@ -475,8 +476,9 @@ export class Reconciler {
     const path = hc.path ?? '/healthz';
     // The contract's default check on the admin port: the status read stands for it (statusCheck).
     const statusIsHealthCheck = hc.type === 'HTTP' && port === ports.admin && path === '/healthz';
-    const tls = (m: Member) => memberCallTls(pair, m, this.d.certificates?.operatorContext);
-    const httpsCheck = portScheme(pair, port) === 'HTTPS';
+    const tls = (m: Member) => memberCallTls(pair, m, pods[m], this.d.certificates?.operatorContext);
+    // The pod's own mode, not the spec's: a pod made before TLS (or during a rollout) is plaintext.
+    const httpsCheck = (m: Member) => podServesTls(pods[m]) && portScheme(pair, port) === 'HTTPS';
     const targets: ProbeTarget[] = [];
     for (const m of MEMBERS) {
       const pod = pods[m];
@@ -494,10 +496,10 @@ export class Reconciler {
         timeoutMs: hc.timeoutSeconds * 1000,
         failureThreshold: hc.failureThreshold,
         successThreshold: hc.successThreshold,
-        ...(httpsCheck ? { httpsCheck, ...(tls(m) ? { tls: tls(m)! } : {}) } : {}),
+        ...(httpsCheck(m) ? { httpsCheck: true, ...(tls(m) ? { tls: tls(m)! } : {}) } : {}),
         ...(pair.spec.server.protocol === 'reference'
           ? {
-              statusUrl: memberAdminBaseUrl(pair, ip),
+              statusUrl: memberAdminBaseUrl(pair, pod, ip),
               ...(token ? { token } : {}),
               ...(tls(m) ? { tls: tls(m)! } : {}),
               statusIsHealthCheck,
@@ -580,9 +582,9 @@ export class Reconciler {
       // Nothing to tell: a member without a running pod cannot serve. For a promote this is a failure.
       return action === 'demote';
     }
-    const auth = { token, tls: memberCallTls(pair, member, this.d.certificates?.operatorContext) };
+    const auth = { token, tls: memberCallTls(pair, member, pod, this.d.certificates?.operatorContext) };
     const r = await changeRole(
-      memberAdminBaseUrl(pair, ip),
+      memberAdminBaseUrl(pair, pod, ip),
       auth,
       action,
       epoch,

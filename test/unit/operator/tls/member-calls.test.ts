@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePair, type LicenseServerPair } from '../../../../src/api/pair.ts';
+import { desiredPod } from '../../../../src/operator/children.ts';
 import { statusCheck } from '../../../../src/operator/member-client.ts';
 import { certificateCondition } from '../../../../src/operator/tls/certificate-condition.ts';
 import { memberAdminBaseUrl, memberCallTls } from '../../../../src/operator/tls/member-endpoint.ts';
@@ -20,6 +21,7 @@ let url = '';
 let operatorContext: ReturnType<typeof createSecureContext>;
 let untrustingContext: ReturnType<typeof createSecureContext>;
 const callers: string[] = [];
+const TLS_POD = { metadata: { labels: { 'lpo.dev/tls': 'true' } } };
 
 function pairOf(tls: 'Operator' | 'Disabled' = 'Operator'): LicenseServerPair {
   return parsePair({
@@ -67,14 +69,20 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe('operator calls to a TLS member', () => {
-  it('dial https with the pair’s TLS on, http with it off', () => {
-    expect(memberAdminBaseUrl(pairOf(), '10.0.0.7')).toBe('https://10.0.0.7:7071');
-    expect(memberAdminBaseUrl(pairOf('Disabled'), 'fd00::7')).toBe('http://[fd00::7]:7071');
-    expect(memberCallTls(pairOf('Disabled'), 'primary', () => operatorContext)).toBeUndefined();
+  it('dial https to a pod made to serve TLS, http to one made without (TLS off, or before TLS)', () => {
+    const tlsPod = desiredPod(pairOf(), 'primary');
+    const plainPod = desiredPod(pairOf('Disabled'), 'primary');
+    expect(memberAdminBaseUrl(pairOf(), tlsPod, '10.0.0.7')).toBe('https://10.0.0.7:7071');
+    expect(memberAdminBaseUrl(pairOf('Disabled'), plainPod, 'fd00::7')).toBe('http://[fd00::7]:7071');
+    expect(memberCallTls(pairOf('Disabled'), 'primary', plainPod, () => operatorContext)).toBeUndefined();
+    // An operator upgrade: the spec now says TLS, the running pod was made plaintext.
+    const olderPod = { metadata: { labels: { 'lpo.dev/member': 'primary' } } };
+    expect(memberAdminBaseUrl(pairOf(), olderPod, '10.0.0.7')).toBe('http://10.0.0.7:7071');
+    expect(memberCallTls(pairOf(), 'primary', olderPod, () => operatorContext)).toBeUndefined();
   });
 
   it('reach the member that proves the identity they expect, presenting the operator’s certificate', async () => {
-    const tls = memberCallTls(pairOf(), 'primary', () => operatorContext)!;
+    const tls = memberCallTls(pairOf(), 'primary', TLS_POD, () => operatorContext)!;
     const r = await statusCheck(url, { tls }, 2000);
     expect(r.result.ok).toBe(true);
     expect(r.status).toMatchObject({ role: 'active', epoch: 3 });
@@ -82,7 +90,7 @@ describe('operator calls to a TLS member', () => {
   });
 
   it('fail when the certificate is another member’s (a pod IP reused by another pair’s member)', async () => {
-    const tls = memberCallTls(pairOf(), 'redundant', () => operatorContext)!;
+    const tls = memberCallTls(pairOf(), 'redundant', TLS_POD, () => operatorContext)!;
     const r = await statusCheck(url, { tls }, 2000);
     expect(r.result.ok).toBe(false);
     expect(r.result.message).toBe(
@@ -93,14 +101,18 @@ describe('operator calls to a TLS member', () => {
   it('fail on a certificate of a CA the operator does not trust, and without a context yet', async () => {
     const r = await statusCheck(
       url,
-      { tls: memberCallTls(pairOf(), 'primary', () => untrustingContext)! },
+      { tls: memberCallTls(pairOf(), 'primary', TLS_POD, () => untrustingContext)! },
       2000,
     );
     expect(r.result.ok).toBe(false);
     expect(r.result.message).toMatch(
       /^TLS: .*certificate.*\(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
     );
-    const none = await statusCheck(url, { tls: memberCallTls(pairOf(), 'primary', () => undefined)! }, 2000);
+    const none = await statusCheck(
+      url,
+      { tls: memberCallTls(pairOf(), 'primary', TLS_POD, () => undefined)! },
+      2000,
+    );
     expect(none.result).toMatchObject({ ok: false, message: expect.stringContaining('no TLS context') });
   });
 });
