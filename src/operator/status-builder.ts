@@ -80,10 +80,13 @@ export function nextStatus(
           }
         : {}),
     };
-    const expires = certificates.expires?.[m];
-    if (expires) ms.certificateExpires = iso(expires.getTime());
-    else if (certificates.condition?.reason === 'PlaintextOptOut') delete ms.certificateExpires;
-    else if (prev?.certificateExpires) ms.certificateExpires = prev.certificateExpires;
+    // Kept from the last status while this reconcile learnt nothing new (a failed issue), gone once TLS is off.
+    const expires = certificates.expires?.[m]
+      ? iso(certificates.expires[m].getTime())
+      : certificates.condition?.reason === 'PlaintextOptOut'
+        ? undefined
+        : prev?.certificateExpires;
+    if (expires) ms.certificateExpires = expires;
     members[m] = ms;
   }
   const conditions = setConditions(

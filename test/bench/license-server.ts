@@ -30,7 +30,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { feature, makeFixture, PAIR_ID } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { ServerProcess, adminClient, until } from '../process/harness.ts';
-import { TlsMember, call, memberCert, newCa, operatorCert } from '../process/tls-members.ts';
+import {
+  TlsMember,
+  call,
+  memberCert,
+  newCa,
+  operatorCert,
+  promoteAsOperator,
+  tlsMemberSpec,
+} from '../process/tls-members.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number): number => {
@@ -435,15 +443,13 @@ async function startSetup(fx: Fixture, mode: Mode): Promise<Setup> {
 async function startTlsSetup(fx: Fixture): Promise<Setup> {
   const ca = await newCa('bench CA');
   const op = await operatorCert(ca);
-  const spec = (name: string) => ({
-    name: `tls-${name}`,
-    pairId: PAIR_ID,
-    dir: fx.dir,
-    licenceFile: fx.licenceFile,
-    publicKeyFile: fx.publicKeyFile,
-    tokenFile: fx.tokenFile,
-    env: { LS_REPLICATION_MODE: 'sync', LS_LEASE_TTL_SECONDS: '600', LS_LOG_LEVEL: 'warn' },
-  });
+  const spec = (name: string) =>
+    tlsMemberSpec(fx, `tls-${name}`, {
+      LS_REPLICATION_MODE: 'sync',
+      LS_LEASE_TTL_SECONDS: '600',
+      LS_LOG_LEVEL: 'warn',
+    });
+
   const [primary, redundant] = await Promise.all([
     TlsMember.create(spec('primary')),
     TlsMember.create(spec('redundant')),
@@ -457,7 +463,7 @@ async function startTlsSetup(fx: Fixture): Promise<Setup> {
   }
   await Promise.all([primary.start(redundant, ca.certPem), redundant.start(primary, ca.certPem)]);
   const asOperator = { ca: ca.certPem, cert: op, token: fx.token };
-  await call(primary.adminUrl, '/v1/admin/promote', { ...asOperator, method: 'POST', body: { epoch: 1 } });
+  await promoteAsOperator(primary, { ca: ca.certPem, operator: op, token: fx.token });
   await until('TLS standby in sync', async () => {
     const r = await call(redundant.adminUrl, '/v1/status', asOperator);
     return (r.body['replication'] as { state?: string } | undefined)?.state === 'in-sync';

@@ -4,7 +4,7 @@ import { identitiesOfPem } from '../../src/tls/identity.ts';
 import { bundleEntries } from '../../src/tls/trust-bundle.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { readPair } from '../support/members.ts';
+import { createLoopbackPairObject, readPair } from '../support/members.ts';
 import { ensureCrd, OperatorProcess } from '../support/operator.ts';
 
 // The certificates the operator issues (spec.tls.mode Operator, the default), on a real API
@@ -47,22 +47,15 @@ beforeAll(async () => {
     TLS_CA_PROPAGATION_SECONDS: '3',
   });
   await operator.start();
-  await k.custom.createNamespacedCustomObject({
-    group: 'lpo.dev',
-    version: 'v1alpha1',
-    plural: 'licenseserverpairs',
-    namespace: ns,
-    body: {
-      apiVersion: 'lpo.dev/v1alpha1',
-      kind: 'LicenseServerPair',
-      metadata: { name: PAIR },
-      // No node runs these pods: this file is about what the operator writes.
-      spec: {
-        server: { license: { secretName: 'unused' } },
-        placement: { nodeSelector: { 'lpo.dev/test': 'none' } },
-      },
-    },
-  });
+  // No member process runs: this file is about what the operator writes. The default ports, and
+  // TLS on (the helper's loopback pairs opt out).
+  await createLoopbackPairObject(
+    k,
+    ns,
+    PAIR,
+    { licences: 7070, admin: 7071, metrics: 9464 },
+    { tls: { mode: 'Operator' } },
+  );
 });
 
 afterAll(async () => {

@@ -10,7 +10,14 @@ import type { IssuedCertificate } from '../../src/tls/issued.ts';
 import { PAIR_ID, feature, makeFixture } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { NODE, ROOT } from './harness.ts';
-import { TlsMember, call, memberCert, newCa, operatorCert } from './tls-members.ts';
+import {
+  TlsMember,
+  memberCert,
+  newCa,
+  operatorCert,
+  promoteAsOperator,
+  tlsMemberSpec,
+} from './tls-members.ts';
 import type { Ca } from './tls-members.ts';
 
 const LSPCTL = path.join(ROOT, 'src/cli/lspctl.ts');
@@ -57,24 +64,11 @@ describe('lspctl with a TLS member', () => {
     certFile = file('operator.crt', operator.certPem);
     keyFile = file('operator.key', operator.keyPem);
     // one member without a peer: it needs no standby's acknowledgement
-    member = await TlsMember.create({
-      name: 'primary',
-      pairId: PAIR_ID,
-      dir: fx.dir,
-      licenceFile: fx.licenceFile,
-      publicKeyFile: fx.publicKeyFile,
-      tokenFile: fx.tokenFile,
-    });
+    member = await TlsMember.create(tlsMemberSpec(fx, 'primary'));
     const cert = await memberCert(ca, PAIR_ID, 'primary');
     member.secret.write({ cert: cert.certPem, key: cert.keyPem, ca: ca.certPem });
     await member.start(undefined, ca.certPem);
-    const promoted = await call(member.adminUrl, '/v1/admin/promote', {
-      ca: ca.certPem,
-      cert: operator,
-      token: fx.token,
-      method: 'POST',
-      body: { epoch: 1 },
-    });
+    const promoted = await promoteAsOperator(member, { ca: ca.certPem, operator, token: fx.token });
     expect(promoted).toMatchObject({ status: 200 });
   }, 60_000);
 

@@ -9,7 +9,7 @@ import { issueMemberCertificate } from '../../src/tls/member-certificate.ts';
 import { PAIR_ID, feature, makeFixture } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { ServerProcess, until } from './harness.ts';
-import { DAY, TlsMember, memberCert, newCa } from './tls-members.ts';
+import { DAY, TlsMember, memberCert, newCa, tlsMemberSpec } from './tls-members.ts';
 import type { Ca } from './tls-members.ts';
 
 const notAfterSeconds = (pem: string): number => new X509Certificate(pem).validToDate.getTime() / 1000;
@@ -30,14 +30,7 @@ describe('TLS expiry metrics of a member process', () => {
   beforeAll(async () => {
     fx = makeFixture([feature('sim', 2)]);
     ca = await newCa('pair CA');
-    m = await TlsMember.create({
-      name: 'primary',
-      pairId: PAIR_ID,
-      dir: fx.dir,
-      licenceFile: fx.licenceFile,
-      publicKeyFile: fx.publicKeyFile,
-      tokenFile: fx.tokenFile,
-    });
+    m = await TlsMember.create(tlsMemberSpec(fx, 'primary'));
   }, 60_000);
   afterAll(async () => {
     await m?.stop();

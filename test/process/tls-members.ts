@@ -11,6 +11,7 @@ import type { CertificateAuthority } from '../../src/tls/certificate-authority.t
 import { issueOperatorCertificate } from '../../src/tls/client-certificate.ts';
 import type { IssuedCertificate } from '../../src/tls/issued.ts';
 import { issueMemberCertificate } from '../../src/tls/member-certificate.ts';
+import { PAIR_ID, type Fixture } from '../unit/license-server/fixtures.ts';
 import { MAIN, NODE, freePort, until } from './harness.ts';
 
 export const DAY = 86_400_000;
@@ -83,6 +84,19 @@ export type TlsMemberSpec = {
   tokenFile: string;
   env?: Record<string, string>;
 };
+
+/** The spec of member `name` of the fixture's pair (its licence, key, token and directory). */
+export function tlsMemberSpec(fx: Fixture, name: string, env?: Record<string, string>): TlsMemberSpec {
+  return {
+    name,
+    pairId: PAIR_ID,
+    dir: fx.dir,
+    licenceFile: fx.licenceFile,
+    publicKeyFile: fx.publicKeyFile,
+    tokenFile: fx.tokenFile,
+    ...(env ? { env } : {}),
+  };
+}
 
 /** A member process with TLS on, its Secret directory, and its log. */
 export class TlsMember {
@@ -237,5 +251,19 @@ export function call(
       });
     });
     req.end(payload);
+  });
+}
+
+/** Promotes `m` as the operator does: its client certificate and the admin token. */
+export function promoteAsOperator(
+  m: TlsMember,
+  o: { ca: string; operator: IssuedCertificate; token: string; epoch?: number },
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return call(m.adminUrl, '/v1/admin/promote', {
+    ca: o.ca,
+    cert: o.operator,
+    token: o.token,
+    method: 'POST',
+    body: { epoch: o.epoch ?? 1 },
   });
 }

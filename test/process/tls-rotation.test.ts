@@ -10,7 +10,7 @@ import type { IssuedCertificate } from '../../src/tls/issued.ts';
 import { addToBundle, removeFromBundle } from '../../src/tls/trust-bundle.ts';
 import { PAIR_ID, feature, makeFixture } from '../unit/license-server/fixtures.ts';
 import { until } from './harness.ts';
-import { TlsMember, call, memberCert, newCa, operatorCert } from './tls-members.ts';
+import { TlsMember, call, memberCert, newCa, operatorCert, tlsMemberSpec } from './tls-members.ts';
 
 describe('rotation with TLS on, under continuous checkouts', () => {
   const fx = makeFixture([feature('sim', 20)]);
@@ -25,15 +25,8 @@ describe('rotation with TLS on, under continuous checkouts', () => {
   it('of the serving certificates, then of the CA (old+new bundle, new certificates, old CA dropped): 0 refused calls, 0 lost leases', async () => {
     const ca1 = await newCa('pair CA 1');
     const ca2 = await newCa('pair CA 2');
-    const spec = (name: string) => ({
-      name,
-      pairId: PAIR_ID,
-      dir: fx.dir,
-      licenceFile: fx.licenceFile,
-      publicKeyFile: fx.publicKeyFile,
-      tokenFile: fx.tokenFile,
-      env: { LS_LEASE_TTL_SECONDS: '30', LS_REPLICATION_MODE: 'sync' },
-    });
+    const spec = (name: string) =>
+      tlsMemberSpec(fx, name, { LS_LEASE_TTL_SECONDS: '30', LS_REPLICATION_MODE: 'sync' });
     const primary = await TlsMember.create(spec('primary'));
     const redundant = await TlsMember.create(spec('redundant'));
     members.push(primary, redundant);

@@ -7,7 +7,16 @@ import type { IssuedCertificate } from '../../src/tls/issued.ts';
 import { PAIR_ID, feature, makeFixture } from '../unit/license-server/fixtures.ts';
 import type { Fixture } from '../unit/license-server/fixtures.ts';
 import { until } from './harness.ts';
-import { DAY, TlsMember, call, memberCert, newCa, operatorCert } from './tls-members.ts';
+import {
+  DAY,
+  TlsMember,
+  call,
+  memberCert,
+  newCa,
+  operatorCert,
+  promoteAsOperator,
+  tlsMemberSpec,
+} from './tls-members.ts';
 import type { Ca } from './tls-members.ts';
 
 describe('a pair with TLS on', () => {
@@ -21,14 +30,7 @@ describe('a pair with TLS on', () => {
   let strangerCa: Ca;
   const clients: LicenseClient[] = [];
 
-  const spec = (name: string) => ({
-    name,
-    pairId: PAIR_ID,
-    dir: fx.dir,
-    licenceFile: fx.licenceFile,
-    publicKeyFile: fx.publicKeyFile,
-    tokenFile: fx.tokenFile,
-  });
+  const spec = (name: string) => tlsMemberSpec(fx, name);
 
   beforeAll(async () => {
     fx = makeFixture([feature('sim', 20)]);
@@ -43,13 +45,7 @@ describe('a pair with TLS on', () => {
     primary.secret.write({ cert: primaryCert.certPem, key: primaryCert.keyPem, ca: ca.certPem });
     redundant.secret.write({ cert: redundantCert.certPem, key: redundantCert.keyPem, ca: ca.certPem });
     await Promise.all([primary.start(redundant, ca.certPem), redundant.start(primary, ca.certPem)]);
-    const promoted = await call(primary.adminUrl, '/v1/admin/promote', {
-      ca: ca.certPem,
-      cert: operator,
-      token: fx.token,
-      method: 'POST',
-      body: { epoch: 1 },
-    });
+    const promoted = await promoteAsOperator(primary, { ca: ca.certPem, operator, token: fx.token });
     expect(promoted).toMatchObject({ status: 200 });
   }, 60_000);
 
@@ -189,14 +185,7 @@ describe('a member whose certificate has expired', () => {
   it('starts, warns in its log, and the client says the certificate expired and what to check', async () => {
     const fx = makeFixture([feature('sim', 2)]);
     const ca = await newCa('pair CA');
-    const m = await TlsMember.create({
-      name: 'primary',
-      pairId: PAIR_ID,
-      dir: fx.dir,
-      licenceFile: fx.licenceFile,
-      publicKeyFile: fx.publicKeyFile,
-      tokenFile: fx.tokenFile,
-    });
+    const m = await TlsMember.create(tlsMemberSpec(fx, 'primary'));
     const c = new LicenseClient({
       addresses: m.clientUrl,
       ca: ca.certPem,

@@ -66,7 +66,7 @@ export class PairCertificates {
       const k = this.known.get(key);
       const due = k ? Math.min(k.state.renewAt.getTime(), k.checkedAt + RECHECK_MS) : 0;
       if (k && k.caPem === ca.authority.certPem && k.bundle === ca.bundle && this.now() < due) return k.state;
-      const state = await this.reconcile(pair, ca);
+      const state = await this.reconcile(pair, ca, k?.bundle);
       const { issued: _issued, ...steady } = state;
       this.known.set(key, {
         caPem: ca.authority.certPem,
@@ -84,59 +84,54 @@ export class PairCertificates {
   private async reconcile(
     pair: LicenseServerPair,
     ca: IssuingCa,
+    appliedBundle: string | undefined,
   ): Promise<PairCertificateState & { ok: true }> {
-    const { namespace, name } = pair.metadata;
-    const names = childNames(name);
     const now = new Date(this.now());
-    const expires = {} as Record<Member, Date>;
-    const issuedNow: { member: Member; why: string; notAfter: Date }[] = [];
-    let renewAt = Infinity;
-    for (const member of MEMBERS) {
-      const secretName = names.tlsSecret[member];
-      const live = await this.io.readSecret(namespace, secretName);
-      const identity = memberIdentity(`${namespace}/${name}`, member);
-      const dnsNames = memberDnsNames(name, namespace, member, this.opts.clusterDomain);
-      const plan = planMemberSecret(
-        decode(live),
-        {
-          identity: parseIdentity(identity)!,
-          dnsNames,
-          caCertPem: ca.authority.certPem,
-          bundle: ca.bundle,
-        },
-        now,
-      );
-      let cert =
-        plan.action === 'issue'
-          ? undefined
-          : { certPem: text(live, 'tls.crt')!, keyPem: text(live, 'tls.key')! };
-      let notAfter = plan.action === 'issue' ? undefined : plan.notAfter;
-      let due = plan.action === 'issue' ? undefined : plan.renewAt;
-      if (plan.action === 'issue') {
-        const issued = await issueMemberCertificate(ca.authority, {
-          pairId: `${namespace}/${name}`,
-          member,
-          dnsNames,
-          lifetimeMs: this.opts.memberLifetimeMs,
-          now,
-        });
-        cert = issued;
-        notAfter = issued.notAfter;
-        due = renewalTime(issued);
-        issuedNow.push({ member, why: plan.why, notAfter: issued.notAfter });
-      }
-      if (plan.action !== 'keep')
-        await this.io.apply(memberSecret(pair, member, cert!.certPem, cert!.keyPem, ca.bundle), live);
-      expires[member] = notAfter!;
-      renewAt = Math.min(renewAt, due!.getTime());
-    }
-    await this.io.apply(caConfigMap(pair, ca.bundle));
+    const held = await Promise.all(MEMBERS.map((m) => this.memberCertificate(pair, m, ca, now)));
+    // The ConfigMap changes only with the bundle: written once per bundle by this process.
+    if (appliedBundle !== ca.bundle) await this.io.apply(caConfigMap(pair, ca.bundle));
+    const issued = held.flatMap((h, i) =>
+      h.issuedWhy !== undefined ? [{ member: MEMBERS[i]!, why: h.issuedWhy, notAfter: h.notAfter }] : [],
+    );
     return {
       ok: true,
-      expires,
-      renewAt: new Date(renewAt),
-      ...(issuedNow.length > 0 ? { issued: issuedNow } : {}),
+      expires: { primary: held[0]!.notAfter, redundant: held[1]!.notAfter },
+      renewAt: new Date(Math.min(...held.map((h) => h.renewAt.getTime()))),
+      ...(issued.length > 0 ? { issued } : {}),
     };
+  }
+
+  /** One member's certificate: kept, given the new bundle, or issued (and why). */
+  private async memberCertificate(
+    pair: LicenseServerPair,
+    member: Member,
+    ca: IssuingCa,
+    now: Date,
+  ): Promise<{ notAfter: Date; renewAt: Date; issuedWhy?: string }> {
+    const { namespace, name } = pair.metadata;
+    const live = await this.io.readSecret(namespace, childNames(name).tlsSecret[member]);
+    const dnsNames = memberDnsNames(name, namespace, member, this.opts.clusterDomain);
+    const identity = parseIdentity(memberIdentity(`${namespace}/${name}`, member))!;
+    const plan = planMemberSecret(
+      decode(live),
+      { identity, dnsNames, caCertPem: ca.authority.certPem, bundle: ca.bundle },
+      now,
+    );
+    if (plan.action === 'keep') return { notAfter: plan.notAfter, renewAt: plan.renewAt };
+    if (plan.action === 'bundle') {
+      const [cert, key] = [text(live, 'tls.crt')!, text(live, 'tls.key')!];
+      await this.io.apply(memberSecret(pair, member, cert, key, ca.bundle), live);
+      return { notAfter: plan.notAfter, renewAt: plan.renewAt };
+    }
+    const issued = await issueMemberCertificate(ca.authority, {
+      pairId: `${namespace}/${name}`,
+      member,
+      dnsNames,
+      lifetimeMs: this.opts.memberLifetimeMs,
+      now,
+    });
+    await this.io.apply(memberSecret(pair, member, issued.certPem, issued.keyPem, ca.bundle), live);
+    return { notAfter: issued.notAfter, renewAt: renewalTime(issued), issuedWhy: plan.why };
   }
 }
 
