@@ -18,7 +18,8 @@ import type { LiveMember, Member, Observation, Policy } from './observation.ts';
 import { assess } from './assess.ts';
 import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
-import { pairCause } from './diagnosis.ts';
+import { dataLossOf, noLiveMember } from './no-live-member.ts';
+import type { DataLossVerdict } from './data-loss-promotion.ts';
 import type { ServingAlone, ServingDecision } from './serving.ts';
 
 // The decision's inputs and their Kubernetes adapters live beside it; importers of the decision
@@ -39,7 +40,8 @@ export type Action =
   | 'switchover'
   | 'serve-first-recovered'
   | 'fence-only'
-  | 'repromote';
+  | 'repromote'
+  | 'promote-accepting-data-loss';
 
 export type Reason =
   | 'Healthy'
@@ -63,10 +65,26 @@ export type Reason =
   | 'FailbackPending'
   | 'FailbackManual'
   | 'LiveMemberNotActive'
-  | 'StrayActive';
+  | 'StrayActive'
+  | 'DataLossAccepted';
 
 /** The rows of the decision table (table()); each test scenario is checked to name its own. */
-export const TABLE_ROWS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'] as const;
+export const TABLE_ROWS = [
+  '1',
+  '2a',
+  '2b',
+  '2',
+  '3',
+  '4',
+  '5',
+  '6',
+  '7',
+  '8',
+  '9',
+  '10',
+  '11',
+  '12',
+] as const;
 export type TableRow = (typeof TABLE_ROWS)[number];
 
 export interface Decision {
@@ -108,9 +126,15 @@ export interface Decision {
   requeueAfterMs?: number;
   /** The serving rules (serving.ts): the next status.servingAlone and the solo grant to send. */
   serving: ServingDecision;
+  /**
+   * The verdict on a new lpo.dev/promote-accepting-data-loss value (data-loss-promotion.ts), with
+   * the value: carried out (row 2a), pending (row 2b) or refused.
+   */
+  dataLoss?: { request: string; verdict: DataLossVerdict };
 }
 
-interface Move {
+/** What a row of the table decides (rows of their own modules return it too). */
+export interface Move {
   /** The row of the table that decided (see table()). */
   row: TableRow;
   action: Action;
@@ -124,14 +148,20 @@ interface Move {
 }
 
 /**
- * The decision table. Rows are checked top to bottom; the first that applies wins.
+ * The decision table. Rows are checked top to bottom; the first that applies wins (rows 1-2 are
+ * in no-live-member.ts).
  *
  *  no live member:
  *    1. a member eligible (healthy, not catching up) → promote it (preferred first):
  *       `initial-promote` when never promoted (epoch 0), else `serve-first-recovered`;
  *       a new pair whose preferred member's pod started less than (successThreshold + 3) check
  *       periods ago waits for it instead of promoting the other (WaitingForPreferred)
- *    2. otherwise → none (Pending / Unavailable)
+ *   2a. a person asked to promote the member not promotable, accepting the loss of what the other
+ *       served alone (data-loss-promotion.ts), and nothing stands against it any more →
+ *       `promote-accepting-data-loss`: fence the member that served alone, promote the other
+ *   2b. such a request waits (a grant may still be valid, the member is not healthy) → none,
+ *       requeue when the grants have expired
+ *    2. otherwise → none (Pending / Unavailable); a request that does not fit is refused
  *  live member failed (pod/node signal, or failureThreshold failed checks):
  *    3. failover disabled → none, report only
  *    4. failing for less than delaySeconds → none, requeue
@@ -193,7 +223,8 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     obs.status.preferredMember !== undefined && obs.status.preferredMember !== preferred;
   const requested = preferredChanged || obs.switchoverRequested === true || rollout;
 
-  const move = table(obs, policy, now, members, requested, preferredChanged, rollout);
+  const dataLoss = dataLossOf(obs, assessed, now);
+  const move = table(obs, policy, now, members, requested, preferredChanged, rollout, dataLoss?.verdict);
   const promote = move.promote;
   const epoch = promote !== undefined ? nextEpoch : currentEpoch;
   const moved = move.live !== prevLive;
@@ -235,6 +266,7 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     ],
     members,
     serving,
+    ...(dataLoss ? { dataLoss } : {}),
   };
   // The mark gone, the member it marked may be promoted: decide again at once without it.
   const unmarked = obs.status.servingAlone !== undefined && serving.alone === undefined ? now : Infinity;
@@ -280,7 +312,11 @@ function servingOf(
     live,
     moving: promoted !== undefined || move.fence !== undefined,
     // A new pair's first promotion has nothing the other member could miss: it is not marked.
-    ...(promoted !== undefined && move.action !== 'initial-promote' && a[other(promoted)].failed
+    // Promoted accepting data loss, it serves alone too: the member that served alone must
+    // resync from it (dropping what only it had) before it is promotable again.
+    ...(promoted !== undefined &&
+    move.action !== 'initial-promote' &&
+    (a[other(promoted)].failed || move.action === 'promote-accepting-data-loss')
       ? { promotingAlone: promoted }
       : {}),
     epoch,
@@ -305,9 +341,10 @@ function table(
   requested: boolean,
   preferredChanged: boolean,
   rollout: boolean,
+  dataLoss: DataLossVerdict | undefined,
 ): Move {
   const live = obs.status.liveMember;
-  if (live === '') return noLiveMember(obs, p, now, a);
+  if (live === '') return noLiveMember(obs, p, now, a, dataLoss);
   const g: LiveGroup = {
     obs,
     p,
@@ -346,70 +383,6 @@ function intervalOf(
   const lastAt = obs.status.lastFailoverAt;
   const intervalEnd = lastAt === undefined ? undefined : lastAt + p.minSecondsBetweenFailovers * 1000;
   return { intervalEnd, intervalPending: intervalEnd !== undefined && now < intervalEnd };
-}
-
-/** Rows 1-2: no live member. */
-function noLiveMember(obs: Observation, p: Policy, now: number, a: Record<Member, MemberAssessment>): Move {
-  const preferred = p.preferredMember;
-  const order: Member[] = [preferred, other(preferred)];
-  const c = order.find((m) => a[m].eligibleForFailover);
-  const initial = obs.status.epoch <= 0;
-  // A new pair starts on its preferred member: when the other passed its checks first, the
-  // preferred one gets a few periods from when its container started.
-  const preferredPod = obs.members[preferred].pod;
-  const graceEnd =
-    preferredPod?.startedAt === undefined
-      ? undefined
-      : preferredPod.startedAt + (p.successThreshold + 3) * (p.periodSeconds ?? 2) * 1000;
-  if (
-    initial &&
-    c !== undefined &&
-    c !== preferred &&
-    !preferredPod?.deleting &&
-    graceEnd !== undefined &&
-    now < graceEnd
-  )
-    return {
-      action: 'none',
-      row: '1',
-      reason: 'WaitingForPreferred',
-      message: `waiting for the preferred ${preferred} member (the ${c} member is healthy)`,
-      live: '',
-      requeueAt: graceEnd,
-    };
-  if (c !== undefined) {
-    const o = other(c);
-    return {
-      row: '1',
-      action: initial ? 'initial-promote' : 'serve-first-recovered',
-      reason: initial ? 'InitialPromotion' : 'MemberRecovered',
-      message: initial ? `promoting the ${c} member` : `the ${c} member recovered first; serving it`,
-      live: c,
-      promote: c,
-      ...(a[o].reportsActive ? { fence: o } : {}),
-    };
-  }
-  const stale = MEMBER_LIST.find((m) => a[m].notPromotable && a[m].healthy);
-  if (stale !== undefined)
-    return {
-      row: '2',
-      action: 'none',
-      reason: 'StandbyNotPromotable',
-      message: `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`,
-      live: '',
-    };
-  // Neither will serve by itself: say why (a missing Secret, a refused licence, an image…).
-  const cause = pairCause(a, order);
-  if (cause) return { row: '2', action: 'none', reason: cause.reason, message: cause.message, live: '' };
-  return {
-    row: '2',
-    action: 'none',
-    reason: initial ? 'WaitingForMembers' : 'BothDown',
-    message: initial
-      ? 'waiting for a member to become healthy'
-      : `no member is healthy (primary: ${a.primary.message}; redundant: ${a.redundant.message})`,
-    live: '',
-  };
 }
 
 /** Rows 3-7: the live member failed. */

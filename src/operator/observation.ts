@@ -145,6 +145,11 @@ export interface Observation {
   switchoverRequested?: boolean;
   /** Until when a solo grant this operator (or its predecessor) sent may still be valid, ms. */
   grantsBindUntil?: number;
+  /**
+   * A lpo.dev/promote-accepting-data-loss value the operator has not handled yet (not the one
+   * status.dataLossPromotion records): judged by data-loss-promotion.ts.
+   */
+  dataLossRequest?: string;
   /** The licence Secret, when it was checked (a member pod waits to start). */
   licenceSecret?: LicenceSecretCheck;
 }

@@ -1,104 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { TABLE_ROWS, decide, type Policy } from '../../../src/operator/failover.ts';
 import {
-  TABLE_ROWS,
-  decide,
-  type Decision,
-  type MemberObservation,
-  type Observation,
-  type Policy,
-  type StatusObservation,
-} from '../../../src/operator/failover.ts';
-
-const T0 = 1_800_000_000_000;
-const S = 1000;
-
-const POLICY: Policy = {
-  enabled: true,
-  delaySeconds: 0,
-  failback: 'Automatic',
-  failbackStableSeconds: 30,
-  minSecondsBetweenFailovers: 10,
-  preferredMember: 'primary',
-  failureThreshold: 3,
-  successThreshold: 2,
-  protocol: 'reference',
-};
-
-type Patch = {
-  pod?: Partial<NonNullable<MemberObservation['pod']>> | null;
-  node?: MemberObservation['node'] | null;
-  probe?: Partial<MemberObservation['probe']>;
-  server?: Partial<NonNullable<MemberObservation['server']>> | null;
-  specOutdated?: boolean;
-};
-
-/** A member that has been healthy and in sync for 10 minutes, reporting `role`. */
-function member(role: 'active' | 'standby', patch: Patch = {}, epoch = 1): MemberObservation {
-  const m: MemberObservation = {
-    pod: {
-      phase: 'Running',
-      deleting: false,
-      ready: true,
-      readyTransitionAt: T0 - 900 * S,
-      containerTerminated: false,
-    },
-    node: { ready: 'True', transitionAt: T0 - 3600 * S },
-    probe: {
-      consecutiveSuccesses: 300,
-      consecutiveFailures: 0,
-      lastSuccessAt: T0 - 1 * S,
-      successSince: T0 - 600 * S,
-    },
-    server: { role, epoch, replication: 'in-sync', lagEntries: 0, inSyncSince: T0 - 600 * S },
-  };
-  if (patch.pod === null) delete m.pod;
-  else if (patch.pod) m.pod = { ...m.pod!, ...patch.pod };
-  if (patch.node === null) delete m.node;
-  else if (patch.node) m.node = patch.node;
-  if (patch.probe) m.probe = { ...m.probe, ...patch.probe };
-  if (patch.server === null) delete m.server;
-  else if (patch.server) m.server = { ...m.server!, ...patch.server };
-  if (patch.specOutdated) m.specOutdated = true;
-  return m;
-}
-
-const probeFailed = (n = 3, since = T0 - 6 * S): Patch => ({
-  probe: { consecutiveSuccesses: 0, consecutiveFailures: n, firstFailureAt: since, lastFailureAt: T0 },
-});
-const notProbed: Patch = {
-  probe: { consecutiveSuccesses: 0, consecutiveFailures: 0, successSince: undefined },
-};
-const pending: Patch = { pod: { phase: 'Pending', ready: false }, ...notProbed };
-
-function status(patch: Partial<StatusObservation> = {}): StatusObservation {
-  return {
-    liveMember: 'primary',
-    epoch: 1,
-    failoverCount: 0,
-    liveSince: T0 - 800 * S,
-    lastFailoverAt: T0 - 3600 * S,
-    preferredMember: 'primary',
-    ...patch,
-  };
-}
-
-const steady = (
-  p: MemberObservation,
-  r: MemberObservation,
-  st: Partial<StatusObservation> = {},
-): Observation => ({
-  members: { primary: p, redundant: r },
-  status: status(st),
-});
-
-interface Scenario {
-  name: string;
-  obs: Observation;
-  policy?: Partial<Policy>;
-  now?: number;
-  expect: Partial<Omit<Decision, 'conditions'>> & { conditions?: Record<string, string> };
-}
-
+  POLICY,
+  S,
+  T0,
+  check,
+  member,
+  notProbed,
+  pending,
+  probeFailed,
+  status,
+  steady,
+  type Scenario,
+} from './decision-fixtures.ts';
 const fresh = {
   liveMember: '' as const,
   epoch: 0,
@@ -112,6 +26,13 @@ const afterFailover = {
   liveSince: T0 - 100 * S,
   lastFailoverAt: T0 - 100 * S,
 };
+
+/** The primary served alone and was fenced; the redundant member reports the lost connection. */
+const aloneLost = {
+  liveMember: '' as const,
+  servingAlone: { member: 'primary' as const, epoch: 1, since: T0 - 60 * S },
+};
+const lostActive = { server: { replication: 'disconnected' as const, peerLastSeenSeconds: 30 } };
 
 const scenarios: Scenario[] = [
   // --- start-up
@@ -507,6 +428,60 @@ const scenarios: Scenario[] = [
       servingAlone: { member: 'primary', epoch: 1, since: T0 - 60 * S },
     }),
     expect: { action: 'serve-first-recovered', live: 'primary', promote: 'primary', epoch: 2 },
+  },
+  // --- the override of R5: a promotion accepting data loss (data-loss-promotion.ts)
+  {
+    name: 'the member that served alone is lost; a request names its episode and its grants have expired: promote the other',
+    obs: {
+      ...steady(member('standby', { pod: null, server: null }), member('standby', lostActive), aloneLost),
+      dataLossRequest: `redundant@${new Date(T0 - 60 * S).toISOString()}#night-page`,
+      grantsBindUntil: T0 - 1,
+    },
+    expect: {
+      row: '2a',
+      action: 'promote-accepting-data-loss',
+      reason: 'DataLossAccepted',
+      live: 'redundant',
+      promote: 'redundant',
+      fence: 'primary',
+      epoch: 2,
+      moved: true,
+      countsAsFailover: false,
+      phase: 'FailedOver',
+      lastFailover: {
+        from: '',
+        to: 'redundant',
+        action: 'promote-accepting-data-loss',
+        reason: 'DataLossAccepted',
+      },
+      // It serves alone from its first moment; the member that served alone must resync from it.
+      serving: {
+        alone: { member: 'redundant', epoch: 2, since: T0 },
+        grant: { member: 'redundant', epoch: 2, withPromotion: true },
+        reason: 'PromoteAlone',
+        message: 'the redundant member is promoted to serve alone: the other member failed',
+      },
+      conditions: { Ready: 'True', ServingAlone: 'True' },
+    },
+  },
+  {
+    name: 'the same request while a grant to the member that served alone may still be valid: wait for it',
+    obs: {
+      ...steady(member('standby', { pod: null, server: null }), member('standby', lostActive), aloneLost),
+      dataLossRequest: `redundant@${new Date(T0 - 60 * S).toISOString()}`,
+      grantsBindUntil: T0 + 3 * S,
+    },
+    expect: {
+      row: '2b',
+      action: 'none',
+      reason: 'StandbyNotPromotable',
+      live: '',
+      promote: undefined,
+      epoch: 1,
+      phase: 'Unavailable',
+      requeueAfterMs: 3000,
+      conditions: { Ready: 'False', ServingAlone: 'True' },
+    },
   },
   {
     name: 'serving alone: no failback or switchover to the not-promotable member',
@@ -905,18 +880,6 @@ const scenarios: Scenario[] = [
     expect: { action: 'failover', live: 'redundant', epoch: 2 },
   },
 ];
-
-function check(d: Decision, e: Scenario['expect']): void {
-  const { conditions, ...rest } = e;
-  for (const [k, v] of Object.entries(rest)) {
-    expect(d[k as keyof Decision], k).toEqual(v);
-  }
-  if (conditions) {
-    for (const [type, st] of Object.entries(conditions)) {
-      expect(d.conditions.find((c) => c.type === type)?.status, type).toBe(st);
-    }
-  }
-}
 
 describe('decide: the rows of the table', () => {
   it('every row of the decision table decides at least one scenario', () => {
