@@ -355,7 +355,10 @@ The decision is a pure function (\`src/operator/failover.ts\`), evaluated on eve
   (out of the Service, demoted when reachable) and promotes the standby with a new epoch: only a
   healthy standby that is not known to be behind (\`catching-up\`).
 - When no standby can take over, the failed member is fenced and **no** member serves (phase
-  \`Unavailable\`); the first member to recover is served.
+  \`Unavailable\`); the first member to recover is served. A member marked not promotable
+  (\`status.servingAlone\`: the other one served alone) is promoted only on a person's request that
+  accepts the loss of what was served alone
+  ([reliability.md](reliability.md#promoting-a-member-that-is-not-promotable-accepting-data-loss)).
 - A member that comes back after a failover is a standby. With \`failover.failback: Automatic\` the
   operator switches back to \`spec.preferredMember\` once it has been healthy and in sync for
   \`failover.failbackStableSeconds\`; with \`Manual\` it waits for a switchover request.
@@ -383,6 +386,12 @@ kubectl annotate lsp eda-tools -n licensing --overwrite lpo.dev/switchover-reque
 
 # wait for the switchover
 kubectl wait lsp/eda-tools -n licensing --for=jsonpath='{.status.liveMember}'=redundant --timeout=60s
+
+# the primary served alone and its node is gone for good: promote the redundant member, losing
+# what the primary acknowledged alone (prefer \`lspctl pair promote eda-tools --accept-data-loss\`,
+# which prints what is lost and asks first); the value names the member and the episode
+kubectl annotate lsp eda-tools -n licensing --overwrite lpo.dev/promote-accepting-data-loss="redundant@$(
+  kubectl get lsp eda-tools -n licensing -o jsonpath='{.status.servingAlone.since}')#$(date +%s)"
 \`\`\`
 
 A switchover (planned, or an automatic failback) is graceful: the live member is taken out of the
@@ -436,6 +445,8 @@ Runbooks: [LicensePairNotServing](runbooks/LicensePairNotServing.md).
 | reason | type | when |
 | --- | --- | --- |
 | \`Promoted\`, \`FailedOver\`, \`FailedBack\`, \`SwitchedOver\`, \`Recovered\`, \`Fenced\`, \`Repromoted\` | Normal / Warning | the live member changes (one Event per move) |
+| \`PromotedWithDataLoss\` | Warning | the member not promotable was promoted on a \`lpo.dev/promote-accepting-data-loss\` request: the message names the episode whose changes are lost and the request |
+| \`DataLossPromotionPending\`, \`DataLossPromotionRefused\` | Warning | such a request waits (a grant to the member that served alone may still be valid, the member to promote is not healthy: once per cause) / does not fit the pair and is refused for good (wrong member, stale episode, a member live…; \`status.dataLossPromotion\` says why) |
 | \`PhaseDegraded\`, \`PhaseUnavailable\`, \`PhaseRunning\`, \`PhaseFailedOver\` | Warning / Normal | the phase changes without a move |
 | \`ServingAlone\`, \`Resynced\` | Warning / Normal | the live member starts serving alone / its standby has resynced |
 | \`CertificateIssued\` | Normal | the operator issued a member a certificate (first, renewal, new CA), with why |

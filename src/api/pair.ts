@@ -33,6 +33,13 @@ export const ANNOTATION_SPEC_HASH = `${GROUP}/spec-hash`;
  * manual failback. The operator records the handled value in `status.lastSwitchoverRequest`.
  */
 export const ANNOTATION_SWITCHOVER_REQUEST = `${GROUP}/switchover-request`;
+/**
+ * Annotation a person sets to promote the member `status.servingAlone` marks as not promotable,
+ * accepting the loss of what the other member acknowledged alone: `<member>@<servingAlone.since>`,
+ * optionally followed by `#<request id>` (docs/reliability.md). The operator records the handled
+ * value in `status.dataLossPromotion`: a value is carried out or refused once.
+ */
+export const ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS = `${GROUP}/promote-accepting-data-loss`;
 /** The field manager the operator uses for server-side apply. */
 export const FIELD_MANAGER = 'license-pair-operator';
 
@@ -515,7 +522,9 @@ export const LastFailoverSchema = z.object({
   action: z
     .string()
     .optional()
-    .describe('failover, failback, switchover, serve-first-recovered or fence-only.'),
+    .describe(
+      'failover, failback, switchover, serve-first-recovered, fence-only or promote-accepting-data-loss.',
+    ),
   reason: z.string().describe('Why (for example ProbeFailed, PodDeleted, NodeNotReady, FailbackStable).'),
   detectionSeconds: z
     .number()
@@ -528,6 +537,34 @@ export const ServingAloneSchema = z.object({
   member: MemberSchema.describe("The member that may serve alone under the operator's grants."),
   epoch: z.int().min(0).describe('The epoch it serves alone in.'),
   since: z.iso.datetime().describe('Since when it serves alone.'),
+});
+
+export const DataLossPromotionSchema = z.object({
+  request: z
+    .string()
+    .describe(
+      'The `lpo.dev/promote-accepting-data-loss` value handled: a later write of the same value is inert.',
+    ),
+  outcome: z
+    .enum(['Promoted', 'Refused'])
+    .describe('Promoted: the member was promoted; Refused: the request did not fit the pair (see reason).'),
+  reason: z
+    .string()
+    .describe(
+      'DataLossAccepted, or why it was refused: Malformed, NoEpisode, StaleEpisode, WrongMember, PairServed, ServedAloneMemberBack.',
+    ),
+  message: z.string().describe('What was done or why not, in words.'),
+  time: z.iso.datetime().describe('When the operator handled the request.'),
+  member: MemberSchema.optional().describe('(Promoted) the member promoted.'),
+  epoch: z.int().min(0).optional().describe('(Promoted) the epoch it was promoted with.'),
+  servedAlone: z
+    .object({
+      member: MemberSchema.describe('The member that served alone: what it acknowledged alone is lost.'),
+      epoch: z.int().min(0).describe('The epoch it served alone in.'),
+      since: z.iso.datetime().describe('Since when it served alone.'),
+    })
+    .optional()
+    .describe('(Promoted) the episode given up: what `member` acknowledged alone from `since` on is lost.'),
 });
 
 export const PairStatusSchema = z
@@ -569,6 +606,9 @@ export const PairStatusSchema = z
     liveSince: z.iso.datetime().optional().describe('Since when the current live member serves.'),
     servingAlone: ServingAloneSchema.optional().describe(
       'Set while the live member serves without its standby (down, partitioned, resyncing): the other member is not promoted until it has resynced and every grant to serve alone has expired (docs/reliability.md).',
+    ),
+    dataLossPromotion: DataLossPromotionSchema.optional().describe(
+      'The last `lpo.dev/promote-accepting-data-loss` request the operator handled: promoted (and what was lost) or refused (docs/reliability.md).',
     ),
     observedGeneration: z
       .int()
@@ -624,6 +664,7 @@ export type Condition = z.infer<typeof ConditionSchema>;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
 export type MemberStatus = z.infer<typeof MemberStatusSchema>;
 export type LastFailover = z.infer<typeof LastFailoverSchema>;
+export type DataLossPromotion = z.infer<typeof DataLossPromotionSchema>;
 export type PairStatus = z.infer<typeof PairStatusSchema>;
 export type LicenseServerPair = z.infer<typeof LicenseServerPairSchema>;
 export type LicenseServerPairInput = z.input<typeof LicenseServerPairSchema>;

@@ -1,6 +1,7 @@
 // The Events of one reconcile, from the status before and after it and the decision: one Event
 // per change, with the reason a user searches for (docs/api.md, "Events"). Pure; the reconciler
 // records them (the recorder aggregates a repeat into the count of one Event).
+import { ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS } from '../api/pair.ts';
 import type { Condition, PairStatus } from '../api/pair.ts';
 import { CONDITION_LICENCE_VALID, CONDITION_READY, CONDITION_STANDBY_READY } from './conditions.ts';
 import { CERTIFICATES_READY } from './tls/certificate-condition.ts';
@@ -21,6 +22,7 @@ export const ACTION_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason:
   'serve-first-recovered': { type: 'Normal', reason: 'Recovered' },
   'fence-only': { type: 'Warning', reason: 'Fenced' },
   repromote: { type: 'Normal', reason: 'Repromoted' },
+  'promote-accepting-data-loss': { type: 'Warning', reason: 'PromotedWithDataLoss' },
 };
 
 /** Condition reasons that are a problem a person must fix, or a warning ahead of one. */
@@ -48,7 +50,11 @@ export function eventsOf(prev: PairStatus, next: PairStatus, d: Decision, writte
 /** The Event of the move a decision makes (recorded once the move is carried out). */
 export function actionEventOf(d: Decision): PairEvent[] {
   const action = d.action === 'none' ? undefined : ACTION_EVENTS[d.action];
-  return action ? [{ ...action, message: d.message }] : [];
+  // The request goes with the Event: who asked for the loss, and for which episode.
+  const asked = d.dataLoss ? ` (${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${d.dataLoss.request})` : '';
+  return action
+    ? [{ ...action, message: `${d.message}${action.reason === 'PromotedWithDataLoss' ? asked : ''}` }]
+    : [];
 }
 
 /**
@@ -79,6 +85,13 @@ export function statusEventsOf(
       type: 'Normal',
       reason: 'Resynced',
       message: `${d.serving.message} (the ${was.member} member served alone since ${was.since})`,
+    });
+  const request = next.dataLossPromotion;
+  if (request?.outcome === 'Refused' && request.request !== prev.dataLossPromotion?.request)
+    out.push({
+      type: 'Warning',
+      reason: 'DataLossPromotionRefused',
+      message: `${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${request.request} refused (${request.reason}): ${request.message}`,
     });
   // A phase change says what the action's Event already said; alone it is news. A new pair's
   // first phase is not (the Promoted Event follows).

@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
+  ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS,
   ANNOTATION_SPEC_HASH,
   ANNOTATION_SWITCHOVER_REQUEST,
   GROUP,
@@ -41,6 +42,7 @@ import {
   type Observation,
 } from './failover.ts';
 import { AdminTokens } from './admin-tokens.ts';
+import { PendingDataLossEvents } from './data-loss-events.ts';
 import { changeRole } from './member-client.ts';
 import { OwnStatusWrites } from './own-writes.ts';
 import { actionEventOf, statusEventsOf } from './pair-events.ts';
@@ -116,6 +118,7 @@ export class Reconciler {
   /** The licence Secret as last found, per pair, while a member pod waits to start. */
   private readonly secretChecks = new Map<string, { check: LicenceSecretCheck; at: number }>();
   private readonly ownWrites = new OwnStatusWrites();
+  private readonly dataLossEvents = new PendingDataLossEvents();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -147,6 +150,7 @@ export class Reconciler {
       this.inheritedAlone.delete(key);
       this.secretChecks.delete(key);
       this.ownWrites.forget(key);
+      this.dataLossEvents.forget(key);
       for (const k of this.expectedPods.keys())
         if (k.startsWith(`${namespace}/${name}-`)) this.expectedPods.delete(k);
       return {};
@@ -201,6 +205,10 @@ export class Reconciler {
     const now = this.now();
     const switchoverRequest = raw.metadata?.annotations?.[ANNOTATION_SWITCHOVER_REQUEST];
     const obs = this.observe(key, pair, pods, status, switchoverRequest);
+    // A value is handled once (status.dataLossPromotion records it): after that it is inert.
+    const dataLossRequest = raw.metadata?.annotations?.[ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS];
+    if (dataLossRequest !== undefined && dataLossRequest !== status.dataLossPromotion?.request)
+      obs.dataLossRequest = dataLossRequest;
     const secret = await this.checkLicenceSecret(key, pair, pods, now);
     if (secret.check) obs.licenceSecret = secret.check;
     const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds, this.d.leaderHandoverMs ?? 0);
@@ -256,6 +264,8 @@ export class Reconciler {
       log.info({ member: end!.member, epoch: end!.epoch }, 'solo grants ended: the standby has resynced');
     this.logServing(status, newStatus, decision, log);
     for (const e of statusEventsOf(status, newStatus, decision, statusChanged))
+      this.d.events.record(raw, e.type, e.reason, e.message);
+    for (const e of this.dataLossEvents.of(key, decision))
       this.d.events.record(raw, e.type, e.reason, e.message);
 
     // Carry out the decision: fence first, then promote, then point the Service.

@@ -3,6 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import {
   MEMBERS,
+  type DataLossPromotion,
   type LicenseServerPair,
   type Member,
   type MemberStatus,
@@ -11,6 +12,8 @@ import {
 import { setConditions, type ConditionSpec } from './conditions.ts';
 import type { Decision } from './failover.ts';
 import type { MemberProbeState } from './prober.ts';
+
+const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function nextStatus(
   pair: LicenseServerPair,
@@ -22,7 +25,6 @@ export function nextStatus(
   switchoverRequest: string | undefined,
   certificates: { condition?: ConditionSpec | undefined; expires?: Record<Member, Date> } = {},
 ): PairStatus {
-  const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const members: Record<string, MemberStatus> = {};
   for (const m of MEMBERS) {
     const pod = pods[m];
@@ -124,5 +126,28 @@ export function nextStatus(
   }
   if (decision.requestHandled && switchoverRequest !== undefined)
     next.lastSwitchoverRequest = switchoverRequest;
+  const record = dataLossRecord(decision, iso(now));
+  if (record) next.dataLossPromotion = record;
   return next;
+}
+
+/**
+ * The data-loss promotion request handled by this decision, for status.dataLossPromotion: carried
+ * out (the move of row 2a) or refused. A pending one is not handled yet.
+ */
+function dataLossRecord(d: Decision, time: string): DataLossPromotion | undefined {
+  if (!d.dataLoss) return undefined;
+  const { request, verdict: v } = d.dataLoss;
+  if (v.kind === 'refuse') return { request, outcome: 'Refused', reason: v.cause, message: v.message, time };
+  if (v.kind !== 'promote' || d.action !== 'promote-accepting-data-loss') return undefined;
+  return {
+    request,
+    outcome: 'Promoted',
+    reason: d.reason,
+    message: v.message,
+    time,
+    member: v.member,
+    epoch: d.epoch,
+    servedAlone: { member: v.lost.member, epoch: v.lost.epoch, since: iso(v.lost.since) },
+  };
 }

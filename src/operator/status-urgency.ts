@@ -25,6 +25,8 @@ const DECISION_FIELDS = [
   'liveSince',
   // written before any solo grant is sent, and read back by every later decision (R3)
   'servingAlone',
+  // a request is handled once: the record is what makes the annotation inert
+  'dataLossPromotion',
 ] as const satisfies readonly (keyof PairStatus)[];
 
 /** Conditions whose True is good news and whose leaving True is bad news (Degraded is the other way round). */
