@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // kubectl-lsp: the kubectl plugin. kubectl runs any executable named kubectl-lsp on PATH for
-// `kubectl lsp …`; `kubectl lsp status|list|switchover|failback` are `lspctl pair …` (see docs/cli.md
-// for installing it). Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 API server unreachable.
+// `kubectl lsp …`; `kubectl lsp status|list|switchover|failback|promote` are `lspctl pair …` (see
+// docs/cli.md for installing it). Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 API server
+// unreachable.
 import { Command, CommanderError } from 'commander';
 import { addPairCommands } from './pair-commands.ts';
 import type { PairCommandDeps } from './pair-context.ts';
@@ -15,7 +16,7 @@ const defaultIo: Io = {
 
 export function buildKubectlLsp(io: Io = defaultIo, deps?: PairCommandDeps): Command {
   const program = new Command('kubectl lsp').description(
-    'LicenseServerPairs (lpo.dev): list, status, planned switchover, failback',
+    'LicenseServerPairs (lpo.dev): list, status, planned switchover, failback, promote accepting data loss',
   );
   program.showHelpAfterError();
   return addPairCommands(program, io, deps);

@@ -1,4 +1,4 @@
-// The `pair` command group: `lspctl pair list|status|switchover|failback`, and the same commands at
+// The `pair` command group: `lspctl pair list|status|switchover|failback|promote`, and the same commands at
 // the root of `kubectl lsp` (src/cli/kubectl-lsp.ts), for LicenseServerPairs through the
 // Kubernetes API. Importing this module registers `pair` on lspctl (src/cli/program.ts).
 //
@@ -10,11 +10,12 @@ import { defaultDeps, pairCommandContext } from './pair-context.ts';
 import type { PairCommandDeps } from './pair-context.ts';
 import { registerCommands } from './program.ts';
 import type { Io } from './program.ts';
+import { addPromoteCommand } from './promote-command.ts';
 import { addStatusCommand } from './status-command.ts';
 import { addSwitchoverCommands } from './switchover-commands.ts';
 
 /**
- * Add list/status/switchover/failback to `parent` (`lspctl pair`, or the root of `kubectl lsp`),
+ * Add list/status/switchover/failback/promote to `parent` (`lspctl pair`, or the root of `kubectl lsp`),
  * with -n/--namespace and --context on `parent`.
  */
 export function addPairCommands(parent: Command, io: Io, deps: PairCommandDeps = defaultDeps): Command {
@@ -27,6 +28,7 @@ export function addPairCommands(parent: Command, io: Io, deps: PairCommandDeps =
   addListCommand(parent, ctx);
   addStatusCommand(parent, ctx);
   addSwitchoverCommands(parent, ctx);
+  addPromoteCommand(parent, ctx);
   return parent;
 }
 
@@ -34,7 +36,9 @@ registerCommands((program, io) => {
   addPairCommands(
     program
       .command('pair')
-      .description('LicenseServerPairs through the Kubernetes API: list, status, switchover, failback'),
+      .description(
+        'LicenseServerPairs through the Kubernetes API: list, status, switchover, failback, promote',
+      ),
     io,
   );
 });

@@ -1,5 +1,6 @@
 // What every pair command gets: output, the clock, and a connection made from the -n/--context
 // options of its parent (`lspctl pair` or the root of `kubectl lsp`).
+import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { connect } from './pair-api.ts';
 import type { KubeOptions, PairApi } from './pair-api.ts';
@@ -11,6 +12,19 @@ export interface PairCommandDeps {
   sleep: (ms: number) => Promise<void>;
   /** how often --wait reads the pair */
   pollMs: number;
+  /** a question to a person at a terminal: the line typed, or undefined when there is no terminal */
+  ask?: (question: string) => Promise<string | undefined>;
+}
+
+async function askAtTerminal(question: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  // stdout carries results only (scripts read it): the question goes to stderr.
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
 }
 
 export const defaultDeps: PairCommandDeps = {
@@ -18,6 +32,7 @@ export const defaultDeps: PairCommandDeps = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   pollMs: 250,
+  ask: askAtTerminal,
 };
 
 export interface PairCommandContext {

@@ -1,6 +1,11 @@
 // What `pair status NAME` prints: a summary for people, or the object itself (-o json|yaml).
 import YAML from 'yaml';
-import { ANNOTATION_SWITCHOVER_REQUEST, MEMBERS, otherMember } from '../api/pair.ts';
+import {
+  ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS,
+  ANNOTATION_SWITCHOVER_REQUEST,
+  MEMBERS,
+  otherMember,
+} from '../api/pair.ts';
 import type { Member } from '../api/pair.ts';
 import { formatSeconds, when } from './durations.ts';
 import { conditionsTable, formatReplication, memberHealth } from './health-format.ts';
@@ -53,6 +58,19 @@ function formatServing(pair: PairObject, now: number): string {
   return `the ${s.liveMember} member, while its standby acknowledges each change (each acknowledgement good for 1s)`;
 }
 
+/** The lpo.dev/promote-accepting-data-loss request: pending, or what the operator made of the last one. */
+function formatDataLossRequest(pair: PairObject, now: number): string | undefined {
+  const value = pair.metadata.annotations?.[ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS];
+  const r = pair.status?.dataLossPromotion;
+  if (value !== undefined && value !== r?.request) return `${value} (pending)`;
+  if (!r) return undefined;
+  const outcome =
+    r.outcome === 'Promoted'
+      ? `promoted ${r.member} (epoch ${r.epoch}), giving up what ${r.servedAlone?.member} acknowledged alone since ${r.servedAlone?.since}`
+      : `refused (${r.reason}): ${r.message}`;
+  return `${r.request}, ${when(r.time, now)}: ${outcome}`;
+}
+
 function formatLastFailover(pair: PairObject, now: number): string {
   const lf = pair.status?.lastFailover;
   if (!lf) return 'never';
@@ -102,6 +120,8 @@ export function formatPairSummary(
       request === s?.lastSwitchoverRequest ? `${request} (handled)` : `${request} (pending)`,
     );
   }
+  const lossRequest = formatDataLossRequest(pair, now);
+  if (lossRequest) field('Data-loss req', lossRequest);
   const fo = pair.spec?.failover;
   if (fo) {
     field(

@@ -1,8 +1,8 @@
-// The one way past R5 (docs/reliability.md, "Promoting a member that is not promotable"): a person
-// accepts the loss of what the member that served alone acknowledged alone, and asks for the
-// other member to be promoted. Pure: the request is the annotation's value, every time an
-// argument; decide() (failover.ts) turns a `promote` verdict into a move, and the shell records
-// the outcome in status so that a value is carried out or refused once.
+// The one way past R5 (docs/reliability.md, "Promoting a member that is not promotable, accepting
+// data loss"): a person accepts the loss of what the member that served alone acknowledged alone,
+// and asks for the other member to be promoted. Pure: the request is the annotation's value, every
+// time an argument; decide() (failover.ts) turns a `promote` verdict into a move, and the shell
+// records the outcome in status so that a value is carried out or refused once.
 //
 // Why it cannot make two members grant: the member that served alone may hold two rights. Its
 // solo grants (R3) are waited out here with the same bound the end of an episode uses
@@ -10,32 +10,13 @@
 // counted from when this process started); its peer right (R2) ends before the standby's last
 // promise (R1), which the promoted member itself waits out before it becomes active (R5, on the
 // member). The request only lifts the mark; it shortens no wait.
+import { parseDataLossRequest } from '../api/data-loss-request.ts';
 import { other } from './observation.ts';
 import type { LiveMember, Member } from './observation.ts';
 import type { ServingAlone } from './serving.ts';
 
-/** `<member>@<servingAlone.since>` with an optional `#<request id>` (any text) to tell requests apart. */
-export interface DataLossRequest {
-  member: Member;
-  /** the episode it is about: `status.servingAlone.since`, ms */
-  since: number;
-  id?: string;
-}
-
-const REQUEST = /^(primary|redundant)@([^#\s]+)(?:#(.*))?$/;
-
-export function parseDataLossRequest(value: string): DataLossRequest | undefined {
-  const m = REQUEST.exec(value.trim());
-  if (!m) return undefined;
-  const since = Date.parse(m[2]!);
-  if (Number.isNaN(since)) return undefined;
-  return { member: m[1] as Member, since, ...(m[3] !== undefined ? { id: m[3] } : {}) };
-}
-
-/** The annotation value for promoting `member` in the episode `since` (as status.servingAlone.since says it). */
-export function dataLossRequestValue(member: Member, since: string, id?: string): string {
-  return `${member}@${since}${id !== undefined ? `#${id}` : ''}`;
-}
+export { dataLossRequestValue, parseDataLossRequest } from '../api/data-loss-request.ts';
+export type { DataLossRequest } from '../api/data-loss-request.ts';
 
 /** Refused for good: the value is recorded as handled, a new request needs a new value. */
 export type DataLossRefusal =

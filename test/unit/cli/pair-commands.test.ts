@@ -262,7 +262,13 @@ describe('lspctl pair', () => {
     const c = capture();
     const program = buildProgram(c.io);
     const pair = program.commands.find((cmd) => cmd.name() === 'pair');
-    expect(pair?.commands.map((cmd) => cmd.name())).toEqual(['list', 'status', 'switchover', 'failback']);
+    expect(pair?.commands.map((cmd) => cmd.name())).toEqual([
+      'list',
+      'status',
+      'switchover',
+      'failback',
+      'promote',
+    ]);
   });
 });
 
