@@ -47,14 +47,19 @@ export function eventsOf(prev: PairStatus, next: PairStatus, d: Decision, writte
   return [...actionEventOf(d), ...statusEventsOf(prev, next, d, written)];
 }
 
-/** The Event of the move a decision makes (recorded once the move is carried out). */
+/**
+ * The Event of the move a decision makes (recorded once the move is carried out). A promotion
+ * accepting data loss is announced with the status write that records it instead (statusEventsOf):
+ * when the promotion call fails, the next reconcile repeats it as a repromote, and the record of
+ * what was given up must not go without its Event.
+ */
 export function actionEventOf(d: Decision): PairEvent[] {
-  const action = d.action === 'none' ? undefined : ACTION_EVENTS[d.action];
-  // The request goes with the Event: who asked for the loss, and for which episode.
-  const asked = d.dataLoss ? ` (${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${d.dataLoss.request})` : '';
-  return action
-    ? [{ ...action, message: `${d.message}${action.reason === 'PromotedWithDataLoss' ? asked : ''}` }]
-    : [];
+  const action = moveEventOf(d);
+  return action && d.action !== 'promote-accepting-data-loss' ? [{ ...action, message: d.message }] : [];
+}
+
+function moveEventOf(d: Decision): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+  return d.action === 'none' ? undefined : ACTION_EVENTS[d.action];
 }
 
 /**
@@ -70,7 +75,7 @@ export function statusEventsOf(
   written: boolean,
 ): PairEvent[] {
   const out: PairEvent[] = [];
-  const action = actionEventOf(d)[0];
+  const action = moveEventOf(d);
   if (!written) return out;
   const was = prev.servingAlone;
   const alone = next.servingAlone;
@@ -87,12 +92,21 @@ export function statusEventsOf(
       message: `${d.serving.message} (the ${was.member} member served alone since ${was.since})`,
     });
   const request = next.dataLossPromotion;
-  if (request?.outcome === 'Refused' && request.request !== prev.dataLossPromotion?.request)
-    out.push({
-      type: 'Warning',
-      reason: 'DataLossPromotionRefused',
-      message: `${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${request.request} refused (${request.reason}): ${request.message}`,
-    });
+  if (request && request.request !== prev.dataLossPromotion?.request)
+    out.push(
+      request.outcome === 'Promoted'
+        ? {
+            type: 'Warning',
+            reason: 'PromotedWithDataLoss',
+            // who asked for the loss, and for which episode
+            message: `${request.message} (${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${request.request})`,
+          }
+        : {
+            type: 'Warning',
+            reason: 'DataLossPromotionRefused',
+            message: `${ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS}=${request.request} refused (${request.reason}): ${request.message}`,
+          },
+    );
   // A phase change says what the action's Event already said; alone it is news. A new pair's
   // first phase is not (the Promoted Event follows).
   const firstPhase = prev.phase === undefined || (prev.phase === 'Pending' && d.action === 'initial-promote');

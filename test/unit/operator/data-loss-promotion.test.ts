@@ -291,13 +291,26 @@ describe('the shell’s outputs', () => {
       to: 'redundant',
       action: 'promote-accepting-data-loss',
     });
-    const [event] = actionEventOf(d);
+    // Announced with the write that records it (a failed promotion call is repeated as a
+    // repromote, and must not lose the Event), not again as the move's.
+    expect(actionEventOf(d)).toEqual([]);
+    const prev: PairStatus = {
+      liveMember: '',
+      epoch: 3,
+      phase: 'Unavailable',
+      servingAlone: { member: 'primary', epoch: 3, since: SINCE_ISO },
+    };
+    const events = statusEventsOf(prev, s, d, true);
+    const event = events.find((e) => e.reason === 'PromotedWithDataLoss');
     expect(event).toEqual({
       type: 'Warning',
       reason: 'PromotedWithDataLoss',
       message: `${d.message} (lpo.dev/promote-accepting-data-loss=${OK_REQUEST})`,
     });
     expect(event!.message).toContain(`since ${new Date(SINCE).toISOString()} (epoch 3)`);
+    // The phase changed with the move: no Phase Event besides (the move's Event says it).
+    expect(events.map((e) => e.reason)).not.toContain('PhaseFailedOver');
+    expect(statusEventsOf(s, s, d, true).map((e) => e.reason)).not.toContain('PromotedWithDataLoss');
   });
 
   it('refused: recorded once, with a Warning Event', () => {
