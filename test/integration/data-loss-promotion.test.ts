@@ -247,7 +247,12 @@ describe('promoting the member marked not promotable, accepting data loss', () =
         return r?.request === stale ? r : undefined;
       });
       expect(refused).toMatchObject({ outcome: 'Refused', reason: 'StaleEpisode' });
-      expect((await events('DataLossPromotionRefused'))[0]?.type).toBe('Warning');
+      const refusedEvent = await eventually(
+        'the DataLossPromotionRefused Event',
+        async () => (await events('DataLossPromotionRefused'))[0],
+      );
+      expect(refusedEvent.type).toBe('Warning');
+      expect(refusedEvent.message).toContain('StaleEpisode');
       expect((await status()).liveMember).toBe('');
 
       // The command: what is lost, then the request; --wait until the operator has carried it out.
