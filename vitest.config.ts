@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: unit (pure logic, no cluster), integration (a real control plane started
-// once by the global setup), e2e (a real node; see test/e2e/README.md).
+// Four projects: unit (pure logic, no cluster), integration (a real control plane started
+// once by the global setup), e2e (a real node; see test/e2e/README.md), nodes (three real nodes:
+// node loss, node partition, drain; docs/local-cluster.md).
 export default defineConfig({
   test: {
     projects: [
@@ -31,6 +32,16 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'nodes',
+          include: ['test/nodes/**/*.test.ts'],
+          globalSetup: ['test/nodes/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,

@@ -1,12 +1,9 @@
 // Failover benchmark on the local cluster with a real node (started here if not running, stopped at
 // the end only then): the chart installed as `npm run demo` does, a pair in a namespace of its own,
-// and per fault kind, repeated --rounds times:
-//   pod-deleted      the live member's pod is deleted
-//   container-killed the live member's container is killed (ctr tasks kill --signal SIGKILL)
-//   process-hung     the live member's process is stopped (kill -STOP on its host pid), resumed after
-//   pod-partitioned  the live member's pod is cut off (iptables in its network namespace) from its
-//                    peer and from the operator's pods, while clients from the node still reach it;
-//                    healed once the Service has moved (the serving rules of docs/reliability.md)
+// and per fault kind (failover-faults.ts), repeated --rounds times: pod-deleted, container-killed,
+// process-hung, pod-partitioned (healed once the Service has moved: the serving rules of
+// docs/reliability.md), and only when named with --faults, on three real nodes (the operator on the
+// first, the members and the single server on the others): node-lost, node-partitioned.
 // For each round: the operator's detection-to-switch (status.lastFailover.detectionSeconds, and the
 // time from the fault to the Service's selector naming the other member) and the client-observed
 // outage. Side by side, in the same run, the alternative a user would otherwise pick: one licence
@@ -34,6 +31,7 @@
 // its new container answers, and that time is part of its outage.
 //
 // Run: npm run bench -- failover [--rounds 5] [--interval-ms 50] [--skip-single]
+//        [--faults pod-deleted,…,node-lost,node-partitioned]
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,10 +46,11 @@ import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
-import { containerHostPid, killContainer, nodeStatus } from '../cluster/node.ts';
+import { nodesStatus } from '../cluster/node.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
+import { FAULTS, POD_FAULTS, inject, isNodeFault, isPartition, type Fault } from './failover-faults.ts';
 
 const args = process.argv.slice(2);
 const arg = (n: string, d: number) => {
@@ -63,16 +62,29 @@ const INTERVAL_MS = arg('interval-ms', 50);
 const SKIP_SINGLE = args.includes('--skip-single');
 const REQUEST_TIMEOUT_MS = 1000;
 const ROUND_TIMEOUT_MS = 240_000;
-const FAULTS = ['pod-deleted', 'container-killed', 'process-hung', 'pod-partitioned'] as const;
-/** `--faults a,b`: only these (e.g. --faults pod-partitioned). */
+/** `--faults a,b`: only these (e.g. --faults pod-partitioned); the node faults only when named. */
 const ONLY = (() => {
   const i = args.indexOf('--faults');
-  return i >= 0 ? new Set((args[i + 1] ?? '').split(',')) : undefined;
+  if (i < 0) return undefined;
+  const named = (args[i + 1] ?? '').split(',');
+  const unknown = named.filter((f) => !(FAULTS as readonly string[]).includes(f));
+  if (unknown.length) throw new Error(`unknown fault(s) ${unknown.join(', ')}; known: ${FAULTS.join(', ')}`);
+  return new Set(named);
 })();
-const PAIR_FAULTS = FAULTS.filter((f) => !ONLY || ONLY.has(f));
+const PAIR_FAULTS = ONLY ? FAULTS.filter((f) => ONLY.has(f)) : [...POD_FAULTS];
 /** A partition has no meaning for one server without a peer: the single Deployment skips it. */
-const SINGLE_FAULTS = PAIR_FAULTS.filter((f) => f !== 'pod-partitioned');
-type Fault = (typeof FAULTS)[number];
+const SINGLE_FAULTS = PAIR_FAULTS.filter((f) => !isPartition(f));
+/** Node faults hit an extra node: the bed has three, the operator stays on the first. */
+const NODES = PAIR_FAULTS.some(isNodeFault) ? 3 : 1;
+const OFF_FIRST_NODE = {
+  nodeAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['lpo-node-1'] }] },
+      ],
+    },
+  },
+};
 const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
 const IMAGE = 'license-pair-operator/license-server:0.1.0';
 const t0 = Date.now();
@@ -218,6 +230,7 @@ type PodInfo = {
   uid: string;
   ip?: string;
   containerId?: string;
+  nodeName?: string;
   restarts: number;
   running: boolean;
 };
@@ -232,66 +245,11 @@ async function podsOf(ns: string, labelSelector: string): Promise<PodInfo[]> {
         uid: p.metadata!.uid!,
         ...(p.status?.podIP ? { ip: p.status.podIP } : {}),
         ...(cs?.containerID ? { containerId: cs.containerID.replace(/^containerd:\/\//, '') } : {}),
+        ...(p.spec?.nodeName ? { nodeName: p.spec.nodeName } : {}),
         restarts: cs?.restartCount ?? 0,
         running: !!cs?.state?.running,
       };
     });
-}
-
-/**
- * Injects the fault into a running container; returns the time of the fault and how to undo a
- * hang or a partition. `cut`: the addresses a partition drops (the peer's and the operator's).
- */
-function inject(
-  fault: Fault,
-  ns: string,
-  pod: PodInfo,
-  cut: string[] = [],
-): { at: number; resume: () => void } {
-  if (!pod.containerId) throw new Error(`${pod.name} has no container`);
-  if (fault === 'pod-partitioned') {
-    const netPid = String(containerHostPid(pod.containerId));
-    const inPod = (a: string[]) => must('nsenter', ['-t', netPid, '-n', 'iptables', '-w', ...a]);
-    const at = Date.now();
-    for (const ip of cut) {
-      inPod(['-I', 'INPUT', '-s', ip, '-j', 'DROP']);
-      inPod(['-I', 'OUTPUT', '-d', ip, '-j', 'DROP']);
-    }
-    return {
-      at,
-      resume: () => {
-        inPod(['-F', 'INPUT']);
-        inPod(['-F', 'OUTPUT']);
-      },
-    };
-  }
-  const pid = fault === 'process-hung' ? containerHostPid(pod.containerId) : 0;
-  const at = Date.now();
-  if (fault === 'pod-deleted') {
-    // Asynchronous so the call's own duration is not part of the measurement setup.
-    spawn(
-      tool('kubectl'),
-      ['--kubeconfig', kubeconfigPath, 'delete', 'pod', pod.name, '-n', ns, '--wait=false'],
-      {
-        stdio: 'ignore',
-      },
-    );
-  } else if (fault === 'container-killed') {
-    killContainer(pod.containerId);
-  } else {
-    process.kill(pid, 'SIGSTOP');
-  }
-  return {
-    at,
-    resume: () => {
-      if (pid)
-        try {
-          process.kill(pid, 'SIGCONT');
-        } catch {
-          // Already gone (killed by the kubelet or the pod deleted).
-        }
-    },
-  };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -360,7 +318,7 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
   }
   // Load through a settled pair for a while, and a success just before the fault.
   await until('steady successful load', async () => load.okStreakMs() > 2000, 60_000, 100);
-  const { at, resume } = inject(fault, ns, pod, cut);
+  const { at, resume } = await inject(fault, ns, pod, cut);
   let switchS: number;
   try {
     await until(
@@ -370,7 +328,7 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
     );
     switchS = (Date.now() - at) / 1000;
   } finally {
-    resume();
+    await resume();
   }
   const st = await until(
     'status.lastFailover of this failover',
@@ -441,6 +399,21 @@ function applySingle(ns: string, token: string): void {
           spec: {
             enableServiceLinks: false,
             automountServiceAccountToken: false,
+            ...(NODES > 1
+              ? {
+                  affinity: OFF_FIRST_NODE,
+                  // Evicted from a lost node after 30 s of NotReady instead of the default 300 s:
+                  // tuned in the single server's favour.
+                  tolerations: ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'].map(
+                    (key) => ({
+                      key,
+                      operator: 'Exists',
+                      effect: 'NoExecute',
+                      tolerationSeconds: 30,
+                    }),
+                  ),
+                }
+              : {}),
             securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
             containers: [
               {
@@ -555,7 +528,7 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
   await until('steady successful load', async () => load.okStreakMs() > 2000, ROUND_TIMEOUT_MS, 100);
   const [pod] = await podsOf(ns, `app=${SINGLE}`);
   if (!pod) throw new Error('no single-server pod');
-  const { at, resume } = inject(fault, ns, pod);
+  const { at, resume } = await inject(fault, ns, pod);
   try {
     // Recovered: a different pod, or the same pod with a new container, serving through the Service.
     await until(
@@ -568,7 +541,7 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
       100,
     );
   } finally {
-    resume();
+    await resume();
   }
   await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
   const end = Date.now();
@@ -584,10 +557,15 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
 
 async function main(): Promise<void> {
   const cp = await controlPlaneStatus().catch(() => []);
-  const node = await nodeStatus().catch(() => []);
+  const nodes = await nodesStatus().catch(() => []);
   const reuse =
-    cp.length > 0 && cp.every((r) => r.healthy) && node.length > 0 && node.every((r) => r.healthy);
-  if (!reuse) clusterCmd(['up', '--node']);
+    cp.length > 0 &&
+    cp.every((r) => r.healthy) &&
+    nodes.length === NODES &&
+    nodes.every((n) => n.components.length > 0 && n.components.every((c) => c.healthy));
+  if (!reuse && cp.length > 0 && cp.every((r) => r.healthy) && nodes.some((n) => n.components.length))
+    throw new Error(`these faults need a cluster of ${NODES} node(s); \`npm run cluster -- down\` first`);
+  if (!reuse) clusterCmd(['up', '--nodes', String(NODES)]);
   k = kubeClients();
   clusterCmd(['images', 'license-pair-operator/operator:0.1.0', IMAGE]);
   const id = randomBytes(3).toString('hex');
@@ -600,7 +578,10 @@ async function main(): Promise<void> {
   let promoter: Promoter | undefined;
   try {
     say(`helm install ${release} (operator, 2 replicas) in ${operatorNs}`);
-    installOperatorChart(release, operatorNs, ['image.pullPolicy=Never']);
+    installOperatorChart(release, operatorNs, [
+      'image.pullPolicy=Never',
+      ...(NODES > 1 ? ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'] : []),
+    ]);
 
     say(`pair ${pairNs}/${PAIR} (the sample pair, its licence signed for it; failback Manual)`);
     kc(['create', 'namespace', pairNs]);
@@ -614,7 +595,12 @@ async function main(): Promise<void> {
       '--type',
       'merge',
       '-p',
-      '{"spec":{"failover":{"failback":"Manual"}}}',
+      JSON.stringify({
+        spec: {
+          failover: { failback: 'Manual' },
+          ...(NODES > 1 ? { placement: { affinity: OFF_FIRST_NODE } } : {}),
+        },
+      }),
     ]);
     await pairSettled(pairNs);
     const pairIp = (await k.core.readNamespacedService({ namespace: pairNs, name: PAIR })).spec!.clusterIP!;

@@ -10,12 +10,14 @@ import { clusterProcesses, log, stopPids } from './processes.ts';
 const usage = `usage: npm run cluster -- <command>
 
   build [component ...]  build kubernetes, etcd, kwok, helm, coredns from source (cached by version)
-  up [--node]            start the control plane (and with --node a real node: containerd, kubelet, kube-proxy)
+  up [--node|--nodes N]  start the control plane (and with --node a real node: containerd, kubelet,
+                         kube-proxy; with --nodes N, N real nodes, each in its own network namespace)
   down                   stop everything this tool started and remove its state
   status                 say what runs
   env                    print shell exports (KUBECONFIG, PATH) for the local cluster
   kwok                   start kwok against the control plane (simulated nodes, for scale tests)
-  images [ref ...]       build the project's images and import them into the node's containerd`;
+  images [ref ...]       build the project's images and import them into every node's containerd
+  node NAME FAULT        a node fault on an extra node (lpo-node-2 …): power-off, power-on, cut, heal`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -27,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
       return r.status ?? 1;
     }
     case 'up': {
-      const withNode = rest.includes('--node');
+      const nodes = nodeCountFlag(rest);
       const missingBuild = spawnSync('bash', [path.join(repoRoot, 'test/cluster/build.sh'), '--check'], {
         stdio: 'ignore',
       });
@@ -37,9 +39,9 @@ async function main(argv: string[]): Promise<number> {
         if (r.status !== 0) return r.status ?? 1;
       }
       await controlPlaneUp();
-      if (withNode) {
-        const { nodeUp } = await import('./node.ts');
-        await nodeUp();
+      if (nodes > 0) {
+        const { nodesUp } = await import('./node.ts');
+        await nodesUp(nodes);
       }
       printNextSteps();
       return 0;
@@ -60,6 +62,22 @@ async function main(argv: string[]): Promise<number> {
       buildAndImportImages(rest.length ? rest : undefined);
       return 0;
     }
+    case 'node': {
+      const [name, fault] = rest;
+      const faults = await import('./node-faults.ts');
+      const act: Record<string, (n: string) => unknown> = {
+        'power-off': faults.powerOff,
+        'power-on': faults.powerOn,
+        cut: faults.partitionNode,
+        heal: faults.healPartition,
+      };
+      if (!name || !fault || !act[fault]) {
+        process.stderr.write(usage + '\n');
+        return 2;
+      }
+      await act[fault](name);
+      return 0;
+    }
     case 'kwok': {
       const { kwokUp } = await import('./kwok.ts');
       await kwokUp();
@@ -69,6 +87,17 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(usage + '\n');
       return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
   }
+}
+
+/** 0 for the control plane alone, 1 for `--node`, N for `--nodes N` (or `--nodes=N`). */
+function nodeCountFlag(args: string[]): number {
+  const i = args.findIndex((a) => a === '--nodes' || a.startsWith('--nodes='));
+  if (i < 0) return args.includes('--node') ? 1 : 0;
+  const value = args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1];
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--nodes needs a whole number of nodes, got ${value ?? 'nothing'}`);
+  return n;
 }
 
 async function down(): Promise<void> {
@@ -106,11 +135,15 @@ async function status(): Promise<number> {
     );
   }
   try {
-    const { nodeStatus } = await import('./node.ts');
-    for (const r of await nodeStatus()) {
-      process.stdout.write(
-        `${r.component.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`,
-      );
+    const { nodesStatus } = await import('./node.ts');
+    for (const { node, components } of await nodesStatus()) {
+      for (const r of components) {
+        allHealthy &&= r.healthy;
+        const label = `${r.component} (${node.name})`;
+        process.stdout.write(
+          `${label.padEnd(26)} ${r.pid ? `pid ${r.pid}`.padEnd(12) : 'not running'.padEnd(12)} ${r.healthy ? 'healthy' : 'unhealthy'}\n`,
+        );
+      }
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;

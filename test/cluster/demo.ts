@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// npm run demo: from nothing to a failover you can watch. Builds or reuses the local Kubernetes
-// and the images, starts the cluster with a node, installs the chart, applies the sample pair,
-// runs a licence client through the pair's Service, kills the primary and shows the live member
+// npm run demo [-- --nodes N]: from nothing to a failover you can watch. Builds or reuses the
+// local Kubernetes and the images, starts the cluster with a node (or N real nodes), installs the
+// chart, applies the sample pair, runs a licence client through the pair's Service, kills the
+// primary (with several nodes: the primary's whole node loses power) and shows the live member
 // switch, the client carrying on and the primary coming back.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { LicenseClient } from '../../src/client/client.ts';
 import { binLinkDir, kubeconfigPath, repoRoot } from './config.ts';
+import { powerOff, powerOn } from './node-faults.ts';
 import { installOperatorChart } from './operator-chart.ts';
 
 const ns = 'licensing';
@@ -14,14 +18,28 @@ const pair = 'eda-tools';
 const release = 'lpo';
 const operatorNs = 'lpo-system';
 const t0 = Date.now();
+const nodes = nodesFlag(process.argv.slice(2));
+
+function nodesFlag(args: string[]): number {
+  const i = args.findIndex((a) => a === '--nodes' || a.startsWith('--nodes='));
+  if (i < 0) return 1;
+  const n = Number(args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1]);
+  if (!Number.isInteger(n) || n < 1) throw new Error('--nodes needs a whole number');
+  return n;
+}
 
 const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
 const say = (msg: string) => process.stdout.write(`${stamp()}  ${msg}\n`);
 const step = (msg: string) => process.stdout.write(`\n${stamp()}  ==> ${msg}\n`);
 
-function run(cmd: string, args: string[], opts: { quiet?: boolean; allowFail?: boolean } = {}): string {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { quiet?: boolean; allowFail?: boolean; input?: string } = {},
+): string {
   const r = spawnSync(cmd, args, {
     encoding: 'utf8',
+    input: opts.input,
     stdio: opts.quiet ? 'pipe' : ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, KUBECONFIG: kubeconfigPath },
   });
@@ -50,6 +68,30 @@ function lsp(): { live: string; phase: string; primary: string; redundant: strin
   return { live, phase, primary, redundant, failovers };
 }
 
+/** The sample pair; with several nodes its members may not run on lpo-node-1 (the operator's). */
+function samplePair(multi: boolean): string {
+  const docs = YAML.parseAllDocuments(
+    readFileSync(path.join(repoRoot, 'samples/licenseserverpair.yaml'), 'utf8'),
+  );
+  if (multi) {
+    const pairDoc = docs.find((d) => d.get('kind') === 'LicenseServerPair')!;
+    pairDoc.setIn(['spec', 'placement', 'affinity'], {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                { key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['lpo-node-1'] },
+              ],
+            },
+          ],
+        },
+      },
+    });
+  }
+  return docs.map((d) => d.toString()).join('---\n');
+}
+
 async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -64,24 +106,33 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 }
 
 async function main(): Promise<void> {
-  step('local Kubernetes with a real node (built from source on first use: ~13 min cold, seconds after)');
-  cluster(['up', '--node']);
-  step('images: operator and licence server, imported into the node');
+  const multi = nodes > 1;
+  step(
+    `local Kubernetes with ${multi ? `${nodes} real nodes` : 'a real node'} (built from source on first use: ~13 min cold, seconds after)`,
+  );
+  cluster(['up', ...(multi ? ['--nodes', String(nodes)] : ['--node'])]);
+  if (multi) say(kubectl(['get', 'nodes', '-L', 'topology.kubernetes.io/zone']).trimEnd());
+  step(`images: operator and licence server, imported into ${multi ? 'every node' : 'the node'}`);
   cluster(['images', 'license-pair-operator/operator:0.1.0', 'license-pair-operator/license-server:0.1.0']);
 
-  step(`helm install ${release} (operator: 2 replicas, leader election)`);
-  installOperatorChart(release, operatorNs);
+  step(`helm install ${release} (operator: 2 replicas, leader election${multi ? ', on lpo-node-1' : ''})`);
+  // With several nodes the operator stays on the first one, so that losing a member's node is
+  // the fault shown, not the operator's own.
+  installOperatorChart(
+    release,
+    operatorNs,
+    multi ? ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'] : [],
+  );
   say(kubectl(['get', 'deploy', '-n', operatorNs]).trimEnd());
 
-  step(`the sample pair ${ns}/${pair}`);
-  run(path.join(binLinkDir, 'kubectl'), ['create', 'namespace', ns], { quiet: true, allowFail: true });
-  run(
-    path.join(binLinkDir, 'kubectl'),
-    ['apply', '-f', path.join(repoRoot, 'samples/licenseserverpair.yaml')],
-    { quiet: true },
+  step(
+    `the sample pair ${ns}/${pair}${multi ? ' (members kept off lpo-node-1, spread over the other nodes)' : ''}`,
   );
+  run(path.join(binLinkDir, 'kubectl'), ['create', 'namespace', ns], { quiet: true, allowFail: true });
+  run(path.join(binLinkDir, 'kubectl'), ['apply', '-f', '-'], { quiet: true, input: samplePair(multi) });
   await waitFor('the pair to be Running', () => lsp().phase === 'Running', 180_000);
   say(kubectl(['get', 'lsp', '-n', ns]).trimEnd());
+  if (multi) say(kubectl(['get', 'pods', '-n', ns, '-o', 'wide']).trimEnd());
 
   step('a licence client checks out a seat through the pair’s Service (TLS) and renews it');
   const ip = kubectl(['get', 'svc', pair, '-n', ns, '-o', 'jsonpath={.spec.clusterIP}']).trim();
@@ -116,7 +167,20 @@ async function main(): Promise<void> {
   }, 1000);
 
   await new Promise((r) => setTimeout(r, 3000));
-  step('killing the primary (its pod is deleted)');
+  const primaryNode = kubectl([
+    'get',
+    'pod',
+    `${pair}-primary`,
+    '-n',
+    ns,
+    '-o',
+    'jsonpath={.spec.nodeName}',
+  ]).trim();
+  step(
+    multi
+      ? `the primary's node ${primaryNode} loses power (kubelet, containerd and every process of its pods killed, its link down)`
+      : 'killing the primary (its pod is deleted)',
+  );
   let last = '';
   const watcher = setInterval(() => {
     try {
@@ -128,9 +192,15 @@ async function main(): Promise<void> {
       // A transient API error: the next tick shows the state.
     }
   }, 250);
-  kubectl(['delete', 'pod', `${pair}-primary`, '-n', ns, '--wait=false']);
+  if (multi) await powerOff(primaryNode);
+  else kubectl(['delete', 'pod', `${pair}-primary`, '-n', ns, '--wait=false']);
   await waitFor('the redundant member to serve', () => lsp().live === 'redundant', 60_000);
   say('the Service now points at the redundant member; the client carries on');
+  if (multi) {
+    await new Promise((r) => setTimeout(r, 5000));
+    step(`power back on ${primaryNode}: the kubelet restarts the primary, which resyncs as the standby`);
+    await powerOn(primaryNode);
+  }
   await waitFor(
     'the primary to come back and serve again (failback)',
     () => lsp().live === 'primary' && lsp().phase === 'Running',

@@ -91,13 +91,14 @@ export function writeDockerArchive(spec: ImageSpec, outFile: string): void {
   }
 }
 
-export function importArchive(file: string): void {
-  ctr(['images', 'import', '--no-unpack=false', file]);
+/** Imports a docker-archive into one node's containerd (node 1 unless named). */
+export function importArchive(file: string, node?: string): void {
+  ctr(['images', 'import', '--no-unpack=false', file], { node });
 }
 
-export function imageExists(ref: string): boolean {
+export function imageExists(ref: string, node?: string): boolean {
   const full = normalise(ref);
-  return ctr(['images', 'ls', '-q'], { allowFail: true }).split('\n').includes(full);
+  return ctr(['images', 'ls', '-q'], { allowFail: true, node }).split('\n').includes(full);
 }
 
 /** The fully qualified name containerd gives a reference: `a/b:1` is `docker.io/a/b:1`. */
@@ -109,8 +110,8 @@ export function normalise(ref: string): string {
 }
 
 /** The pause image, built from the pause.c of the pinned Kubernetes source (statically linked). */
-export async function ensurePauseImage(): Promise<void> {
-  if (imageExists(pauseImage)) return;
+export async function ensurePauseImage(node?: string): Promise<void> {
+  if (imageExists(pauseImage, node)) return;
   const archive = path.join(cacheDir, 'images', `pause-${k8sVersion}.tar`);
   if (!existsSync(archive)) {
     log('building the pause image from the Kubernetes source');
@@ -137,8 +138,8 @@ export async function ensurePauseImage(): Promise<void> {
       rmSync(rootfs, { recursive: true, force: true });
     }
   }
-  importArchive(archive);
-  log(`imported ${pauseImage}`);
+  importArchive(archive, node);
+  log(`imported ${pauseImage}${node ? ` into ${node}` : ''}`);
 }
 
 /** Files of a Node 24 root filesystem: the binary and what the dynamic loader needs for it. */

@@ -1,29 +1,32 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { binaryPath, clusterDir, dataDir, net, nodeName, runDir } from './config.ts';
+import { binaryPath, clusterDir, net, runDir } from './config.ts';
 import { httpsGet, readState } from './control-plane.ts';
-import { pkiPath } from './pki.ts';
+import { ensureNodeCgroup, removeNodeCgroup } from './node-cgroups.ts';
+import { existingNodeNamespaces, nodeNetworkDown, nodeNetworkUp } from './node-network.ts';
+import type { NodeComponent, NodeSpec } from './node-spec.ts';
+import { inNodeNet, maxNodes, nodeSpec, nodeSpecByName, nodeSpecs, processName } from './node-spec.ts';
+import { ensureNodeKubeletCerts, kubeconfigFor, pkiPath } from './pki.ts';
 import { log, pidFile, runningPid, sleep, startProcess, stopProcess, waitFor } from './processes.ts';
 
 /**
- * One real node on this machine: our own containerd instance (Debian's containerd, runc and CNI
- * plugins), the kubelet and kube-proxy (iptables mode) from the source build. Everything it
- * creates is named so `nodeDown` can find and remove it after a crash: the containerd socket and
- * root live under the cluster directory, the CNI bridge is `lpo-cni0`, pod network namespaces are
- * `cni-*`, iptables chains are KUBE-* and CNI-*.
+ * Real nodes on this machine: each is our own containerd instance (Debian's containerd, runc and
+ * CNI plugins), the kubelet and kube-proxy (iptables mode) from the source build. Node 1 uses
+ * the machine's network namespace; further nodes each have their own (see node-spec.ts and
+ * node-network.ts). Everything is named so `nodeDown` can find and remove it after a crash: the
+ * containerd sockets and roots live under the cluster directory, the CNI bridge is `lpo-cni0`,
+ * pod network namespaces are `cni-*`, node namespaces `lpo-node-N`, iptables chains are KUBE-*
+ * and CNI-*.
  */
 
 export const nodeComponents = ['containerd', 'kubelet', 'kube-proxy'] as const;
 const cniBridge = 'lpo-cni0';
 const cniBinDir = '/usr/lib/cni';
-export const containerdSocket = path.join(runDir, 'containerd.sock');
-const containerdRoot = path.join(dataDir, 'containerd');
-// containerd's state dir holds sockets whose paths must stay short (108 bytes), so it is in /run.
-const containerdState = '/run/lpo-containerd';
-const cniConfDir = path.join(clusterDir, 'cni', 'net.d');
-const kubeletRoot = path.join(dataDir, 'kubelet');
 export const pauseImage = 'lpo.local/pause:3.10';
+/** The first node's containerd (the one-node bed's only one). */
+export const containerdSocket = nodeSpec(1).containerdSocket;
+const nodeCountFile = path.join(runDir, 'nodes');
 
 function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input });
@@ -97,9 +100,17 @@ function hasCapSysResource(): boolean {
   return (BigInt(`0x${capEff}`) & (1n << 24n)) !== 0n;
 }
 
+let runc: string | undefined;
+
 function runcBinary(): string {
+  runc ??= makeRuncBinary();
+  return runc;
+}
+
+function makeRuncBinary(): string {
   if (hasCapSysResource()) return '/usr/sbin/runc';
   const wrapper = path.join(clusterDir, 'containerd', 'runc-oom-clamp');
+  mkdirSync(path.dirname(wrapper), { recursive: true });
   writeFileSync(
     wrapper,
     `#!/bin/sh
@@ -119,19 +130,19 @@ exec /usr/sbin/runc "$@"
   return wrapper;
 }
 
-function writeContainerdConfig(): string {
-  mkdirSync(path.join(clusterDir, 'containerd'), { recursive: true });
-  const runc = runcBinary();
-  mkdirSync(cniConfDir, { recursive: true });
-  const file = path.join(clusterDir, 'containerd', 'config.toml');
+function writeContainerdConfig(node: NodeSpec, runc: string, masquerade: boolean): string {
+  mkdirSync(node.configDir, { recursive: true });
+  mkdirSync(path.join(node.configDir, 'containerd'), { recursive: true });
+  mkdirSync(node.cniConfDir, { recursive: true });
+  const file = path.join(node.configDir, 'containerd', 'config.toml');
   writeFileSync(
     file,
     `version = 2
-root = "${containerdRoot}"
-state = "${containerdState}"
+root = "${node.containerdRoot}"
+state = "${node.containerdState}"
 
 [grpc]
-  address = "${containerdSocket}"
+  address = "${node.containerdSocket}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${pauseImage}"
@@ -146,11 +157,11 @@ state = "${containerdState}"
         BinaryName = "${runc}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${cniBinDir}"
-    conf_dir = "${cniConfDir}"
+    conf_dir = "${node.cniConfDir}"
 `,
   );
   writeFileSync(
-    path.join(cniConfDir, '10-lpo.conflist'),
+    path.join(node.cniConfDir, '10-lpo.conflist'),
     JSON.stringify(
       {
         cniVersion: '1.0.0',
@@ -160,13 +171,15 @@ state = "${containerdState}"
             type: 'bridge',
             bridge: cniBridge,
             isGateway: true,
-            ipMasq: true,
+            // With several nodes pod traffic is routed between them unchanged, so the receiving
+            // node (and its NetworkPolicy) sees the sending pod's own address.
+            ipMasq: masquerade,
             hairpinMode: true,
             ipam: {
               type: 'host-local',
-              ranges: [[{ subnet: net.podCIDR }]],
+              ranges: [[{ subnet: node.podCIDR }]],
               routes: [{ dst: '0.0.0.0/0' }],
-              dataDir: path.join(dataDir, 'cni-ipam'),
+              dataDir: node.cniIpamDir,
             },
           },
           { type: 'portmap', capabilities: { portMappings: true } },
@@ -179,8 +192,8 @@ state = "${containerdState}"
   return file;
 }
 
-function writeKubeletConfig(hostIP: string): string {
-  const file = path.join(clusterDir, 'kubelet-config.yaml');
+function writeKubeletConfig(node: NodeSpec): string {
+  const file = path.join(node.configDir, 'kubelet-config.yaml');
   writeFileSync(
     file,
     `apiVersion: kubelet.config.k8s.io/v1beta1
@@ -188,14 +201,15 @@ kind: KubeletConfiguration
 # This machine has cgroup v1 (hybrid layout). Kubernetes >= 1.35 refuses cgroup v1 unless told.
 failCgroupV1: false
 cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://${containerdSocket}
-address: ${hostIP}
+cgroupRoot: ${node.cgroupRoot}
+containerRuntimeEndpoint: unix://${node.containerdSocket}
+address: ${node.ip}
 port: ${net.kubeletPort}
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: ${net.kubeletHealthzPort}
-tlsCertFile: ${pkiPath('kubelet-serving.crt')}
-tlsPrivateKeyFile: ${pkiPath('kubelet-serving.key')}
+tlsCertFile: ${pkiPath(`${node.kubeletServingCert}.crt`)}
+tlsPrivateKeyFile: ${pkiPath(`${node.kubeletServingCert}.key`)}
 authentication:
   anonymous:
     enabled: false
@@ -208,7 +222,7 @@ authorization:
 clusterDNS:
 - ${net.dnsServiceIP}
 clusterDomain: ${net.clusterDomain}
-failSwapOn: false
+${node.podLogsDir ? `podLogsDir: ${node.podLogsDir}\n` : ''}failSwapOn: false
 serializeImagePulls: false
 # A test machine's disk is often fuller than production thresholds allow.
 evictionHard:
@@ -228,8 +242,13 @@ maxPods: 110
   return file;
 }
 
-function writeKubeProxyConfig(): string {
-  const file = path.join(clusterDir, 'kube-proxy-config.yaml');
+function kubeProxyHealthz(node: NodeSpec): string {
+  // An extra node's loopback is its own: the machine reaches its kube-proxy on the node address.
+  return `${node.netns ? node.ip : '127.0.0.1'}:${net.kubeProxyHealthzPort}`;
+}
+
+function writeKubeProxyConfig(node: NodeSpec): string {
+  const file = path.join(node.configDir, 'kube-proxy-config.yaml');
   writeFileSync(
     file,
     `apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -237,9 +256,9 @@ kind: KubeProxyConfiguration
 mode: iptables
 clientConnection:
   kubeconfig: ${path.join(clusterDir, 'kube-proxy.kubeconfig')}
-hostnameOverride: ${nodeName}
+hostnameOverride: ${node.name}
 clusterCIDR: ${net.clusterCIDR}
-healthzBindAddress: 127.0.0.1:${net.kubeProxyHealthzPort}
+healthzBindAddress: ${kubeProxyHealthz(node)}
 metricsBindAddress: 127.0.0.1:${net.kubeProxyMetricsPort}
 conntrack:
   # Leave the host's conntrack sysctls alone.
@@ -252,13 +271,25 @@ iptables:
   return file;
 }
 
-export function ctr(args: string[], opts: { allowFail?: boolean } = {}): string {
-  return sh('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', ...args], opts);
+/** `ctr` against one node's containerd (node 1 unless a node name is given). */
+export function ctr(args: string[], opts: { allowFail?: boolean; node?: string } = {}): string {
+  return sh(
+    'ctr',
+    ['--address', nodeByName(opts.node).containerdSocket, '--namespace', 'k8s.io', ...args],
+    opts,
+  );
 }
 
-/** Host pid of a container's init process, from the node's containerd (`ctr tasks ls`). */
-export function containerHostPid(containerId: string): number {
-  const line = ctr(['tasks', 'ls'])
+function nodeByName(name: string | undefined): NodeSpec {
+  if (name === undefined) return nodeSpec(1);
+  const node = nodeSpecByName(name);
+  if (!node) throw new Error(`${name} is not a node of the local cluster`);
+  return node;
+}
+
+/** Host pid of a container's init process, from its node's containerd (`ctr tasks ls`). */
+export function containerHostPid(containerId: string, node?: string): number {
+  const line = ctr(['tasks', 'ls'], { node })
     .split('\n')
     .find((l) => l.startsWith(containerId));
   const pid = Number(line?.trim().split(/\s+/)[1]);
@@ -267,97 +298,187 @@ export function containerHostPid(containerId: string): number {
 }
 
 /** Kills a container's process as the kernel's OOM killer or a crash would (the kubelet restarts it). */
-export function killContainer(containerId: string): void {
-  ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+export function killContainer(containerId: string, node?: string): void {
+  ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId], { node });
 }
 
-async function nodeReady(): Promise<boolean> {
+export async function nodeReady(name: string): Promise<boolean> {
   const state = readState();
   if (!state) return false;
-  const r = await httpsGet(`${state.apiserverURL}/api/v1/nodes/${nodeName}`);
+  const r = await httpsGet(`${state.apiserverURL}/api/v1/nodes/${name}`);
   if (r.status !== 200) return false;
   const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
+/** How many nodes the running cluster was started with (1 when only the first node ran). */
+export function configuredNodeCount(): number {
+  try {
+    return Number(readFileSync(nodeCountFile, 'utf8').trim()) || 1;
+  } catch {
+    return 1;
+  }
+}
+
+export function runningNodes(): NodeSpec[] {
+  return nodeSpecs(configuredNodeCount()).filter(
+    (n) => runningPid(processName(n, 'containerd')) !== undefined,
+  );
+}
+
+function start(node: NodeSpec, component: NodeComponent, bin: string, args: string[]): void {
+  const [cmd, argv] = inNodeNet(node, bin, args);
+  startProcess(processName(node, component), cmd, argv);
+}
+
+async function containerdUp(node: NodeSpec, runc: string, masquerade: boolean): Promise<void> {
+  const name = processName(node, 'containerd');
+  if (runningPid(name) !== undefined) return;
+  const config = writeContainerdConfig(node, runc, masquerade);
+  mkdirSync(node.containerdRoot, { recursive: true });
+  log(`starting containerd (${node.name})`);
+  start(node, 'containerd', 'containerd', ['--config', config, '--log-level', 'warn']);
+  await waitFor(
+    `containerd of ${node.name}`,
+    async () => ctr(['version'], { allowFail: true, node: node.name }).includes('Server'),
+    30_000,
+    name,
+  );
+}
+
+function kubeletUp(node: NodeSpec): void {
+  if (runningPid(processName(node, 'kubelet')) !== undefined) return;
+  const config = writeKubeletConfig(node);
+  const kubeconfig = path.join(node.configDir, 'kubelet.kubeconfig');
+  if (node.index > 1) {
+    ensureNodeKubeletCerts(node);
+    const state = readState()!;
+    writeFileSync(
+      kubeconfig,
+      kubeconfigFor(node.kubeletClientCert, state.apiserverURL, `system:node:${node.name}`),
+      {
+        mode: 0o600,
+      },
+    );
+  }
+  mkdirSync(node.kubeletRoot, { recursive: true });
+  if (node.podLogsDir) mkdirSync(node.podLogsDir, { recursive: true });
+  log(`starting kubelet (node ${node.name}, ${node.ip}, ${node.zone})`);
+  start(node, 'kubelet', binaryPath('kubelet'), [
+    `--config=${config}`,
+    `--kubeconfig=${kubeconfig}`,
+    `--root-dir=${node.kubeletRoot}`,
+    `--hostname-override=${node.name}`,
+    `--node-ip=${node.ip}`,
+    `--node-labels=topology.kubernetes.io/zone=${node.zone},topology.kubernetes.io/region=local`,
+    `--cert-dir=${node.kubeletCertDir}`,
+    '--v=1',
+  ]);
+}
+
+function kubeProxyUp(node: NodeSpec): void {
+  if (runningPid(processName(node, 'kube-proxy')) !== undefined) return;
+  log(`starting kube-proxy (${node.name}, iptables mode)`);
+  start(node, 'kube-proxy', binaryPath('kube-proxy'), [`--config=${writeKubeProxyConfig(node)}`, '--v=1']);
+}
+
+async function kubeProxyHealthy(node: NodeSpec): Promise<boolean> {
+  return (await fetch(`http://${kubeProxyHealthz(node)}/healthz`, { signal: AbortSignal.timeout(2000) })).ok;
+}
+
+/**
+ * Starts whatever of one node is not running: its network and cgroup parent, containerd (with the
+ * pause image), the kubelet and kube-proxy; resolves when the node is Ready. Also what brings a
+ * node back after a power loss.
+ */
+export async function startNode(node: NodeSpec, masquerade: boolean): Promise<void> {
+  ensureNodeCgroup(node);
+  nodeNetworkUp(node);
+  await containerdUp(node, runcBinary(), masquerade);
+  const { ensurePauseImage } = await import('./images.ts');
+  await ensurePauseImage(node.name);
+  kubeletUp(node);
+  kubeProxyUp(node);
+  await waitFor(`node ${node.name} Ready`, () => nodeReady(node.name), 120_000, processName(node, 'kubelet'));
+  await waitFor(
+    `kube-proxy healthz (${node.name})`,
+    () => kubeProxyHealthy(node),
+    60_000,
+    processName(node, 'kube-proxy'),
+  );
+}
+
+/** The one-node bed (`cluster up --node`). */
 export async function nodeUp(): Promise<void> {
+  await nodesUp(1);
+}
+
+/** `cluster up --nodes N`: node 1 in the machine's network, nodes 2..N in namespaces of their own. */
+export async function nodesUp(count: number): Promise<void> {
+  if (!Number.isInteger(count) || count < 1 || count > maxNodes)
+    throw new Error(`--nodes must be 1..${maxNodes}, got ${count}`);
   const state = readState();
   if (!state) throw new Error('the control plane is not up; run `npm run cluster -- up --node`');
   if (state.hostIP === '127.0.0.1')
     throw new Error('a real node needs root; the control plane was started without it');
+  const running = configuredNodeCount();
+  if (existsSync(nodeCountFile) && running !== count && runningPid('kubelet') !== undefined)
+    throw new Error(
+      `the cluster runs ${running} node(s); run \`npm run cluster -- down\` before starting ${count}`,
+    );
   const started = Date.now();
   prepareHost();
-  if (runningPid('containerd') === undefined) {
-    const config = writeContainerdConfig();
-    mkdirSync(containerdRoot, { recursive: true });
-    log('starting containerd');
-    startProcess('containerd', 'containerd', ['--config', config, '--log-level', 'warn']);
-    await waitFor(
-      'containerd',
-      async () =>
-        sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'),
-      30_000,
-      'containerd',
-    );
-  }
-  const { ensurePauseImage } = await import('./images.ts');
-  await ensurePauseImage();
-  if (runningPid('kubelet') === undefined) {
-    const config = writeKubeletConfig(state.hostIP);
-    mkdirSync(kubeletRoot, { recursive: true });
-    log(`starting kubelet (node ${nodeName})`);
-    startProcess('kubelet', binaryPath('kubelet'), [
-      `--config=${config}`,
-      `--kubeconfig=${path.join(clusterDir, 'kubelet.kubeconfig')}`,
-      `--root-dir=${kubeletRoot}`,
-      `--hostname-override=${nodeName}`,
-      `--node-ip=${state.hostIP}`,
-      `--cert-dir=${path.join(dataDir, 'kubelet-pki')}`,
-      '--v=1',
-    ]);
-  }
-  if (runningPid('kube-proxy') === undefined) {
-    log('starting kube-proxy (iptables mode)');
-    startProcess('kube-proxy', binaryPath('kube-proxy'), [`--config=${writeKubeProxyConfig()}`, '--v=1']);
-  }
-  await waitFor(`node ${nodeName} Ready`, nodeReady, 120_000, 'kubelet');
-  await waitFor(
-    'kube-proxy healthz',
-    async () => (await fetch(`http://127.0.0.1:${net.kubeProxyHealthzPort}/healthz`)).ok,
-    60_000,
-    'kube-proxy',
-  );
-  log(`node ${nodeName} Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(nodeCountFile, `${count}\n`);
+  // Nodes start one after another: containerd and the kubelet are CPU-heavy while starting.
+  for (const node of nodeSpecs(count)) await startNode(node, count === 1);
+  log(`${count} node(s) Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const { corednsUp } = await import('./dns.ts');
   await corednsUp();
 }
 
-/** Removes every trace of the node, whether or not its processes are still running. */
-export async function nodeDown(): Promise<void> {
-  const hadKubelet = await stopProcess('kubelet');
-  if (hadKubelet) log('stopped kubelet');
-  if (runningPid('containerd') !== undefined) {
+/** Kills every container of one node's containerd and stops its processes. */
+async function stopNode(node: NodeSpec): Promise<void> {
+  if (await stopProcess(processName(node, 'kubelet'))) log(`stopped kubelet (${node.name})`);
+  if (runningPid(processName(node, 'containerd')) !== undefined) {
     // Stop every container so no workload outlives the node.
-    const tasks = ctr(['tasks', 'ls', '-q'], { allowFail: true }).split('\n').filter(Boolean);
-    for (const t of tasks) ctr(['tasks', 'kill', '-s', 'SIGKILL', t], { allowFail: true });
+    const tasks = ctr(['tasks', 'ls', '-q'], { allowFail: true, node: node.name })
+      .split('\n')
+      .filter(Boolean);
+    for (const t of tasks) ctr(['tasks', 'kill', '-s', 'SIGKILL', t], { allowFail: true, node: node.name });
     await sleep(tasks.length ? 500 : 0);
-    for (const t of tasks) ctr(['tasks', 'delete', '-f', t], { allowFail: true });
-    if (tasks.length) log(`killed ${tasks.length} container(s)`);
+    for (const t of tasks) ctr(['tasks', 'delete', '-f', t], { allowFail: true, node: node.name });
+    if (tasks.length) log(`killed ${tasks.length} container(s) on ${node.name}`);
   }
-  if (await stopProcess('kube-proxy')) log('stopped kube-proxy');
-  if (await stopProcess('containerd')) log('stopped containerd');
+  if (await stopProcess(processName(node, 'kube-proxy'))) log(`stopped kube-proxy (${node.name})`);
+  if (await stopProcess(processName(node, 'containerd'))) log(`stopped containerd (${node.name})`);
+}
+
+/** Removes every trace of every node, whether or not its processes are still running. */
+export async function nodeDown(): Promise<void> {
+  const fromNamespaces = existingNodeNamespaces().map((n) => nodeSpecByName(n)!.index);
+  const count = Math.max(configuredNodeCount(), 1, ...fromNamespaces);
+  const nodes = nodeSpecs(count);
+  for (const node of [...nodes].reverse()) await stopNode(node);
   const { corednsDown } = await import('./dns.ts');
   await corednsDown();
   killOrphanShims();
   unmountUnder(clusterDir);
-  unmountUnder(containerdState);
-  rmSync(containerdState, { recursive: true, force: true });
+  for (const node of nodes) {
+    unmountUnder(node.containerdState);
+    rmSync(node.containerdState, { recursive: true, force: true });
+  }
   for (const ns of sh('ip', ['netns', 'list'], { allowFail: true }).split('\n')) {
     const name = ns.split(' ')[0];
     if (name?.startsWith('cni-')) sh('ip', ['netns', 'delete', name], { allowFail: true });
   }
+  for (const node of nodes) {
+    nodeNetworkDown(node);
+    removeNodeCgroup(node);
+  }
   sh('ip', ['link', 'delete', cniBridge], { allowFail: true });
   cleanIptables();
+  rmSync(nodeCountFile, { force: true });
 }
 
 function killOrphanShims(): void {
@@ -365,7 +486,7 @@ function killOrphanShims(): void {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(containerdSocket))
+      if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(`${runDir}/containerd`))
         process.kill(Number(entry), 'SIGKILL');
     } catch {
       // Gone already.
@@ -405,19 +526,27 @@ export function cleanIptables(): void {
   }
 }
 
-export async function nodeStatus(): Promise<{ component: string; pid?: number; healthy: boolean }[]> {
-  const checks: Record<string, () => Promise<boolean>> = {
-    containerd: async () =>
-      sh('ctr', ['--address', containerdSocket, 'version'], { allowFail: true }).includes('Server'),
-    kubelet: () => nodeReady(),
-    'kube-proxy': async () => (await fetch(`http://127.0.0.1:${net.kubeProxyHealthzPort}/healthz`)).ok,
+export type ComponentStatus = { component: string; pid?: number; healthy: boolean };
+
+/** The components of one node; none when that node was never started. */
+export async function nodeStatus(node: NodeSpec = nodeSpec(1)): Promise<ComponentStatus[]> {
+  const checks: Record<NodeComponent, () => Promise<boolean>> = {
+    containerd: async () => ctr(['version'], { allowFail: true, node: node.name }).includes('Server'),
+    kubelet: () => nodeReady(node.name),
+    'kube-proxy': () => kubeProxyHealthy(node),
   };
-  // A node that was never started is not reported; one that was started reports every component.
-  if (!nodeComponents.some((c) => existsSync(pidFile(c)))) return [];
+  if (!nodeComponents.some((c) => existsSync(pidFile(processName(node, c))))) return [];
   const out = [];
   for (const c of nodeComponents) {
-    const pid = runningPid(c);
-    out.push({ component: c, pid, healthy: pid !== undefined && (await checks[c]!().catch(() => false)) });
+    const pid = runningPid(processName(node, c));
+    out.push({ component: c, pid, healthy: pid !== undefined && (await checks[c]().catch(() => false)) });
   }
+  return out;
+}
+
+/** Every node the cluster was started with, each with its components. */
+export async function nodesStatus(): Promise<{ node: NodeSpec; components: ComponentStatus[] }[]> {
+  const out = [];
+  for (const node of nodeSpecs(configuredNodeCount())) out.push({ node, components: await nodeStatus(node) });
   return out;
 }

@@ -127,6 +127,28 @@ export function ensurePKI(): void {
   }
 }
 
+/** The client and serving certificates of an extra node's kubelet (node 1's are made by ensurePKI). */
+export function ensureNodeKubeletCerts(node: {
+  name: string;
+  ip: string;
+  kubeletClientCert: string;
+  kubeletServingCert: string;
+}): void {
+  ensureCert({
+    name: node.kubeletClientCert,
+    cn: `system:node:${node.name}`,
+    org: 'system:nodes',
+    usage: 'client',
+  });
+  ensureCert({
+    name: node.kubeletServingCert,
+    cn: `system:node:${node.name}`,
+    org: 'system:nodes',
+    sans: [`DNS:${node.name}`, `IP:${node.ip}`],
+    usage: 'server',
+  });
+}
+
 /** A kubeconfig with the client certificate embedded, so it can be copied around on its own. */
 export function kubeconfigFor(certName: string, server: string, user: string): string {
   const b64 = (f: string) => readFileSync(pkiPath(f)).toString('base64');

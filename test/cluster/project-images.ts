@@ -11,6 +11,7 @@ import {
 } from './buildah.ts';
 import { cacheDir, repoRoot } from './config.ts';
 import { buildNodeImage, importArchive, normalise, type NodeImage } from './images.ts';
+import { runningNodes } from './node.ts';
 import { log } from './processes.ts';
 
 /**
@@ -30,6 +31,7 @@ export const projectImages: NodeImage[] = [
     dockerfile: 'images/license-server.Dockerfile',
   },
   { ref: 'lpo.local/echo:test', entry: 'test/e2e/fixtures/echo-server.ts' },
+  { ref: 'lpo.local/app-client:test', entry: 'test/e2e/fixtures/app-client.ts' },
 ];
 
 export type Builder = 'buildah' | 'local';
@@ -103,13 +105,17 @@ export function buildProjectImages(refs?: string[], builder: Builder = chooseBui
   return built;
 }
 
-/** `npm run images [--builder=local|buildah] [ref ...]`: build, then import into the node's containerd. */
+/** `npm run images [--builder=local|buildah] [ref ...]`: build, then import into every node's containerd. */
 export function buildAndImportImages(args?: string[]): void {
   const flag = args?.find((a) => a.startsWith('--builder='))?.slice('--builder='.length);
   const refs = args?.filter((a) => !a.startsWith('--'));
+  const nodes = runningNodes().map((n) => n.name);
+  if (!nodes.length) throw new Error('no node is running; start one with `npm run cluster -- up --node`');
   for (const image of buildProjectImages(refs, chooseBuilder(flag))) {
-    const started = Date.now();
-    importArchive(image.archive);
-    log(`imported ${image.ref} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    for (const node of nodes) {
+      const started = Date.now();
+      importArchive(image.archive, node);
+      log(`imported ${image.ref} into ${node} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
   }
 }
