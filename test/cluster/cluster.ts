@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { binLinkDir, clusterDir, kubeconfigPath, repoRoot } from './config.ts';
+import { binLinkDir, clusterDir, kubeconfigPath, nodeName, repoRoot } from './config.ts';
 import { controlPlaneDown, controlPlaneStatus, controlPlaneUp, removeHostLink } from './control-plane.ts';
 import { clusterProcesses, log, stopPids } from './processes.ts';
 
@@ -11,6 +11,7 @@ const usage = `usage: npm run cluster -- <command>
 
   build [component ...]  build kubernetes, etcd, kwok, helm, coredns from source (cached by version)
   up [--node]            start the control plane (and with --node a real node: containerd, kubelet, kube-proxy)
+  up --node --network-policy  also enforce NetworkPolicy on the node (kube-router's firewall, built from source)
   down                   stop everything this tool started and remove its state
   status                 say what runs
   env                    print shell exports (KUBECONFIG, PATH) for the local cluster
@@ -40,6 +41,10 @@ async function main(argv: string[]): Promise<number> {
       if (withNode) {
         const { nodeUp } = await import('./node.ts');
         await nodeUp();
+      }
+      if (rest.includes('--network-policy')) {
+        const { networkPolicyUp } = await import('./network-policy.ts');
+        await networkPolicyUp({ name: nodeName });
       }
       printNextSteps();
       return 0;
@@ -72,6 +77,12 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function down(): Promise<void> {
+  try {
+    const { networkPolicyDown } = await import('./network-policy.ts');
+    await networkPolicyDown({ name: nodeName });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  }
   try {
     const { nodeDown } = await import('./node.ts');
     await nodeDown();
