@@ -20,8 +20,9 @@ import { clientServerName, memberServerName, operatorTls, type PairTls } from '.
 //   - a pod the policy does not admit is refused at both members' admin port and at the licence
 //     port, and the engine's REJECT rule for the member pod counts those packets;
 //   - an admitted client pod reaches the licence port (and still not the admin port);
-//   - with the policy on, the operator still probes the members and fails over, and the members
-//     replicate: a lease taken before the failover is on the new active member;
+//   - with the policy on (and the chart's policy for the operator's own pods), the operator still
+//     probes the members and fails over, and the members replicate: a lease taken before the
+//     failover is on the new active member;
 //   - the control: once the pair's policy is switched off, the same refused pod reaches the admin port.
 
 const id = randomBytes(3).toString('hex');
@@ -231,6 +232,9 @@ beforeAll(async () => {
     'image.pullPolicy=Never',
     `watchNamespaces[0]=${ns}`,
     'replicaCount=1',
+    // The operator's own policy too: its egress (DNS, the API server, the members' admin port)
+    // and ingress (metrics, health) are enforced while it manages the pair.
+    'networkPolicy.enabled=true',
   ]);
   applyPair();
   kc(['apply', '-f', '-'], clientPod('admitted', CLIENT_LABEL));
@@ -260,6 +264,8 @@ describe('NetworkPolicy enforced on the real node', () => {
   });
 
   it('with the policy on, the operator still probes and fails over, and the members replicate', async () => {
+    const operatorPolicies = await networking.listNamespacedNetworkPolicy({ namespace: operatorNs });
+    expect(operatorPolicies.items.map((p) => p.spec?.policyTypes)).toEqual([['Ingress', 'Egress']]);
     const st = await settled();
     const svc = await core.readNamespacedService({ namespace: ns, name: PAIR });
     const clientId = `e2e-np-${randomBytes(3).toString('hex')}`;
