@@ -27,7 +27,8 @@ if [ "${1:-}" = "--check" ]; then
     all_present "$LPO_CACHE_DIR/etcd-v${ETCD_VERSION}" etcd &&
     all_present "$LPO_CACHE_DIR/kwok-v${KWOK_VERSION}" kwok &&
     all_present "$LPO_CACHE_DIR/helm-v${HELM_VERSION}" helm &&
-    all_present "$LPO_CACHE_DIR/coredns-v${COREDNS_VERSION}" coredns
+    all_present "$LPO_CACHE_DIR/coredns-v${COREDNS_VERSION}" coredns &&
+    all_present "$LPO_CACHE_DIR/kube-router-${KUBE_ROUTER_MODULE_VERSION}" kube-router
   exit
 fi
 
@@ -136,6 +137,25 @@ build_simple() {
   finish "$out"
 }
 
+build_kube_router() {
+  # kube-router's module path stays github.com/cloudnativelabs/kube-router/v2 (the fork's go.mod
+  # declares it), so the build module requires that path and replaces it with k3s's fork.
+  local version="$KUBE_ROUTER_MODULE_VERSION"
+  local out="$LPO_CACHE_DIR/kube-router-$version"
+  if all_present "$out" kube-router; then log "kube-router $version: cached in $out"; return; fi
+  local work="$LPO_CACHE_DIR/work/kube-router-$version"
+  write_module "$work" "github.com/cloudnativelabs/kube-router/v2 v${KUBE_ROUTER_VERSION}" \
+    "github.com/cloudnativelabs/kube-router/v2 => github.com/k3s-io/kube-router/v2 $version"
+  local tag_time
+  tag_time="$(cd /tmp && GOFLAGS= go list -m -json "github.com/k3s-io/kube-router/v2@$version" 2>/dev/null | sed -n 's/^\s*"Time": "\(.*\)",\?$/\1/p')"
+  local pkg=github.com/cloudnativelabs/kube-router/v2
+  mkdir -p "$out.partial"
+  log "kube-router $version: compiling $pkg/cmd/kube-router (cold: about 5 min on 2 cores)"
+  (cd "$work" && go_build_with_progress "kube-router" "$work/build.log" -trimpath \
+    -ldflags "-s -w -X $pkg/pkg/version.Version=$version -X $pkg/pkg/version.BuildDate=$tag_time" \
+    -o "$out.partial/kube-router" "$pkg/cmd/kube-router")
+  finish "$out"
+}
 
 # A build is published by renaming its directory, so an interrupted build never looks complete.
 finish() {
@@ -147,7 +167,7 @@ finish() {
 
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok helm coredns)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok helm coredns kube-router)
 for c in "${components[@]}"; do
   case "$c" in
     kubernetes) build_kubernetes ;;
@@ -158,7 +178,8 @@ for c in "${components[@]}"; do
     helm) build_simple helm "helm.sh/helm/v3@v${HELM_VERSION}" helm.sh/helm/v3/cmd/helm helm \
       "-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}" ;;
     coredns) build_simple coredns "github.com/coredns/coredns@v${COREDNS_VERSION}" github.com/coredns/coredns coredns ;;
-    *) die "unknown component '$c' (known: kubernetes etcd kwok helm coredns)" ;;
+    kube-router) build_kube_router ;;
+    *) die "unknown component '$c' (known: kubernetes etcd kwok helm coredns kube-router)" ;;
   esac
 done
 log "done"

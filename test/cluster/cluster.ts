@@ -12,6 +12,7 @@ const usage = `usage: npm run cluster -- <command>
   build [component ...]  build kubernetes, etcd, kwok, helm, coredns from source (cached by version)
   up [--node|--nodes N]  start the control plane (and with --node a real node: containerd, kubelet,
                          kube-proxy; with --nodes N, N real nodes, each in its own network namespace)
+  up ... --network-policy  also enforce NetworkPolicy on every node (kube-router's firewall, from source)
   down                   stop everything this tool started and remove its state
   status                 say what runs
   env                    print shell exports (KUBECONFIG, PATH) for the local cluster
@@ -42,6 +43,12 @@ async function main(argv: string[]): Promise<number> {
       if (nodes > 0) {
         const { nodesUp } = await import('./node.ts');
         await nodesUp(nodes);
+      }
+      if (rest.includes('--network-policy')) {
+        if (nodes === 0) throw new Error('--network-policy needs a node: add --node or --nodes N');
+        const { networkPolicyUp } = await import('./network-policy.ts');
+        const { nodeSpecs } = await import('./node-spec.ts');
+        for (const n of nodeSpecs(nodes)) await networkPolicyUp({ name: n.name, netns: n.netns });
       }
       printNextSteps();
       return 0;
@@ -101,6 +108,15 @@ function nodeCountFlag(args: string[]): number {
 }
 
 async function down(): Promise<void> {
+  try {
+    const { networkPolicyDown } = await import('./network-policy.ts');
+    const { configuredNodeCount } = await import('./node.ts');
+    const { nodeSpecs } = await import('./node-spec.ts');
+    for (const n of nodeSpecs(configuredNodeCount()))
+      await networkPolicyDown({ name: n.name, netns: n.netns });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  }
   try {
     const { nodeDown } = await import('./node.ts');
     await nodeDown();

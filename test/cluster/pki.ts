@@ -48,7 +48,7 @@ function ensureCA(): void {
   ]);
 }
 
-function ensureCert(spec: CertSpec): void {
+export function ensureCert(spec: CertSpec): void {
   const crt = pkiPath(`${spec.name}.crt`);
   if (existsSync(crt)) return;
   const key = pkiPath(`${spec.name}.key`);

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { repoRoot } from '../cluster/config.ts';
+import { nodeName, repoRoot } from '../cluster/config.ts';
+import { networkPolicyHealthy } from '../cluster/network-policy.ts';
 import { nodeStatus } from '../cluster/node.ts';
 import { controlPlaneHealthy, kubeconfigPath, runClusterTool } from '../support/cluster.ts';
 
@@ -12,13 +13,19 @@ declare module 'vitest' {
 }
 
 /**
- * End-to-end tests need the control plane and a real node with the project's images. A cluster
- * with a Ready node is reused and left running; otherwise one is started and stopped afterwards.
+ * End-to-end tests need the control plane and a real node with the project's images, and
+ * NetworkPolicy enforced on that node (the pairs' policies must hold where the tests run). A
+ * cluster with a Ready node and a running NetworkPolicy engine is reused and left running;
+ * otherwise one is started (or completed: `up` keeps what already runs) and stopped afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const nodeRows = await nodeStatus().catch(() => []);
-  const reuse = (await controlPlaneHealthy()) && nodeRows.length === 3 && nodeRows.every((r) => r.healthy);
-  if (!reuse) await runClusterTool(['up', '--node']);
+  const reuse =
+    (await controlPlaneHealthy()) &&
+    nodeRows.length === 3 &&
+    nodeRows.every((r) => r.healthy) &&
+    networkPolicyHealthy({ name: nodeName });
+  if (!reuse) await runClusterTool(['up', '--node', '--network-policy']);
   const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], {
     stdio: 'inherit',
   });
