@@ -13,7 +13,10 @@
 // both say they may grant (their serving rights, docs/reliability.md) are violations.
 //
 // Protocol: one JSON line on stdin `{"cmd":"report","since":<ms>}` → one JSON line on stdout with
-// the report (longestGapSeconds: the client-observed outage since `since`).
+// the report (longestGapSeconds: the client-observed outage since `since`);
+// `{"cmd":"leases","ip":"<pod IP>","member":"primary"}` → that member's /v1/admin/leases answer
+// for the feature (or `null`), read from where this process runs (on the multi-node bed: the
+// operator pod's network, which the pair's NetworkPolicy lets reach the admin port).
 import * as k8s from '@kubernetes/client-node';
 import { createInterface } from 'node:readline';
 import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
@@ -224,12 +227,24 @@ function run(cfg: LoadConfig): void {
     }, 250),
   );
 
+  // Answers go out in the order the commands came in, whatever each one waits for.
+  let answering = Promise.resolve();
   createInterface({ input: process.stdin }).on('line', (line) => {
-    const msg = JSON.parse(line) as { cmd: string; since?: number };
-    if (msg.cmd === 'report')
-      process.stdout.write(
-        `${JSON.stringify({ ...report, longestGapSeconds: msg.since ? longestGap(msg.since) : 0 })}\n`,
-      );
+    const msg = JSON.parse(line) as { cmd: string; since?: number; ip?: string; member?: string };
+    answering = answering.then(async () => {
+      if (msg.cmd === 'report')
+        process.stdout.write(
+          `${JSON.stringify({ ...report, longestGapSeconds: msg.since ? longestGap(msg.since) : 0 })}\n`,
+        );
+      else if (msg.cmd === 'leases') {
+        const leases = await fetchJson<unknown>(
+          `${scheme}://${msg.ip}:7071/v1/admin/leases?feature=${cfg.feature}`,
+          token,
+          memberTls(msg.member!),
+        );
+        process.stdout.write(`${JSON.stringify(leases ?? null)}\n`);
+      }
+    });
   });
   process.stdin.on('end', () => {
     for (const t of timers) clearInterval(t);

@@ -23,6 +23,7 @@ const bed = new FailoverBed({
   release: `lpo-nodes-${id}`,
   chartSets: ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'],
   appNodeSelector: { 'kubernetes.io/hostname': 'lpo-node-1' },
+  observeFromOperatorPod: true,
   pairSpec: {
     placement: {
       affinity: {

@@ -8,9 +8,9 @@ import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { AppReport } from '../e2e/fixtures/app-client.ts';
 import type { LoadConfig, LoadReport } from '../e2e/load-client.ts';
-import { requestOnNewConnection } from './http.ts';
+import { containerHostPid } from '../cluster/node.ts';
 import { eventually } from './kube.ts';
-import { memberServerName, operatorTls, type PairTls } from './pair-tls.ts';
+import { operatorTls, type PairTls } from './pair-tls.ts';
 
 /**
  * A pair under load on real nodes, and the invariants every fault scenario checks. The operator is
@@ -68,22 +68,43 @@ const condition = (st: PairStatus, type: string) => st.conditions?.find((c) => c
 class Load {
   private proc: ChildProcess;
   private lines: Interface;
-  private waiting: ((r: LoadReport) => void)[] = [];
-  constructor(cfg: LoadConfig) {
-    this.proc = spawn(
-      process.execPath,
-      [fileURLToPath(new URL('../e2e/load-client.ts', import.meta.url)), '--run', JSON.stringify(cfg)],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
+  private waiting: ((line: string) => void)[] = [];
+  /** `netPid`: run in the network namespace of that process (a pod's), not the machine's. */
+  constructor(cfg: LoadConfig, netPid?: number) {
+    const argv = [
+      fileURLToPath(new URL('../e2e/load-client.ts', import.meta.url)),
+      '--run',
+      JSON.stringify(cfg),
+    ];
+    this.proc = netPid
+      ? spawn('nsenter', ['-t', String(netPid), '-n', '--', process.execPath, ...argv], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        })
+      : spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.lines = createInterface({ input: this.proc.stdout! });
-    this.lines.on('line', (l) => this.waiting.shift()?.(JSON.parse(l) as LoadReport));
+    this.lines.on('line', (l) => this.waiting.shift()?.(l));
   }
-  report(since?: number): Promise<LoadReport> {
+  private ask(msg: Record<string, unknown>): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.proc.exitCode !== null) return reject(new Error('the load client exited'));
       this.waiting.push(resolve);
-      this.proc.stdin!.write(`${JSON.stringify({ cmd: 'report', ...(since ? { since } : {}) })}\n`);
+      this.proc.stdin!.write(`${JSON.stringify(msg)}\n`);
     });
+  }
+  async report(since?: number): Promise<LoadReport> {
+    return JSON.parse(await this.ask({ cmd: 'report', ...(since ? { since } : {}) })) as LoadReport;
+  }
+  /** A member's leases of the load's feature, read by the load client (from where it runs). */
+  async leases(
+    ip: string,
+    member: string,
+  ): Promise<{ role: string; leases: { id: string; clientId: string }[] }> {
+    const answer = JSON.parse(await this.ask({ cmd: 'leases', ip, member })) as {
+      role: string;
+      leases: { id: string; clientId: string }[];
+    } | null;
+    if (!answer) throw new Error(`${member} (${ip}) did not answer /v1/admin/leases`);
+    return answer;
   }
   async stop(): Promise<void> {
     if (this.proc.exitCode !== null) return;
@@ -104,6 +125,12 @@ export interface FailoverBedOptions {
   pairSpec?: Record<string, unknown>;
   /** Where the application pod runs (a node no fault hits, on the multi-node bed). */
   appNodeSelector?: Record<string, string>;
+  /**
+   * Run the load client and its sampler in an operator pod's network, not the machine's: on the
+   * multi-node bed the pair's NetworkPolicy lets only the operator and the peer reach a member's
+   * admin port on another node, and the sampler reads the members' status there.
+   */
+  observeFromOperatorPod?: boolean;
 }
 
 const APP = 'app-client';
@@ -198,16 +225,20 @@ export class FailoverBed {
     // with the operator's identity.
     this.tls = await operatorTls(this.core, this.o.operatorNs, this.ns, PAIR);
     const svc = await this.core.readNamespacedService({ namespace: this.ns, name: PAIR });
-    this.load = new Load({
-      tls: this.tls,
-      kubeconfig: kubeconfigPath,
-      namespace: this.ns,
-      pair: PAIR,
-      clusterIP: svc.spec!.clusterIP!,
-      port: svc.spec!.ports![0]!.port,
-      feature: FEATURE,
-      clients: CLIENTS,
-    });
+    const netPid = this.o.observeFromOperatorPod ? await this.operatorPodPid() : undefined;
+    this.load = new Load(
+      {
+        tls: this.tls,
+        kubeconfig: kubeconfigPath,
+        namespace: this.ns,
+        pair: PAIR,
+        clusterIP: svc.spec!.clusterIP!,
+        port: svc.spec!.ports![0]!.port,
+        feature: FEATURE,
+        clients: CLIENTS,
+      },
+      netPid,
+    );
     this.startApp();
     await eventually(
       'the application pod holding its seats',
@@ -281,17 +312,19 @@ export class FailoverBed {
     kubectl(['delete', 'namespace', this.o.operatorNs, '--wait=false']);
   }
 
+  /** The host pid of an operator pod's container: its network is the one the policy admits. */
+  private async operatorPodPid(): Promise<number> {
+    const pods = await this.core.listNamespacedPod({ namespace: this.o.operatorNs });
+    const pod = pods.items.find((p) => p.status?.containerStatuses?.[0]?.state?.running);
+    const cid = pod?.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
+    if (!pod || !cid) throw new Error(`no running operator pod in ${this.o.operatorNs}`);
+    return containerHostPid(cid, pod.spec!.nodeName!);
+  }
+
   /** Every lease the clients hold is on the active member, under the same id. */
   async leasesOnActive(live: string): Promise<{ held: string[]; onActive: string[] }> {
-    const secret = await this.core.readNamespacedSecret({ namespace: this.ns, name: `${PAIR}-admin-token` });
-    const token = Buffer.from(secret.data!.token!, 'base64').toString('utf8');
     const pod = await this.memberPod(live);
-    const res = await requestOnNewConnection(`https://${pod.ip}:7071/v1/admin/leases?feature=${FEATURE}`, {
-      headers: { authorization: `Bearer ${token}` },
-      timeoutMs: 5000,
-      tls: { ...this.tls, servername: memberServerName(this.ns, PAIR, live) },
-    });
-    const body = JSON.parse(res.body) as { role: string; leases: { id: string; clientId: string }[] };
+    const body = await this.load.leases(pod.ip!, live);
     expect(body.role).toBe('active');
     const r = await this.load.report();
     return {
