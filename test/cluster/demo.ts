@@ -108,7 +108,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 async function main(): Promise<void> {
   const multi = nodes > 1;
   step(
-    `local Kubernetes with ${multi ? `${nodes} real nodes` : 'a real node'} (built from source on first use: ~13 min cold, seconds after)`,
+    `local Kubernetes with ${multi ? `${nodes} real nodes` : 'a real node'} (built from source on first use: ~18 min cold, seconds after)`,
   );
   cluster(['up', ...(multi ? ['--nodes', String(nodes)] : ['--node'])]);
   if (multi) say(kubectl(['get', 'nodes', '-L', 'topology.kubernetes.io/zone']).trimEnd());
