@@ -141,7 +141,7 @@ describe('a planned removal of a member pod', () => {
     );
     // At once, not a health-check period and a second without the standby later.
     expect(Date.now() - deletedAt).toBeLessThan(1000);
-    expect(marked.conditions?.find((c) => c.type === 'ServingAlone')?.reason).toBe('StandbyLeaving');
+    expect(marked.conditions?.find((c) => c.type === 'ServingAlone')?.status).toBe('True');
     await eventually('the primary holds a grant', async () => (await sample('primary')).right === 'alone');
     // The standby's container ends; the primary's grant outlives the standby's last promise.
     await pair.members.redundant.kill();
