@@ -399,6 +399,14 @@ Service and demoted with a new fencing epoch before the other member is promoted
 points at it. It only happens when the target member is healthy and in sync; until then
 \`status.preferredMember\` keeps the old value and the switchover stays pending.
 
+A planned removal of the live member's pod (a drain, an eviction, a rollout, \`kubectl delete
+pod\`) is handed over the same way (reason \`LiveMemberLeaving\`), also with
+\`failover.enabled: false\`: member pods sleep 5 s in \`preStop\` before their container gets
+SIGTERM, and the operator demotes the leaving member and promotes the standby meanwhile. A
+leaving standby makes the operator grant the live member to serve alone at once
+(\`status.servingAlone\`), before the standby stops acknowledging. A deleting pod that no longer
+answers is failed over (\`PodDeleted\`) ([reliability.md](reliability.md#planned-removal-of-a-member)).
+
 ## Printer columns
 
 | column | JSONPath |

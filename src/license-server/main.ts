@@ -158,6 +158,13 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
   };
 }
 
+/**
+ * After SIGTERM the member closes its listeners and the replication stream and exits; one that
+ * takes longer than this exits anyway. In a pod this follows the preStop sleep, and both fit in
+ * the pod's grace period (src/operator/children.ts).
+ */
+export const SHUTDOWN_LIMIT_MS = 5000;
+
 async function main(): Promise<void> {
   let cfg: ServerConfig;
   try {
@@ -184,7 +191,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => running.member.reloadLicence('SIGHUP'));
   const stop = (sig: string): void => {
     log.info({ signal: sig }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 5000);
+    const force = setTimeout(() => process.exit(1), SHUTDOWN_LIMIT_MS);
     force.unref();
     void running.close().then(() => process.exit(0));
   };

@@ -49,6 +49,11 @@ export interface MemberAssessment {
   podReady: boolean;
   /** It may not be promoted: the other member served alone, and it has not resynced (status.servingAlone). */
   notPromotable?: boolean;
+  /**
+   * Its pod is being deleted (a drain, an eviction, a rollout) but its container still runs and
+   * its last checks passed: failed, since it goes, but it can still step down cleanly.
+   */
+  leaving?: true;
 }
 
 /**
@@ -104,7 +109,12 @@ export function assess(
   });
   const pod = m.pod;
   if (!pod) return fail('PodMissing', 'the pod does not exist', true);
-  if (pod.deleting) return fail('PodDeleted', 'the pod is being deleted', true, pod.deletionRequestedAt);
+  if (pod.deleting) {
+    const deleted = fail('PodDeleted', 'the pod is being deleted', true, pod.deletionRequestedAt);
+    return answersWhileLeaving(m, p)
+      ? { ...deleted, leaving: true, message: 'the pod is being deleted; the member still answers' }
+      : deleted;
+  }
   if (m.node && m.node.ready !== 'True') {
     return fail('NodeNotReady', `the node is not ready (Ready=${m.node.ready})`, true, m.node.transitionAt);
   }
@@ -184,6 +194,17 @@ export function assess(
     eligibleForSwitchover: inSync,
     ...(stableSince !== undefined ? { stableSince } : {}),
   };
+}
+
+/** A deleting pod whose container still runs and passes its checks (a preStop hook holds it). */
+function answersWhileLeaving(m: MemberObservation, p: Policy): boolean {
+  const pod = m.pod;
+  return (
+    pod?.phase === 'Running' &&
+    !pod.containerTerminated &&
+    m.probe.consecutiveFailures === 0 &&
+    m.probe.consecutiveSuccesses >= p.successThreshold
+  );
 }
 
 function notYet(

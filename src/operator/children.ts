@@ -50,6 +50,16 @@ export function podServesTls(pod: { metadata?: { labels?: Record<string, string>
   return pod?.metadata?.labels?.[LABEL_TLS] === 'true';
 }
 export const STATE_DIR = '/var/lib/license-server';
+/**
+ * A member pod being deleted (a drain, an eviction, a rollout) keeps running this long before its
+ * container gets SIGTERM (a preStop sleep, run by the kubelet: the image has no shell). The
+ * operator hands a leaving live member over meanwhile (well under a second: demote, promote,
+ * Service) and grants the other member to serve alone before a leaving standby stops
+ * acknowledging, so a planned removal refuses no client. The server's own shutdown after SIGTERM
+ * takes at most 5 s (main.ts), so both fit in TERMINATION_GRACE_SECONDS.
+ */
+export const PRESTOP_SLEEP_SECONDS = 5;
+export const TERMINATION_GRACE_SECONDS = 15;
 export const RUN_AS_USER = 65532;
 const MEMBERS: readonly Member[] = ['primary', 'redundant'];
 
@@ -339,6 +349,7 @@ export function desiredPod(pair: LicenseServerPair, member: Member): V1Pod {
     ...(res ? { resources: res } : {}),
     readinessProbe: readinessProbe(pair),
     livenessProbe: livenessProbe(pair),
+    lifecycle: { preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } },
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUN_AS_USER,
@@ -371,7 +382,7 @@ export function desiredPod(pair: LicenseServerPair, member: Member): V1Pod {
       containers: [container],
       volumes: volumes(pair, member),
       restartPolicy: 'Always',
-      terminationGracePeriodSeconds: 15,
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
       enableServiceLinks: false,
       automountServiceAccountToken: false,
       securityContext: {

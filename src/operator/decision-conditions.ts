@@ -28,7 +28,8 @@ export function servingCondition(s: ServingDecision): ConditionSpec {
     return {
       type: CONDITION_SERVING_ALONE,
       status: 'True',
-      reason: s.reason === 'StartServingAlone' ? 'ServingAlone' : s.reason,
+      // One reason from the episode's first write on: its cause is in the message.
+      reason: s.reason === 'StartServingAlone' || s.reason === 'StandbyLeaving' ? 'ServingAlone' : s.reason,
       message: `the ${s.alone.member} member serves alone (epoch ${s.alone.epoch}); the ${other(s.alone.member)} member is not promoted until it has resynced: ${s.message}`,
     };
   // One steady reason while paired, so that the condition does not cost a status write per reconcile.

@@ -19,6 +19,7 @@ import { assess } from './assess.ts';
 import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
 import { dataLossOf, noLiveMember } from './no-live-member.ts';
+import { liveLeaving } from './live-leaving.ts';
 import type { DataLossVerdict } from './data-loss-promotion.ts';
 import type { ServingAlone, ServingDecision } from './serving.ts';
 
@@ -66,7 +67,8 @@ export type Reason =
   | 'FailbackManual'
   | 'LiveMemberNotActive'
   | 'StrayActive'
-  | 'DataLossAccepted';
+  | 'DataLossAccepted'
+  | 'LiveMemberLeaving';
 
 /** The rows of the decision table (table()); each test scenario is checked to name its own. */
 export const TABLE_ROWS = [
@@ -74,6 +76,7 @@ export const TABLE_ROWS = [
   '2a',
   '2b',
   '2',
+  '3a',
   '3',
   '4',
   '5',
@@ -101,6 +104,11 @@ export interface Decision {
   fence?: Member;
   /** Promote this member with `epoch` (force: true when `fence` is set), then point the Service at it. */
   promote?: Member;
+  /**
+   * The fenced member answers (healthy, or leaving): await its demotion before the promotion, so
+   * that the promoted member finds its peer a standby and need not wait its promise out.
+   */
+  demoteFirst?: true;
   /** The epoch to store in status and use for promote/demote; never below status.epoch. */
   epoch: number;
   /** The live member changes: set status.liveSince (and status.liveMember = live). */
@@ -163,6 +171,10 @@ export interface Move {
  *       requeue when the grants have expired
  *    2. otherwise → none (Pending / Unavailable); a request that does not fit is refused
  *  live member failed (pod/node signal, or failureThreshold failed checks):
+ *   3a. its pod is being deleted but it still answers, active in the epoch (assess.ts: leaving),
+ *       and the standby is eligible for switchover → `switchover` (LiveMemberLeaving): a planned
+ *       removal is handed over, the leaving member demoted first (live-leaving.ts); like any
+ *       planned switchover, also with failover disabled and without waiting delaySeconds
  *    3. failover disabled → none, report only
  *    4. failing for less than delaySeconds → none, requeue
  *    5. standby eligible, minSecondsBetweenFailovers not elapsed → none, requeue; except when
@@ -242,6 +254,9 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     previousLive: prevLive,
     ...(move.fence !== undefined ? { fence: move.fence } : {}),
     ...(promote !== undefined ? { promote } : {}),
+    ...(move.fence !== undefined && (members[move.fence].healthy || members[move.fence].leaving)
+      ? { demoteFirst: true as const }
+      : {}),
     epoch,
     moved,
     countsAsFailover: moved && (['failover', 'failback', 'switchover'] as Action[]).includes(move.action),
@@ -326,6 +341,7 @@ function servingOf(
     ...(liveServer?.serving ? { liveServing: liveServer.serving } : {}),
     ...(liveServer?.sentAt !== undefined ? { liveReportSentAt: liveServer.sentAt } : {}),
     standbyInSync: standbyServer?.role === 'standby' && standbyServer.replication === 'in-sync',
+    standbyLeaving: live !== '' && obs.members[other(live)].pod?.deleting === true,
     ...(obs.status.servingAlone ? { alone: obs.status.servingAlone } : {}),
     grantsBindUntil: obs.grantsBindUntil ?? -Infinity,
     now,
@@ -385,9 +401,11 @@ function intervalOf(
   return { intervalEnd, intervalPending: intervalEnd !== undefined && now < intervalEnd };
 }
 
-/** Rows 3-7: the live member failed. */
+/** Rows 3a-7: the live member failed. */
 function liveFailed(g: LiveGroup): Move {
   const { p, now, live, standby, L, S, intervalEnd, intervalPending } = g;
+  const handover = liveLeaving(g.obs, p, live, standby, L, S);
+  if (handover) return handover;
   const why = `the live ${live} member failed: ${L.message}`;
   if (!p.enabled)
     return {

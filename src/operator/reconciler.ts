@@ -281,10 +281,10 @@ export class Reconciler {
           this.d.services.get(`${namespace}/${names.clientService}`),
         );
       const demote = this.roleChange(pair, decision.fence, 'demote', decision.epoch, false, token, log);
-      // A healthy member (graceful switchover) is demoted before the other is promoted. A failed
-      // one may hang: waiting for it would only delay the failover, and it steps down by itself
-      // when it sees the higher epoch.
-      if (decision.members[decision.fence].healthy) await demote;
+      // A member that answers (a switchover, or a pod leaving) is demoted before the other is
+      // promoted. A failed one may hang: waiting for it would only delay the failover, and it
+      // steps down by itself when it sees the higher epoch.
+      if (decision.demoteFirst) await demote;
       else void demote;
     }
     if (decision.promote) {
@@ -493,7 +493,9 @@ export class Reconciler {
     for (const m of MEMBERS) {
       const pod = pods[m];
       const ip = pod?.status?.podIP;
-      if (!pod?.metadata?.uid || !ip || pod.metadata.deletionTimestamp) continue;
+      // A deleting pod is still checked while it runs: a leaving live member that answers is
+      // handed over (failover.ts, row 3a) rather than failed over.
+      if (!pod?.metadata?.uid || !ip) continue;
       targets.push({
         pairKey: key,
         member: m,
@@ -588,7 +590,9 @@ export class Reconciler {
     if (pair.spec.server.protocol !== 'reference') return true;
     const pod = this.d.pods.get(`${pair.metadata.namespace}/${childNames(pair.metadata.name).pod[member]}`);
     const ip = pod?.status?.podIP;
-    if (!ip || pod?.metadata?.deletionTimestamp) {
+    // A deleting pod is never promoted; it is still demoted: it may run on (a preStop hook holds
+    // it so that a leaving live member hands over cleanly).
+    if (!ip || (action === 'promote' && pod?.metadata?.deletionTimestamp)) {
       // Nothing to tell: a member without a running pod cannot serve. For a promote this is a failure.
       return action === 'demote';
     }

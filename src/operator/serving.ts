@@ -44,6 +44,11 @@ export interface ServingInput {
   liveReportSentAt?: number;
   /** the other member reports standby, in sync */
   standbyInSync: boolean;
+  /**
+   * The other member's pod is being deleted (a drain, an eviction, a rollout): it will stop
+   * acknowledging soon, and its promise lapses about a second after its last acknowledgement.
+   */
+  standbyLeaving?: boolean;
   alone?: ServingAlone;
   /** until when a grant this operator (or the one before it) sent may still be valid, ms */
   grantsBindUntil: number;
@@ -55,6 +60,7 @@ export type ServingReason =
   | 'PromoteAlone'
   | 'Paired'
   | 'StartServingAlone'
+  | 'StandbyLeaving'
   | 'ServingAlone'
   | 'LiveNotConfirmed'
   | 'WaitingOutGrants'
@@ -99,9 +105,11 @@ export function needsAlone(
  *     grant so that the new active serves from its first moment (PromoteAlone)
  *  3. no live member, a move in progress, or the live member not confirmed active in the epoch →
  *     no grant; `servingAlone` stays as it is (LiveNotConfirmed)
- *  4. the live member needs a grant (needsAlone):
+ *  4. the live member needs a grant (needsAlone), or its standby's pod is being deleted:
  *     a. `servingAlone` names it → grant (ServingAlone; its epoch follows the live epoch)
- *     b. otherwise → set `servingAlone` to it now, then grant (StartServingAlone)
+ *     b. the standby is leaving → set `servingAlone` to it now, then grant, before the standby's
+ *        last promise lapses: a planned removal refuses nothing (StandbyLeaving)
+ *     c. otherwise → set `servingAlone` to it now, then grant (StartServingAlone)
  *  5. the live member is paired again and `servingAlone` is set:
  *     a. the standby does not report in sync, or has not acknowledged everything granted alone
  *        (ackedSeq < aloneSeq) → no grant, wait (WaitingForResync)
@@ -132,13 +140,24 @@ export function decideServing(i: ServingInput): ServingDecision {
           : `the ${i.live} member is not confirmed active in epoch ${i.epoch}`,
     };
   const live = i.live;
-  if (needsAlone(i.liveReplication, i.liveServing)) {
+  // A leaving standby is marked while it still acknowledges: from then on it is not promotable
+  // (it goes anyway), exactly as in any serving-alone episode, and its replacement must resync.
+  const leaving =
+    i.standbyLeaving === true && i.liveServing !== undefined && i.liveServing.right !== 'unpaired';
+  if (leaving || needsAlone(i.liveReplication, i.liveServing)) {
     if (i.alone?.member === live)
       return {
         alone: i.alone.epoch === i.epoch ? i.alone : { ...i.alone, epoch: i.epoch },
         grant: { member: live, epoch: i.epoch },
         reason: 'ServingAlone',
         message: `the ${live} member serves alone; its standby is not promoted until it has resynced`,
+      };
+    if (leaving)
+      return {
+        alone: { member: live, epoch: i.epoch, since: i.now },
+        grant: { member: live, epoch: i.epoch },
+        reason: 'StandbyLeaving',
+        message: `the ${live} member's standby is leaving (its pod is being deleted); granting the ${live} member to serve alone`,
       };
     return {
       alone: { member: live, epoch: i.epoch, since: i.now },

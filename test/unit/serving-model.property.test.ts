@@ -71,6 +71,8 @@ type Msg =
       /** the answer to end request `ended` (the grants are over) */
       ended?: number;
     }
+  /** a solo grant sent between checks (Prober.setGrant sends the first one at once) */
+  | { kind: 'grant'; epoch: number; anchor: number; ms: number }
   | { kind: 'promote'; epoch: number; grant?: { anchor: number; ms: number }; acceptLoss?: true }
   | { kind: 'demote'; epoch: number };
 type InFlight = { at: number; from: Party; to: Party; msg: Msg };
@@ -143,6 +145,11 @@ export interface Scenario {
   writeEveryMs: number;
   /** when a person writes a data-loss promotion request for the episode then current, ms */
   override?: number;
+  /**
+   * A planned removal of the standby of the moment: from `at` its pod is deleting (the operator
+   * sees it), and it exits `exitAfterMs` later (the preStop sleep), for good.
+   */
+  standbyLeaves?: { at: number; exitAfterMs: number };
 }
 
 interface Outcome {
@@ -163,7 +170,11 @@ function run(sc: Scenario): Outcome {
   let delayIndex = 0;
   const delay = () => sc.delays[delayIndex++ % sc.delays.length] as number;
   const cut = (link: Link, t: number) => sc.cuts.some((c) => c.link === link && t >= c.from && t < c.to);
-  const paused = (n: Name, t: number) => sc.pauses.some((p) => p.member === n && t >= p.from && t < p.to);
+  /** the member whose pod is deleting (Scenario.standbyLeaves), and when it exits */
+  let leaver: { name: Name; exitAt: number } | undefined;
+  const exited = (n: Name, t: number) => leaver !== undefined && leaver.name === n && t >= leaver.exitAt;
+  const paused = (n: Name, t: number) =>
+    exited(n, t) || sc.pauses.some((p) => p.member === n && t >= p.from && t < p.to);
   const net: InFlight[] = [];
   const out: Outcome = {
     violations: [],
@@ -325,6 +336,16 @@ function run(sc: Scenario): Outcome {
         });
         return;
       }
+      case 'grant':
+        if (x.role === 'active' && x.rights) {
+          const g = granted(x.rights, {
+            epoch: msg.epoch,
+            anchorAt: x.statusAnchors.sentAt(msg.anchor),
+            ms: msg.ms,
+          });
+          if (g.ok) x.rights = g.rights;
+        }
+        return;
       case 'promote':
         if (x.role !== 'standby' || msg.epoch <= x.epoch) return;
         x.role = 'promoting';
@@ -414,6 +435,11 @@ function run(sc: Scenario): Outcome {
       op.nextProbeAt = op.startedAt;
     }
     const now = local(op.clock, t);
+    const leaves = sc.standbyLeaves;
+    if (leaves && !leaver && t >= leaves.at) {
+      leaver = { name: other(op.live), exitAt: t + leaves.exitAfterMs };
+      out.trace.push(`t=${t}: ${leaver.name}'s pod is deleting; it exits at ${leaver.exitAt}`);
+    }
     if (now >= op.nextProbeAt) {
       op.nextProbeAt = now + PROBE_MS;
       for (const n of NAMES) {
@@ -500,7 +526,14 @@ function run(sc: Scenario): Outcome {
         return;
       }
     }
-    if (failed && fresh(sa) && sa.role === 'standby' && op.alone?.member !== live) {
+    // a deleting pod is never promoted (assess.ts: PodDeleted)
+    if (
+      failed &&
+      fresh(sa) &&
+      sa.role === 'standby' &&
+      op.alone?.member !== live &&
+      leaver?.name !== standby
+    ) {
       op.epoch += 1;
       op.live = standby;
       out.failovers += 1;
@@ -549,6 +582,7 @@ function run(sc: Scenario): Outcome {
           }
         : {}),
       standbyInSync: fresh(sa) && sa.role === 'standby' && sa.inSync,
+      standbyLeaving: leaver?.name === standby,
       grantsBindUntil: op.inherited ? Math.max(op.bind, grantBindsUntil(op.startedAt, GRANT_MS)) : op.bind,
       now,
       ...(op.alone ? { alone: op.alone } : {}),
@@ -556,7 +590,18 @@ function run(sc: Scenario): Outcome {
     if (d.alone?.member !== op.alone?.member)
       out.trace.push(`t=${t}: servingAlone ${d.alone?.member ?? '-'} (${d.reason})`);
     op.alone = stored(d.alone);
+    const before = op.grant;
     op.grant = d.grant ? { member: d.grant.member, epoch: d.grant.epoch } : undefined;
+    // A new grant goes out at once, after the mark is written (Prober.setGrant), anchored at the
+    // member's last answer when that is recent enough. Modelled for a leaving standby only: the
+    // other episodes keep the timeline the resync sweep below was tuned on (granted from the next
+    // check, their grants outlast the resync, so that the sweep exercises the end of the grants).
+    const g = op.grant;
+    const changed = g && (before?.member !== g.member || before.epoch !== g.epoch);
+    if (changed && d.reason === 'StandbyLeaving' && la && now - la.at < GRANT_MS / 2) {
+      op.bind = Math.max(op.bind, grantBindsUntil(la.at, GRANT_MS));
+      send('operator', g!.member, { kind: 'grant', epoch: g.epoch, anchor: la.anchor, ms: GRANT_MS });
+    }
     // R6: the standby has resynced; end the grants rather than wait them out (anchored at the
     // latest answer, which is at least as late as any a grant named).
     if (d.endGrants && !op.grant && la && (!op.end || now - op.end.sentAt > PROBE_TIMEOUT_MS)) {
@@ -739,6 +784,50 @@ describe('serving model: the active is lost at every moment of a resync', () => 
       }
     expect(failovers).toBeGreaterThan(10); // late enough cuts do fail over
     expect(ended).toBeGreaterThan(10); // late enough cuts come after the grants were ended (R6)
+  });
+});
+
+describe('serving model: a planned removal of the standby', () => {
+  it('the standby leaving (a preStop sleep, then gone): the active is granted before its promise lapses, nothing is refused', () => {
+    for (const exitAfterMs of [0, 200, 5000]) {
+      const o = run({ ...base, standbyLeaves: { at: 5000, exitAfterMs } });
+      expect(o.violations, o.trace.join('\n')).toEqual([]);
+      expect(o.refusedSteps, `exit after ${exitAfterMs} ms:\n${o.trace.join('\n')}`).toBe(0);
+      expect(o.failovers).toBe(0);
+      expect(o.acknowledged.alone).toBeGreaterThan(100);
+    }
+  });
+
+  it('the same standby lost without notice (cut from everyone) is refused for a while: the row is what saves it', () => {
+    const o = run({
+      ...base,
+      cuts: [
+        { link: 'members', from: 5000, to: 20_000 },
+        { link: 'op-redundant', from: 5000, to: 20_000 },
+      ],
+    });
+    expect(o.violations).toEqual([]);
+    expect(o.refusedSteps).toBeGreaterThan(0);
+  });
+
+  it('under any partitions, delays, pauses, drift and an operator restart, with the standby leaving at any moment: I1 and I2 hold', () => {
+    fc.assert(
+      fc.property(
+        arb.chain((sc) =>
+          fc
+            .record({
+              at: fc.integer({ min: 200, max: 2800 }),
+              exitAfterMs: fc.constantFrom(0, 100, 1000, 5000),
+            })
+            .map(({ at, exitAfterMs }) => ({ ...sc, standbyLeaves: { at: at * STEP_MS, exitAfterMs } })),
+        ),
+        (sc) => {
+          const o = run(sc);
+          expect(o.violations, o.trace.join('\n')).toEqual([]);
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 

@@ -14,9 +14,12 @@ import {
   desiredPvc,
   liveFromSelector,
   memberAdminUrl,
+  PRESTOP_SLEEP_SECONDS,
   specHash,
   stableStringify,
+  TERMINATION_GRACE_SECONDS,
 } from '../../../src/operator/children.ts';
+import { SHUTDOWN_LIMIT_MS } from '../../../src/license-server/main.ts';
 
 function pair(spec: Partial<LicenseServerPairInput['spec']> = {}) {
   return parsePair({
@@ -251,6 +254,18 @@ describe('member pods', () => {
     });
     expect(c.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'admin', scheme: 'HTTPS' });
     expect(c.livenessProbe!.failureThreshold! * c.livenessProbe!.periodSeconds!).toBeGreaterThanOrEqual(60);
+  });
+
+  it('a deleting pod runs on (preStop sleep, no shell needed) for a handover, well inside its grace period', () => {
+    const spec = desiredPod(pair(), 'primary').spec!;
+    expect(spec.containers[0]!.lifecycle).toEqual({ preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } });
+    expect(spec.terminationGracePeriodSeconds).toBe(TERMINATION_GRACE_SECONDS);
+    // the sleep, then the server's own shutdown, with seconds to spare before the kubelet's SIGKILL
+    expect(PRESTOP_SLEEP_SECONDS + SHUTDOWN_LIMIT_MS / 1000).toBeLessThanOrEqual(
+      TERMINATION_GRACE_SECONDS - 5,
+    );
+    // long enough for a handover (well under a second) and a check to confirm the new active
+    expect(PRESTOP_SLEEP_SECONDS).toBeGreaterThanOrEqual(3);
   });
 
   it('protocol none: probes follow the health check (TCP too); admin token optional', () => {

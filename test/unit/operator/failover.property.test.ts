@@ -192,7 +192,10 @@ describe('decide: properties', () => {
         const d = decide(o, { ...p, enabled: false }, now);
         expect(d.action).not.toBe('failover');
         const live = o.status.liveMember;
-        if (live !== '' && d.members[live].failed) expect(d.live).toBe(live);
+        // A leaving member that still answers is handed over: a planned switchover, not a failover.
+        const handover = d.row === '3a';
+        if (live !== '' && d.members[live].failed && !handover) expect(d.live).toBe(live);
+        if (handover) expect(d.members[live as Member].leaving).toBe(true);
         if (d.action === 'fence-only') expect(d.reason).toBe('StrayActive');
       }),
       RUNS,
@@ -291,8 +294,45 @@ describe('decide: properties', () => {
         if (!d0.members[other(live)].eligibleForFailover) return;
         // far enough in the future every timer has run out (times are within 2 minutes of T0)
         const d = decide(o, p, T0 + 3_600_000);
-        expect(d.action).toBe('failover');
+        expect(d.action).toBe(d.row === '3a' ? 'switchover' : 'failover');
         expect(d.live).toBe(other(live));
+      }),
+      RUNS,
+    );
+  });
+
+  it('a leaving live member is handed over only while it answers, to a member in sync, and demoted first', () => {
+    fc.assert(
+      fc.property(observationArb, policyArb, nowArb, (o, p, now) => {
+        const d = decide(o, p, now);
+        const live = o.status.liveMember;
+        if (d.row !== '3a' || live === '') return;
+        const m = o.members[live];
+        expect(m.pod?.deleting).toBe(true);
+        expect(m.pod?.containerTerminated).toBe(false);
+        expect(m.probe.consecutiveFailures).toBe(0);
+        if (p.protocol === 'reference') {
+          expect(m.server?.role).toBe('active');
+          expect(m.server?.epoch).toBe(o.status.epoch);
+        }
+        expect(d).toMatchObject({
+          action: 'switchover',
+          fence: live,
+          promote: other(live),
+          demoteFirst: true,
+        });
+        expect(d.members[other(live)].eligibleForSwitchover).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a fenced member that does not answer is never awaited; one that does is', () => {
+    fc.assert(
+      fc.property(observationArb, policyArb, nowArb, (o, p, now) => {
+        const d = decide(o, p, now);
+        const a = d.fence === undefined ? undefined : d.members[d.fence];
+        expect(d.demoteFirst === true).toBe(a !== undefined && (a.healthy || a.leaving === true));
       }),
       RUNS,
     );

@@ -32,6 +32,8 @@ const aloneLost = {
   liveMember: '' as const,
   servingAlone: { member: 'primary' as const, epoch: 1, since: T0 - 60 * S },
 };
+/** The live primary's pod is being deleted (a drain): its container runs on and answers. */
+const leaving = member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 0.2 * S } });
 const lostActive = { server: { replication: 'disconnected' as const, peerLastSeenSeconds: 30 } };
 
 const scenarios: Scenario[] = [
@@ -270,9 +272,9 @@ const scenarios: Scenario[] = [
     expect: { action: 'none', live: 'primary', phase: 'Running' },
   },
   {
-    name: 'pod being deleted: failover at once, ignoring good checks',
+    name: 'pod being deleted, no longer answering: failover at once, without the failure threshold',
     obs: steady(
-      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 0.5 * S } }),
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 0.5 * S }, ...probeFailed(1, T0) }),
       member('standby'),
     ),
     expect: {
@@ -288,6 +290,66 @@ const scenarios: Scenario[] = [
         detectionSeconds: 0.5,
       },
     },
+  },
+  // --- the live member's pod is being deleted while it still answers (row 3a: a handover)
+  {
+    name: 'live pod being deleted, the member still answering: hand over as a switchover, demoting it first',
+    obs: steady(leaving, member('standby')),
+    expect: {
+      row: '3a',
+      action: 'switchover',
+      reason: 'LiveMemberLeaving',
+      live: 'redundant',
+      fence: 'primary',
+      promote: 'redundant',
+      demoteFirst: true,
+      epoch: 2,
+      countsAsFailover: true,
+      lastFailover: { from: 'primary', to: 'redundant', action: 'switchover', reason: 'LiveMemberLeaving' },
+    },
+  },
+  {
+    name: 'a leaving live member is handed over with failover disabled too (a planned switchover)',
+    obs: steady(leaving, member('standby')),
+    policy: { enabled: false },
+    expect: { row: '3a', action: 'switchover', live: 'redundant', demoteFirst: true },
+  },
+  {
+    name: 'a leaving live member is handed over at once: no failover delay, no minimum interval',
+    obs: steady(leaving, member('standby'), { lastFailoverAt: T0 - 3 * S }),
+    policy: { delaySeconds: 30 },
+    expect: { row: '3a', action: 'switchover', live: 'redundant' },
+  },
+  {
+    name: 'a leaving live member, the standby not in sync (disconnected): a failover, still demoting it first',
+    obs: steady(leaving, member('standby', { server: { replication: 'disconnected' } })),
+    expect: { row: '6', action: 'failover', reason: 'PodDeleted', live: 'redundant', demoteFirst: true },
+  },
+  {
+    name: 'a leaving live member that reports an older epoch (it restarted): a failover',
+    obs: steady(member('active', { pod: { deleting: true } }, 0), member('standby')),
+    expect: { row: '6', action: 'failover', reason: 'PodDeleted', live: 'redundant' },
+  },
+  {
+    name: 'a leaving live member whose container terminated: a failover, not awaiting its demotion',
+    obs: steady(member('active', { pod: { deleting: true, containerTerminated: true } }), member('standby')),
+    expect: { row: '6', action: 'failover', reason: 'PodDeleted', demoteFirst: undefined },
+  },
+  {
+    name: 'a leaving live member serving alone: its standby is not promotable, no handover',
+    obs: steady(leaving, member('standby'), {
+      servingAlone: { member: 'primary', epoch: 1, since: T0 - 60 * S },
+    }),
+    expect: { row: '7', action: 'fence-only', reason: 'StandbyNotPromotable', live: '' },
+  },
+  {
+    name: 'protocol none: a leaving live member that passes its checks is handed over',
+    obs: steady(
+      member('active', { pod: { deleting: true }, server: null }),
+      member('standby', { server: null }),
+    ),
+    policy: { protocol: 'none' },
+    expect: { row: '3a', action: 'switchover', live: 'redundant' },
   },
   {
     name: 'pod gone: failover',
@@ -350,7 +412,10 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'standby not ready as a pod (its readyz follows the dead active): still a failover target',
-    obs: steady(member('active', { pod: { deleting: true } }), member('standby', { pod: { ready: false } })),
+    obs: steady(
+      member('active', { pod: { deleting: true }, ...probeFailed(1, T0) }),
+      member('standby', { pod: { ready: false } }),
+    ),
     expect: { action: 'failover', live: 'redundant' },
   },
   {
@@ -546,7 +611,7 @@ const scenarios: Scenario[] = [
   {
     name: 'failover delay counts from the pod event',
     obs: steady(
-      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 1 * S } }),
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 1 * S }, ...probeFailed(1, T0) }),
       member('standby'),
     ),
     policy: { delaySeconds: 3 },
@@ -560,7 +625,7 @@ const scenarios: Scenario[] = [
   {
     name: 'too soon after the last failover, but the live pod was deleted: fail over now (nothing to flap)',
     obs: steady(
-      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 100 } }),
+      member('active', { pod: { deleting: true, deletionRequestedAt: T0 - 100 }, ...probeFailed(1, T0) }),
       member('standby'),
       {
         lastFailoverAt: T0 - 3 * S,

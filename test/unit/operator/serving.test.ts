@@ -99,7 +99,7 @@ const rows: Row[] = [
     expect: { alone: { ...alonePrimary, epoch: 5 }, grant: { member: 'primary', epoch: 5 } },
   },
   {
-    row: '4b',
+    row: '4c',
     name: 'the standby stopped acknowledging for a second: mark it, then grant',
     input: lost,
     expect: {
@@ -109,19 +109,79 @@ const rows: Row[] = [
     },
   },
   {
-    row: '4b',
+    row: '4c',
     name: 'the standby fell behind (catching up) although connected: mark it, then grant',
     input: { liveReplication: 'catching-up', liveServing: { right: 'peer', withoutPeerSeconds: 0 } },
     expect: { reason: 'StartServingAlone', grant: { member: 'primary', epoch: 4 } },
   },
   {
-    row: '4b',
+    row: '4c',
     name: 'the other member was marked, now this one is live and alone: mark this one',
     input: { ...lost, live: 'redundant', alone: alonePrimary },
     expect: {
       alone: { member: 'redundant', epoch: 4, since: NOW },
       grant: { member: 'redundant', epoch: 4 },
     },
+  },
+  {
+    row: '4b',
+    name: 'the standby is leaving (its pod deleting) while still acknowledging: mark it and grant at once',
+    input: { standbyLeaving: true },
+    expect: {
+      reason: 'StandbyLeaving',
+      alone: { member: 'primary', epoch: 4, since: NOW },
+      grant: { member: 'primary', epoch: 4 },
+    },
+  },
+  {
+    row: '4b',
+    name: 'the standby is leaving and already gone quiet: StandbyLeaving says why',
+    input: { ...lost, standbyLeaving: true },
+    expect: { reason: 'StandbyLeaving', grant: { member: 'primary', epoch: 4 } },
+  },
+  {
+    row: '4a',
+    name: 'the standby is leaving while the live member serves alone already: keep the mark and grant',
+    input: { standbyLeaving: true, alone: alonePrimary },
+    expect: { reason: 'ServingAlone', alone: alonePrimary, grant: { member: 'primary', epoch: 4 } },
+  },
+  {
+    row: '4b',
+    name: 'the other member was marked, now this one is live and its standby leaves: mark this one',
+    input: { standbyLeaving: true, alone: { ...alonePrimary, member: 'redundant' } },
+    expect: {
+      reason: 'StandbyLeaving',
+      alone: { member: 'primary', epoch: 4, since: NOW },
+      grant: { member: 'primary', epoch: 4 },
+    },
+  },
+  {
+    row: '3',
+    name: 'the standby is leaving, the live member not confirmed active: no mark, no grant',
+    input: { standbyLeaving: true, liveConfirmed: false },
+    expect: { reason: 'LiveNotConfirmed' },
+    noAlone: true,
+  },
+  {
+    row: '3',
+    name: 'the standby is leaving during a move (a handover promotes it): grants wait for the next reconcile',
+    input: { standbyLeaving: true, moving: true },
+    expect: { reason: 'LiveNotConfirmed' },
+    noAlone: true,
+  },
+  {
+    row: '6',
+    name: 'the standby is leaving, the server reports no serving rights (older image): never granted',
+    input: { standbyLeaving: true, liveServing: undefined },
+    expect: { reason: 'Paired' },
+    noAlone: true,
+  },
+  {
+    row: '1',
+    name: 'the standby is leaving, protocol none: nothing to grant',
+    input: { standbyLeaving: true, protocol: 'none' },
+    expect: { reason: 'NotApplicable' },
+    noAlone: true,
   },
   {
     row: '5a',
@@ -184,7 +244,7 @@ describe('decideServing: the table', () => {
 
   it('every row of the table is covered by a named case', () => {
     expect(new Set(rows.map((r) => r.row))).toEqual(
-      new Set(['1', '2', '3', '4a', '4b', '5a', '5b', '5c', '6']),
+      new Set(['1', '2', '3', '4a', '4b', '4c', '5a', '5b', '5c', '6']),
     );
   });
 });
