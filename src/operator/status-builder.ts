@@ -33,8 +33,11 @@ export function nextStatus(
     const assessment = decision.members[m];
     const result = probe.lastResult ? (probe.lastResult.ok ? 'Success' : 'Failure') : undefined;
     // Only changes are written: the time and message of a probe result are kept until the
-    // result flips, so a steady pair costs no status writes.
+    // result flips, so a steady pair costs no status writes. The time is when the current streak
+    // of this pod's checks began: a replacement pod whose first check passes, like its
+    // predecessor's last, starts a streak of its own.
     const resultChanged = result !== prev?.lastProbeResult;
+    const streakStart = result === 'Success' ? probe.history.successSince : probe.history.firstFailureAt;
     const ms: MemberStatus = {
       ...(pod?.metadata?.name ? { podName: pod.metadata.name } : {}),
       ...(pod?.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
@@ -47,9 +50,10 @@ export function nextStatus(
       ...(result ? { lastProbeResult: result } : {}),
       ...(result && probe.lastProbeAt
         ? {
-            lastProbeTime: resultChanged
-              ? iso(probe.lastProbeAt)
-              : (prev?.lastProbeTime ?? iso(probe.lastProbeAt)),
+            lastProbeTime: iso(
+              streakStart ??
+                (resultChanged || !prev?.lastProbeTime ? probe.lastProbeAt : Date.parse(prev.lastProbeTime)),
+            ),
           }
         : {}),
       ...(result === 'Failure'
