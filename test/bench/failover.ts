@@ -15,10 +15,15 @@
 // the old pod through conntrack; a new one follows the Service as kube-proxy routes it), a checkout
 // of the same seat (idempotent per client id and feature, so it works on a restarted server with
 // an empty ledger too) every --interval-ms to the Service's ClusterIP from the host, 1 s timeout.
-// The project's LicenseClient is not used: its retries with backoff would hide the routing outage
-// inside one slow call, and the NOT_ACTIVE redirects it follows name *.svc hosts that the host's
-// resolver does not know. Outage = the longest gap between two consecutive successful answers from
+// Its retries would hide the routing outage inside one slow call, so this client is not the
+// project's LicenseClient. Outage = the longest gap between two consecutive successful answers from
 // just before the fault until the round ends (last success before → first success after).
+//
+// What an application sees is measured beside it, in the same rounds: an application pod
+// (test/e2e/fixtures/app-client.ts) in each namespace uses LicenseClient on keep-alive connections
+// to the Service by its cluster DNS name (following NOT_ACTIVE redirects to *.svc hosts it can
+// resolve), two holders of a seat renewed by the client's heartbeat and a churner checking out and
+// releasing; per round: its longest call and the errors it had to handle (goal 0).
 //
 // The pair runs with failover.failback: Manual and the default health check (2 s × 3, timeout 1 s):
 // after each failover the bench sets spec.preferredMember to the new live member (no move) and
@@ -50,6 +55,7 @@ import { nodesStatus } from '../cluster/node.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
+import { APP_IMAGE, appPod, appReady, appReport } from '../support/app-pod.ts';
 import { FAULTS, POD_FAULTS, inject, isNodeFault, isPartition, type Fault } from './failover-faults.ts';
 
 const args = process.argv.slice(2);
@@ -296,7 +302,43 @@ async function pairSettled(ns: string): Promise<string> {
   );
 }
 
-type Round = { switchS: number; detectionS: number; outageS: number; note?: string };
+type Round = {
+  switchS: number;
+  detectionS: number;
+  outageS: number;
+  /** the application pod's longest call and its errors in the round (LicenseClient by cluster DNS) */
+  appWaitS: number;
+  appErrors: number;
+  note?: string;
+};
+
+/** The application pod of each namespace (test/support/app-pod.ts). */
+const APP = 'app-client';
+
+async function appRound(
+  ns: string,
+  at: number,
+): Promise<{ appWaitS: number; appErrors: number; why: string }> {
+  const r = await appReport(k.core, ns, APP, at);
+  const why = r.errors
+    .map((e) => `${e.op}: ${e.message}`)
+    .slice(0, 2)
+    .join('; ');
+  return { appWaitS: r.longestCallMs / 1000, appErrors: r.errors.length, why };
+}
+
+async function startAppPod(ns: string, url: string, caConfigMap?: string): Promise<void> {
+  const pod = appPod({
+    name: APP,
+    namespace: ns,
+    url,
+    feature: 'sim',
+    ...(caConfigMap ? { caConfigMap } : {}),
+    ...(NODES > 1 ? { nodeSelector: { 'kubernetes.io/hostname': 'lpo-node-1' } } : {}),
+  });
+  kc(['apply', '-f', '-'], JSON.stringify(pod));
+  await until('the application pod holding its seats', () => appReady(k.core, ns, APP), 120_000, 500);
+}
 
 async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: string): Promise<Round> {
   const live = await pairSettled(ns);
@@ -344,6 +386,7 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
   const end = Date.now();
   const outageS = load.outage(at, end);
   const failed = load.failures(at, end);
+  const app = await appRound(ns, at);
   // Failback Manual: make the new live member the preferred one (no move), so the pair is Running.
   preferMember(ns, PAIR, to);
   await pairSettled(ns);
@@ -351,7 +394,9 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
     switchS,
     detectionS: st.lastFailover?.detectionSeconds ?? NaN,
     outageS,
-    note: `${st.lastFailover?.reason ?? '?'}, ${live}→${to}; failed: ${failed}`,
+    appWaitS: app.appWaitS,
+    appErrors: app.appErrors,
+    note: `${st.lastFailover?.reason ?? '?'}, ${live}→${to}; failed: ${failed}${app.why ? `; app: ${app.why}` : ''}`,
   };
   return r;
 }
@@ -545,11 +590,14 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
   }
   await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
   const end = Date.now();
+  const app = await appRound(ns, at);
   return {
     switchS: NaN,
     detectionS: NaN,
     outageS: load.outage(at, end),
-    note: `failed: ${load.failures(at, end)}`,
+    appWaitS: app.appWaitS,
+    appErrors: app.appErrors,
+    note: `failed: ${load.failures(at, end)}${app.why ? `; app: ${app.why}` : ''}`,
   };
 }
 
@@ -567,7 +615,7 @@ async function main(): Promise<void> {
     throw new Error(`these faults need a cluster of ${NODES} node(s); \`npm run cluster -- down\` first`);
   if (!reuse) clusterCmd(['up', '--nodes', String(NODES)]);
   k = kubeClients();
-  clusterCmd(['images', 'license-pair-operator/operator:0.1.0', IMAGE]);
+  clusterCmd(['images', 'license-pair-operator/operator:0.1.0', IMAGE, APP_IMAGE]);
   const id = randomBytes(3).toString('hex');
   const release = `lpo-bench-${id}`;
   const operatorNs = `lpo-bench-${id}`;
@@ -612,13 +660,14 @@ async function main(): Promise<void> {
       servername: `${PAIR}.${pairNs}.svc`,
     });
     loads.push(pairLoad);
+    await startAppPod(pairNs, `https://${PAIR}.${pairNs}.svc:7070`, `${PAIR}-ca`);
     for (const fault of PAIR_FAULTS) {
       const rounds: Round[] = (results.pair[fault] = []);
       for (let i = 0; i < ROUNDS; i++) {
         const r = await pairRound(pairNs, fault, pairLoad, operatorNs);
         rounds.push(r);
         say(
-          `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s (${r.note})`,
+          `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, ${r.appErrors} errors (${r.note})`,
         );
       }
     }
@@ -638,12 +687,15 @@ async function main(): Promise<void> {
       );
       const singleLoad = new Load(`http://${singleIp}:7070/v1/checkout`);
       loads.push(singleLoad);
+      await startAppPod(singleNs, `http://${SINGLE}.${singleNs}.svc:7070`);
       for (const fault of SINGLE_FAULTS) {
         const rounds: Round[] = (results.single[fault] = []);
         for (let i = 0; i < ROUNDS; i++) {
           const r = await singleRound(singleNs, fault, singleLoad);
           rounds.push(r);
-          say(`single ${fault.padEnd(16)} round ${i + 1}: client outage ${f2(r.outageS)} s (${r.note})`);
+          say(
+            `single ${fault.padEnd(16)} round ${i + 1}: client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, ${r.appErrors} errors (${r.note})`,
+          );
         }
       }
       await singleLoad.stop();
@@ -705,6 +757,22 @@ async function main(): Promise<void> {
       `(the standby's 0.5 s of silence, a confirming check of ${f2(confirmTimeoutMs(1000) / 1000)} s, ` +
       `at least 1 s of silence for the decision), whatever the check period\n`,
   );
+  process.stdout.write(
+    '\nthe application in a pod (LicenseClient by cluster DNS, keep-alive, retries): longest call per round, errors it had to handle\n' +
+      'fault             pair: wait p50  p99    max    errors || single: wait p50  p99    max    errors || ratio p50  p99\n',
+  );
+  for (const fault of FAULTS) {
+    const p = results.pair[fault] ?? [];
+    const s = results.single[fault] ?? [];
+    if (!p.length && !s.length) continue;
+    const pw = p.map((r) => r.appWaitS);
+    const sw = s.map((r) => r.appWaitS);
+    const errors = (rs: Round[]) => (rs.length ? String(rs.reduce((n, r) => n + r.appErrors, 0)) : '—');
+    const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
+    process.stdout.write(
+      `${fault.padEnd(17)} ${' '.repeat(6)}${f2(pct(pw, 50)).padEnd(9)} ${f2(pct(pw, 99)).padEnd(6)} ${f2(maxOf(pw)).padEnd(6)} ${errors(p).padEnd(6)} || ${' '.repeat(8)}${f2(pct(sw, 50)).padEnd(9)} ${f2(pct(sw, 99)).padEnd(6)} ${f2(maxOf(sw)).padEnd(6)} ${errors(s).padEnd(6)} || ${f2(pct(sw, 50) / pct(pw, 50)).padEnd(10)} ${f2(pct(sw, 99) / pct(pw, 99))}\n`,
+    );
+  }
   const all = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.outageS);
   const allSingle = FAULTS.flatMap((f) => results.single[f] ?? []).map((r) => r.outageS);
   process.stdout.write(

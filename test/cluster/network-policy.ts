@@ -192,6 +192,10 @@ export async function networkPolicyUp(node: PolicyNode): Promise<void> {
     '--enable-ipv4=true',
     '--enable-ipv6=false',
     `--service-cluster-ip-range=${net.serviceCIDR}`,
+    // Pod and policy events sync at once; the periodic full sync (default 5 min) is what repairs
+    // an event missed or applied late. Tests create pods and move them between nodes by the
+    // dozen: a stale set would refuse a new pod's peer for minutes.
+    '--iptables-sync-period=15s',
     // Its health server would listen on every address of the machine: off; health is read from
     // the metrics, on loopback.
     '--health-port=0',

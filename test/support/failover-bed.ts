@@ -9,6 +9,7 @@ import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { AppReport } from '../e2e/fixtures/app-client.ts';
 import type { LoadConfig, LoadReport } from '../e2e/load-client.ts';
 import { containerHostPid } from '../cluster/node.ts';
+import { appPod, appReady, appReport } from './app-pod.ts';
 import { eventually } from './kube.ts';
 import { operatorTls, type PairTls } from './pair-tls.ts';
 
@@ -171,13 +172,16 @@ export class FailoverBed {
       'the pair Ready with both members Healthy and the standby in sync',
       async () => {
         const st = await this.pairStatus();
-        return st.phase === 'Running' &&
+        if (
+          st.phase === 'Running' &&
           condition(st, 'Ready') === 'True' &&
           condition(st, 'StandbyReady') === 'True' &&
           st.members?.primary?.health === 'Healthy' &&
           st.members.redundant?.health === 'Healthy'
-          ? st
-          : undefined;
+        )
+          return st;
+        // What a timeout reports: the last status seen, so a failure in CI says where it stuck.
+        throw new Error(`last status: ${JSON.stringify(st)}`);
       },
       timeoutMs,
     );
@@ -220,7 +224,10 @@ export class FailoverBed {
       '-p',
       JSON.stringify({ spec: { failover: { failback: 'Manual' }, ...this.o.pairSpec } }),
     ]);
-    await this.settled();
+    await this.settled().catch((err: unknown) => {
+      this.dumpForDiagnosis();
+      throw err;
+    });
     // TLS is on by default: the clients verify the pair's CA; the sampler reads the members' status
     // with the operator's identity.
     this.tls = await operatorTls(this.core, this.o.operatorNs, this.ns, PAIR);
@@ -242,10 +249,7 @@ export class FailoverBed {
     this.startApp();
     await eventually(
       'the application pod holding its seats',
-      async () => {
-        const p = await this.core.readNamespacedPod({ namespace: this.ns, name: APP });
-        return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      },
+      () => appReady(this.core, this.ns, APP),
       120_000,
     );
     await eventually(
@@ -260,49 +264,39 @@ export class FailoverBed {
 
   /** The application pod: 2 holders of `sim` and a churner, through the Service by cluster DNS. */
   private startApp(): void {
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: APP, namespace: this.ns, labels: { app: APP } },
-      spec: {
-        automountServiceAccountToken: false,
-        enableServiceLinks: false,
-        ...(this.o.appNodeSelector ? { nodeSelector: this.o.appNodeSelector } : {}),
-        securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
-        containers: [
-          {
-            name: 'app',
-            image: 'lpo.local/app-client:test',
-            imagePullPolicy: 'Never',
-            env: [
-              { name: 'PAIR_URL', value: `https://${PAIR}.${this.ns}.svc:7070` },
-              { name: 'CA_FILE', value: '/etc/pair-ca/ca.crt' },
-              { name: 'FEATURE', value: APP_FEATURE },
-              { name: 'HOLDERS', value: '2' },
-            ],
-            ports: [{ name: 'report', containerPort: 8080 }],
-            readinessProbe: { httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 1 },
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ['ALL'] },
-            },
-            volumeMounts: [{ name: 'pair-ca', mountPath: '/etc/pair-ca', readOnly: true }],
-          },
-        ],
-        volumes: [{ name: 'pair-ca', configMap: { name: `${PAIR}-ca` } }],
-      },
-    };
+    const pod = appPod({
+      name: APP,
+      namespace: this.ns,
+      url: `https://${PAIR}.${this.ns}.svc:7070`,
+      caConfigMap: `${PAIR}-ca`,
+      feature: APP_FEATURE,
+      ...(this.o.appNodeSelector ? { nodeSelector: this.o.appNodeSelector } : {}),
+    });
     kc(['apply', '-f', '-'], JSON.stringify(pod));
   }
 
   /** What the application in its pod saw since `since` (ms). */
-  async appReport(since = 0): Promise<AppReport> {
-    const p = await this.core.readNamespacedPod({ namespace: this.ns, name: APP });
-    const res = await fetch(`http://${p.status!.podIP!}:8080/report?since=${since}`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return (await res.json()) as AppReport;
+  appReport(since = 0): Promise<AppReport> {
+    return appReport(this.core, this.ns, APP, since);
+  }
+
+  /** The pods and the operator's last log lines, printed when the bed cannot start. */
+  private dumpForDiagnosis(): void {
+    const show = (args: string[]) => {
+      const r = kubectl(args);
+      process.stdout.write(`$ kubectl ${args.join(' ')}\n${r.stdout}${r.stderr}\n`);
+    };
+    show(['get', 'pods', '-n', this.ns, '-o', 'wide']);
+    show(['get', 'events', '-n', this.ns, '--sort-by=.lastTimestamp']);
+    show([
+      'logs',
+      '-n',
+      this.o.operatorNs,
+      '-l',
+      'app.kubernetes.io/name=license-pair-operator',
+      '--tail=80',
+      '--prefix',
+    ]);
   }
 
   async stop(): Promise<void> {
