@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PairStatus } from '../../src/api/pair.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { childNames } from '../../src/operator/children.ts';
 import { STATUS_WAIT_MS } from '../../src/operator/reconciler.ts';
@@ -100,12 +101,15 @@ afterAll(async () => {
 
 describe('a new pair’s children and status', () => {
   it('serves after few status writes, and the describing fields follow within the wait', async () => {
+    // Judged on the statuses the watch delivered, not on a fresh read: a read can see the last
+    // write before its watch event arrives, and the count below would then miss it.
     await eventually(
-      'primary live, both members healthy, roles reported',
+      'primary live and Running, both members healthy, roles reported',
       async () => {
-        const s = (await readPair(k, ns, PAIR)).status;
+        const s = JSON.parse(statuses.at(-1) ?? 'null') as PairStatus | null;
         return (
           s?.liveMember === 'primary' &&
+          s.phase === 'Running' &&
           s.members?.['primary']?.health === 'Healthy' &&
           s.members?.['redundant']?.health === 'Healthy' &&
           s.members?.['primary']?.role === 'active' &&
