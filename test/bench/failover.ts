@@ -52,6 +52,7 @@ import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { nodesStatus } from '../cluster/node.ts';
+import { offFirstNode, operatorOnFirstNode } from '../cluster/node-spec.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection, type RequestTls } from '../support/http.ts';
 import { helm, kubectl, must, tool } from '../chart/lib.ts';
@@ -82,15 +83,6 @@ const PAIR_FAULTS = ONLY ? FAULTS.filter((f) => ONLY.has(f)) : [...POD_FAULTS];
 const SINGLE_FAULTS = PAIR_FAULTS.filter((f) => !isPartition(f));
 /** Node faults hit an extra node: the bed has three, the operator stays on the first. */
 const NODES = PAIR_FAULTS.some(isNodeFault) ? 3 : 1;
-const OFF_FIRST_NODE = {
-  nodeAffinity: {
-    requiredDuringSchedulingIgnoredDuringExecution: {
-      nodeSelectorTerms: [
-        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['lpo-node-1'] }] },
-      ],
-    },
-  },
-};
 const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
 const IMAGE = 'license-pair-operator/license-server:0.1.0';
 const t0 = Date.now();
@@ -446,7 +438,7 @@ function applySingle(ns: string, token: string): void {
             automountServiceAccountToken: false,
             ...(NODES > 1
               ? {
-                  affinity: OFF_FIRST_NODE,
+                  affinity: offFirstNode,
                   // Evicted from a lost node after 30 s of NotReady instead of the default 300 s:
                   // tuned in the single server's favour.
                   tolerations: ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'].map(
@@ -628,7 +620,7 @@ async function main(): Promise<void> {
     say(`helm install ${release} (operator, 2 replicas) in ${operatorNs}`);
     installOperatorChart(release, operatorNs, [
       'image.pullPolicy=Never',
-      ...(NODES > 1 ? ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'] : []),
+      ...(NODES > 1 ? [operatorOnFirstNode] : []),
     ]);
 
     say(`pair ${pairNs}/${PAIR} (the sample pair, its licence signed for it; failback Manual)`);
@@ -646,7 +638,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         spec: {
           failover: { failback: 'Manual' },
-          ...(NODES > 1 ? { placement: { affinity: OFF_FIRST_NODE } } : {}),
+          ...(NODES > 1 ? { placement: { affinity: offFirstNode } } : {}),
         },
       }),
     ]);

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { binLinkDir, clusterDir, kubeconfigPath, repoRoot } from './config.ts';
 import { controlPlaneDown, controlPlaneStatus, controlPlaneUp, removeHostLink } from './control-plane.ts';
+import { nodesFlag } from './node-spec.ts';
 import { clusterProcesses, log, stopPids } from './processes.ts';
 
 const usage = `usage: npm run cluster -- <command>
@@ -98,13 +99,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** 0 for the control plane alone, 1 for `--node`, N for `--nodes N` (or `--nodes=N`). */
 function nodeCountFlag(args: string[]): number {
-  const i = args.findIndex((a) => a === '--nodes' || a.startsWith('--nodes='));
-  if (i < 0) return args.includes('--node') ? 1 : 0;
-  const value = args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1];
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--nodes needs a whole number of nodes, got ${value ?? 'nothing'}`);
-  return n;
+  return nodesFlag(args) ?? (args.includes('--node') ? 1 : 0);
 }
 
 async function down(): Promise<void> {

@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { LicenseClient } from '../../src/client/client.ts';
 import { binLinkDir, kubeconfigPath, repoRoot } from './config.ts';
 import { powerOff, powerOn } from './node-faults.ts';
+import { nodesFlag, offFirstNode, operatorOnFirstNode } from './node-spec.ts';
 import { installOperatorChart } from './operator-chart.ts';
 
 const ns = 'licensing';
@@ -18,15 +19,7 @@ const pair = 'eda-tools';
 const release = 'lpo';
 const operatorNs = 'lpo-system';
 const t0 = Date.now();
-const nodes = nodesFlag(process.argv.slice(2));
-
-function nodesFlag(args: string[]): number {
-  const i = args.findIndex((a) => a === '--nodes' || a.startsWith('--nodes='));
-  if (i < 0) return 1;
-  const n = Number(args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1]);
-  if (!Number.isInteger(n) || n < 1) throw new Error('--nodes needs a whole number');
-  return n;
-}
+const nodes = nodesFlag(process.argv.slice(2)) ?? 1;
 
 const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
 const say = (msg: string) => process.stdout.write(`${stamp()}  ${msg}\n`);
@@ -75,19 +68,7 @@ function samplePair(multi: boolean): string {
   );
   if (multi) {
     const pairDoc = docs.find((d) => d.get('kind') === 'LicenseServerPair')!;
-    pairDoc.setIn(['spec', 'placement', 'affinity'], {
-      nodeAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            {
-              matchExpressions: [
-                { key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['lpo-node-1'] },
-              ],
-            },
-          ],
-        },
-      },
-    });
+    pairDoc.setIn(['spec', 'placement', 'affinity'], offFirstNode);
   }
   return docs.map((d) => d.toString()).join('---\n');
 }
@@ -118,11 +99,7 @@ async function main(): Promise<void> {
   step(`helm install ${release} (operator: 2 replicas, leader election${multi ? ', on lpo-node-1' : ''})`);
   // With several nodes the operator stays on the first one, so that losing a member's node is
   // the fault shown, not the operator's own.
-  installOperatorChart(
-    release,
-    operatorNs,
-    multi ? ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'] : [],
-  );
+  installOperatorChart(release, operatorNs, multi ? [operatorOnFirstNode] : []);
   say(kubectl(['get', 'deploy', '-n', operatorNs]).trimEnd());
 
   step(

@@ -3,6 +3,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { binLinkDir, clusterDir, kubeconfigPath, net, repoRoot } from './config.ts';
 import { readState } from './control-plane.ts';
+import { aptInstall, dropIptablesLines, hasCommand, sh } from './host-shell.ts';
+import { inNodeNet } from './node-spec.ts';
 import { ensureCert, kubeconfigFor } from './pki.ts';
 import { log, portInUse, runningPid, startProcess, stopProcess, waitFor } from './processes.ts';
 
@@ -48,34 +50,11 @@ export function engineBinary(): string {
   return path.join(dir, 'kube-router');
 }
 
-function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input });
-  if (r.status !== 0 && !opts.allowFail) {
-    throw new Error(
-      `${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`,
-    );
-  }
-  return r.stdout ?? '';
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
 /** kube-router runs the `ipset` command (Debian's package) for its sets. */
 function ensureIpset(): void {
-  if (has('ipset')) return;
+  if (hasCommand('ipset')) return;
   log('installing the Debian package ipset (kube-router manages its sets with it)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () =>
-    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'ipset'], {
-      stdio: 'inherit',
-      env,
-    });
-  if (install().status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    if (install().status !== 0) throw new Error('could not install ipset with apt-get; install it and retry');
-  }
+  aptInstall(['ipset']);
 }
 
 /**
@@ -136,11 +115,6 @@ function ensureIdentity(node: PolicyNode, apiserverURL: string): string {
   return file;
 }
 
-/** Runs a command in the node's network namespace (the host's for a node without one). */
-function inNetns(node: PolicyNode, cmd: string, args: string[]): [string, string[]] {
-  return node.netns ? ['nsenter', [`--net=/run/netns/${node.netns}`, '--', cmd, ...args]] : [cmd, args];
-}
-
 /**
  * kube-router's metrics, read where they listen (the node's loopback). Undefined while nothing
  * answers. A node in its own network namespace is read through nsenter with this Node.js.
@@ -148,7 +122,7 @@ function inNetns(node: PolicyNode, cmd: string, args: string[]): [string, string
 function readMetrics(node: PolicyNode): string | undefined {
   const url = `http://127.0.0.1:${metricsPort}/metrics`;
   const script = `fetch(${JSON.stringify(url)}).then(async (r) => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()); }, () => process.exit(1))`;
-  const [cmd, args] = inNetns(node, process.execPath, ['-e', script]);
+  const [cmd, args] = inNodeNet(node, process.execPath, ['-e', script]);
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
   return r.status === 0 ? r.stdout : undefined;
 }
@@ -203,7 +177,7 @@ export async function networkPolicyUp(node: PolicyNode): Promise<void> {
     `--metrics-port=${metricsPort}`,
     '--v=1',
   ];
-  const [cmd, cmdArgs] = inNetns(node, bin, args);
+  const [cmd, cmdArgs] = inNodeNet(node, bin, args);
   log(
     `starting the NetworkPolicy engine for ${node.name} (kube-router firewall${node.netns ? `, netns ${node.netns}` : ''})`,
   );
@@ -228,24 +202,11 @@ const ownSet = /^KUBE-(SRC|DST)-/;
 
 /**
  * Drops kube-router's chains, the jumps to them and its ipsets, leaving every other rule of the
- * machine as it was: the filter table is saved, filtered and restored atomically, as
- * cleanIptables() in node.ts does for kube-proxy's chains. Sets go after the rules that use them.
+ * machine as it was. Sets go after the rules that use them.
  */
 function cleanEngineRules(): void {
-  for (const [save, restore] of [
-    ['iptables-save', 'iptables-restore'],
-    ['ip6tables-save', 'ip6tables-restore'],
-  ] as const) {
-    if (!has(save)) continue;
-    const dump = sh(save, ['-t', 'filter'], { allowFail: true });
-    if (!ownChain.test(dump)) continue;
-    const kept = dump
-      .split('\n')
-      .filter((line) => !ownChain.test(line))
-      .join('\n');
-    sh(restore, ['-T', 'filter'], { input: kept + '\n', allowFail: true });
-  }
-  if (!has('ipset')) return;
+  dropIptablesLines(ownChain, ['filter']);
+  if (!hasCommand('ipset')) return;
   const sets = sh('ipset', ['list', '-n'], { allowFail: true })
     .split('\n')
     .filter((s) => ownSet.test(s));

@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { shimPids } from './host-shell.ts';
+import { networkPolicyUp, processName as networkPolicyProcess } from './network-policy.ts';
 import { nodeCgroupPids } from './node-cgroups.ts';
 import { cutNode, healNode } from './node-network.ts';
 import type { NodeSpec } from './node-spec.ts';
@@ -25,30 +27,13 @@ function extraNode(name: string): NodeSpec {
   return node;
 }
 
-function shimPids(node: NodeSpec): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.includes('containerd-shim') && cmd.includes(node.containerdSocket))
-        pids.push(Number(entry));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return pids;
-}
-
-const networkPolicyProcess = (node: NodeSpec) => `network-policy-${node.name}`;
-
 export async function powerOff(name: string): Promise<void> {
   const node = extraNode(name);
   cutNode(node);
   const daemons = [...nodeComponents.map((c) => processName(node, c)), networkPolicyProcess(node)]
     .map((p) => runningPid(p))
     .filter((p): p is number => p !== undefined);
-  const victims = new Set([...daemons, ...shimPids(node), ...nodeCgroupPids(node)]);
+  const victims = new Set([...daemons, ...shimPids(node.containerdSocket), ...nodeCgroupPids(node)]);
   for (const pid of victims) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -65,10 +50,7 @@ export async function powerOn(name: string): Promise<void> {
   const node = extraNode(name);
   healNode(node);
   await startNode(node, configuredNodeCount() === 1);
-  if (existsSync(pidFile(networkPolicyProcess(node)))) {
-    const { networkPolicyUp } = await import('./network-policy.ts');
-    await networkPolicyUp({ name: node.name, netns: node.netns });
-  }
+  if (existsSync(pidFile(networkPolicyProcess(node)))) await networkPolicyUp(node);
   log(`${name}: power back, node Ready`);
 }
 

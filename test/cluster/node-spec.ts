@@ -107,7 +107,11 @@ export function processName(node: NodeSpec, component: NodeComponent): string {
 }
 
 /** The argv prefix that runs a command inside the node's network namespace (and no other). */
-export function inNodeNet(node: NodeSpec, bin: string, args: string[]): [string, string[]] {
+export function inNodeNet(
+  node: { netns?: string | undefined },
+  bin: string,
+  args: string[],
+): [string, string[]] {
   if (!node.netns) return [bin, args];
   return ['nsenter', [`--net=/run/netns/${node.netns}`, '--', bin, ...args]];
 }
@@ -120,3 +124,32 @@ export function nodeSpecByName(name: string): NodeSpec | undefined {
   const m = /^lpo-node-(\d+)$/.exec(name);
   return m ? nodeSpec(Number(m[1])) : undefined;
 }
+
+/** `--nodes N` or `--nodes=N` among command-line arguments; undefined when absent. */
+export function nodesFlag(args: string[]): number | undefined {
+  const i = args.findIndex((a) => a === '--nodes' || a.startsWith('--nodes='));
+  if (i < 0) return undefined;
+  const value = args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1];
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--nodes needs a whole number of nodes, got ${value ?? 'nothing'}`);
+  return n;
+}
+
+/**
+ * A pod affinity that keeps a workload off lpo-node-1, which shares the machine's network and
+ * processes and so cannot be failed: where the multi-node tests, the demo and the benchmark put
+ * the members (the operator stays on lpo-node-1).
+ */
+export const offFirstNode = {
+  nodeAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: [nodeName] }] },
+      ],
+    },
+  },
+};
+
+/** The operator chart's `--set` that keeps the operator pods on lpo-node-1 (see offFirstNode). */
+export const operatorOnFirstNode = `nodeSelector.kubernetes\\.io/hostname=${nodeName}`;

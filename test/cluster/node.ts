@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPath, clusterDir, net, runDir } from './config.ts';
+import { aptInstall, dropIptablesLines, hasCommand, sh, shimPids } from './host-shell.ts';
 import { httpsGet, readState } from './control-plane.ts';
 import { ensureNodeCgroup, removeNodeCgroup } from './node-cgroups.ts';
 import { existingNodeNamespaces, nodeNetworkDown, nodeNetworkUp } from './node-network.ts';
@@ -28,48 +29,21 @@ export const pauseImage = 'lpo.local/pause:3.10';
 export const containerdSocket = nodeSpec(1).containerdSocket;
 const nodeCountFile = path.join(runDir, 'nodes');
 
-function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input });
-  if (r.status !== 0 && !opts.allowFail) {
-    throw new Error(
-      `${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`,
-    );
-  }
-  return r.stdout ?? '';
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
 function ensurePackages(): void {
   const wanted: [string, () => boolean][] = [
-    ['containerd', () => has('containerd') && has('ctr')],
-    ['runc', () => has('runc')],
+    ['containerd', () => hasCommand('containerd') && hasCommand('ctr')],
+    ['runc', () => hasCommand('runc')],
     [
       'containernetworking-plugins',
       () => ['bridge', 'host-local', 'loopback', 'portmap'].every((p) => existsSync(path.join(cniBinDir, p))),
     ],
-    ['conntrack', () => has('conntrack')],
-    ['iptables', () => has('iptables')],
+    ['conntrack', () => hasCommand('conntrack')],
+    ['iptables', () => hasCommand('iptables')],
   ];
   const missing = wanted.filter(([, present]) => !present()).map(([pkg]) => pkg);
   if (!missing.length) return;
   log(`installing Debian packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
-    stdio: 'inherit',
-    env,
-  });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
-      stdio: 'inherit',
-      env,
-    });
-  }
-  if (r.status !== 0)
-    throw new Error(`could not install ${missing.join(' ')} with apt-get; install them by hand and retry`);
+  aptInstall(missing);
 }
 
 function prepareHost(): void {
@@ -482,12 +456,9 @@ export async function nodeDown(): Promise<void> {
 }
 
 function killOrphanShims(): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of shimPids(`${runDir}/containerd`)) {
     try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(`${runDir}/containerd`))
-        process.kill(Number(entry), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // Gone already.
     }
@@ -504,26 +475,9 @@ function unmountUnder(dir: string): void {
   for (const m of mounts) sh('umount', ['-l', m], { allowFail: true });
 }
 
-/**
- * Drops the chains and rules kube-proxy and the CNI plugins made (KUBE-*, CNI-*), leaving every
- * other rule of the machine as it was: each table is saved, filtered and restored atomically.
- */
+/** Drops the chains and rules kube-proxy and the CNI plugins made (KUBE-*, CNI-*). */
 export function cleanIptables(): void {
-  for (const [save, restore] of [
-    ['iptables-save', 'iptables-restore'],
-    ['ip6tables-save', 'ip6tables-restore'],
-  ] as const) {
-    if (!has(save)) continue;
-    for (const table of ['nat', 'filter', 'mangle']) {
-      const dump = sh(save, ['-t', table], { allowFail: true });
-      if (!/KUBE-|CNI-/.test(dump)) continue;
-      const kept = dump
-        .split('\n')
-        .filter((line) => !/KUBE-|CNI-/.test(line))
-        .join('\n');
-      sh(restore, ['-T', table], { input: kept + '\n', allowFail: true });
-    }
-  }
+  dropIptablesLines(/KUBE-|CNI-/, ['nat', 'filter', 'mangle']);
 }
 
 export type ComponentStatus = { component: string; pid?: number; healthy: boolean };

@@ -5,14 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl } from '../chart/lib.ts';
 import { healPartition, partitionNode, powerOff, powerOn } from '../cluster/node-faults.ts';
-import { nodeSpecByName } from '../cluster/node-spec.ts';
+import { nodeSpecByName, offFirstNode, operatorOnFirstNode } from '../cluster/node-spec.ts';
 import { FailoverBed, kc, PAIR, sleep } from '../support/failover-bed.ts';
 import { eventually } from '../support/kube.ts';
 import { memberServerName } from '../support/pair-tls.ts';
 import type { SideAttempt, SideClientConfig } from './side-client.ts';
 
 // Node faults on three real nodes (test/nodes/global-setup.ts). The operator runs on lpo-node-1;
-// the pair's members may run on lpo-node-2 and lpo-node-3 only (zones b and c), so a node fault
+// the pair's members may run on lpo-node-2 and lpo-node-3 only (off lpo-node-1), so a node fault
 // hits a member and never the operator. Every scenario checks the invariants of
 // test/support/failover-bed.ts under the load client's checkouts and renewals.
 
@@ -21,26 +21,10 @@ const bed = new FailoverBed({
   ns: `nodes-${id}`,
   operatorNs: `lpo-nodes-${id}`,
   release: `lpo-nodes-${id}`,
-  chartSets: ['nodeSelector.kubernetes\\.io/hostname=lpo-node-1'],
+  chartSets: [operatorOnFirstNode],
   appNodeSelector: { 'kubernetes.io/hostname': 'lpo-node-1' },
   observeFromOperatorPod: true,
-  pairSpec: {
-    placement: {
-      affinity: {
-        nodeAffinity: {
-          requiredDuringSchedulingIgnoredDuringExecution: {
-            nodeSelectorTerms: [
-              {
-                matchExpressions: [
-                  { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['zone-b', 'zone-c'] },
-                ],
-              },
-            ],
-          },
-        },
-      },
-    },
-  },
+  pairSpec: { placement: { affinity: offFirstNode } },
 });
 
 beforeAll(() => bed.start());

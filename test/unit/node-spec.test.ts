@@ -5,6 +5,7 @@ import {
   nodeSpec,
   nodeSpecByName,
   nodeSpecs,
+  nodesFlag,
   processName,
 } from '../../test/cluster/node-spec.ts';
 
@@ -73,5 +74,13 @@ describe('local cluster node specs', () => {
     expect(nodeSpecByName('worker-2')).toBeUndefined();
     expect(() => nodeSpec(0)).toThrow(/1\.\./);
     expect(() => nodeSpec(maxNodes + 1)).toThrow(/1\.\./);
+  });
+
+  it('reads --nodes N and --nodes=N, and refuses what is not a whole number', () => {
+    expect(nodesFlag(['up', '--nodes', '3'])).toBe(3);
+    expect(nodesFlag(['--nodes=2', '--network-policy'])).toBe(2);
+    expect(nodesFlag(['up', '--node'])).toBeUndefined();
+    expect(() => nodesFlag(['--nodes'])).toThrow(/got nothing/);
+    expect(() => nodesFlag(['--nodes', 'two'])).toThrow(/whole number/);
   });
 });
