@@ -4,9 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
-import '../../src/cli/pair-commands.ts';
-import { CliExit, buildProgram } from '../../src/cli/program.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
+import { lspctl } from '../support/lspctl.ts';
 
 // The pair commands against the real API server. No operator runs here: the test writes the pair's
 // status through the status subresource as the operator would, and checks what the CLI reads,
@@ -74,23 +73,6 @@ async function getPair(): Promise<{
   metadata: { annotations?: Record<string, string> };
 }> {
   return (await k.custom.getNamespacedCustomObject({ ...base, namespace: ns, name: NAME })) as never;
-}
-
-/** Run `lspctl …` in-process through the exported program; returns its exit code and output. */
-async function lspctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) });
-  program.exitOverride();
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    if (!(e instanceof CliExit)) throw e;
-    code = e.code;
-    err.push(e.message);
-  }
-  return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 /** Run a CLI entry point as a child process with the test cluster's kubeconfig. */

@@ -8,8 +8,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PairStatus } from '../../src/api/pair.ts';
-import '../../src/cli/pair-commands.ts';
-import { CliExit, buildProgram } from '../../src/cli/program.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { requestOnNewConnection } from '../support/http.ts';
@@ -20,7 +18,9 @@ import {
   type OperatedLoopbackPair,
 } from '../support/members.ts';
 import { ensureCrd } from '../support/operator.ts';
+import { lspctl } from '../support/lspctl.ts';
 import { healAddresses, partitionAddresses } from '../support/partition.ts';
+import { ServingSampler } from '../support/serving-sampler.ts';
 
 const PAIR = 'loss';
 const ANNOTATION = 'lpo.dev/promote-accepting-data-loss';
@@ -60,23 +60,6 @@ async function events(reason: string): Promise<k8s.CoreV1Event[]> {
   return list.items;
 }
 
-/** Run `lspctl …` in-process (the test cluster's kubeconfig is in KUBECONFIG). */
-async function lspctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) });
-  program.exitOverride();
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    if (!(e instanceof CliExit)) throw e;
-    code = e.code;
-    err.push(e.message);
-  }
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
 async function post(member: MemberName, path: string, json: unknown, from: string) {
   const r = await requestOnNewConnection(`${loopback.members[member].clientUrl}${path}`, {
     json,
@@ -103,57 +86,6 @@ async function leaseIds(member: MemberName, from = HOST): Promise<string[]> {
     timeoutMs: 1500,
   });
   return (JSON.parse(r.body) as { leases: { id: string }[] }).leases.map((l) => l.id);
-}
-
-type Serving = { role: string; epoch: number; serving?: { mayGrant: boolean } };
-
-/** Both members' serving rights every 100 ms, from an address no cut touches. */
-class Sampler {
-  samples = 0;
-  twoGranting: { at: number; epochs: number[] }[] = [];
-  /** when each member was first seen granting in each epoch (`member@epoch`) */
-  firstGranting = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-
-  start(): void {
-    let busy = false;
-    this.timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void this.sample().finally(() => (busy = false));
-    }, 100);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  private async sample(): Promise<void> {
-    const at = Date.now();
-    const read = async (m: MemberName): Promise<Serving | undefined> => {
-      try {
-        const r = await requestOnNewConnection(`${loopback.members[m].adminUrl}/v1/status`, {
-          localAddress: SAMPLER,
-          headers: { authorization: `Bearer ${loopback.fx.token}` },
-          timeoutMs: 500,
-        });
-        return r.status === 200 ? (JSON.parse(r.body) as Serving) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const both = { primary: await read('primary'), redundant: await read('redundant') };
-    this.samples++;
-    for (const m of ['primary', 'redundant'] as const) {
-      const s = both[m];
-      if (s?.role === 'active' && s.serving?.mayGrant && !this.firstGranting.has(`${m}@${s.epoch}`))
-        this.firstGranting.set(`${m}@${s.epoch}`, at);
-    }
-    const granting = [both.primary, both.redundant].filter(
-      (s) => s?.role === 'active' && s.serving?.mayGrant,
-    );
-    if (granting.length > 1) this.twoGranting.push({ at, epochs: granting.map((s) => s!.epoch) });
-  }
 }
 
 beforeAll(async () => {
@@ -194,7 +126,7 @@ describe('promoting the member marked not promotable, accepting data loss', () =
       (await leaseIds(standby)).includes(leaseBefore!),
     );
 
-    const sampler = new Sampler();
+    const sampler = new ServingSampler(loopback, SAMPLER);
     sampler.start();
     const isolatedOk: number[] = [];
     let isolatedRunning = true;

@@ -19,6 +19,7 @@ import {
 } from '../support/members.ts';
 import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
 import { healAddresses, partitionAddresses } from '../support/partition.ts';
+import { ServingSampler } from '../support/serving-sampler.ts';
 
 const PAIR = 'split';
 const SEATS = 10;
@@ -37,55 +38,11 @@ let loopback: OperatedLoopbackPair;
 
 const pair = () => readPair(k, ns, PAIR);
 
-type Serving = { role: string; epoch: number; serving?: { mayGrant: boolean; right: string } };
-
-/** Samples both members' serving rights; two members granting in different epochs is a split brain. */
-class Sampler {
-  samples = 0;
-  twoGranting: { at: number; epochs: number[] }[] = [];
-  /** when each member was first seen granting in each epoch */
-  firstGranting = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-
-  start(): void {
-    started.push(() => this.stop());
-    let busy = false;
-    this.timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void this.sample().finally(() => (busy = false));
-    }, 100);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  private async sample(): Promise<void> {
-    const at = Date.now();
-    const read = async (m: MemberName): Promise<Serving | undefined> => {
-      try {
-        const r = await requestOnNewConnection(`${loopback.members[m].adminUrl}/v1/status`, {
-          localAddress: SAMPLER,
-          headers: { authorization: `Bearer ${loopback.fx.token}` },
-          timeoutMs: 500,
-        });
-        return r.status === 200 ? (JSON.parse(r.body) as Serving) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const [p, r] = await Promise.all([read('primary'), read('redundant')]);
-    this.samples++;
-    const granting = [p, r].filter((s): s is Serving => s?.role === 'active' && s.serving?.mayGrant === true);
-    for (const [m, s] of [
-      ['primary', p],
-      ['redundant', r],
-    ] as const)
-      if (s?.serving?.mayGrant && !this.firstGranting.has(`${m}@${s.epoch}`))
-        this.firstGranting.set(`${m}@${s.epoch}`, at);
-    if (granting.length > 1) this.twoGranting.push({ at, epochs: granting.map((s) => s.epoch) });
-  }
+/** Both members' serving rights, from SAMPLER; stopped after the scenario, whatever happens in it. */
+function newSampler(): ServingSampler {
+  const sampler = new ServingSampler(loopback, SAMPLER);
+  started.push(() => sampler.stop());
+  return sampler;
 }
 
 /**
@@ -265,7 +222,7 @@ async function everyHeldLeaseOnTheActive(clients: Clients[]): Promise<void> {
     for (const [clientId, h] of c.held) expect(ids.has(h.leaseId), clientId).toBe(true);
 }
 
-function invariants(sampler: Sampler, clients: Clients[]): void {
+function invariants(sampler: ServingSampler, clients: Clients[]): void {
   expect(sampler.samples).toBeGreaterThan(20);
   expect(sampler.twoGranting).toEqual([]);
   for (const c of clients) expect(c.lost).toEqual([]);
@@ -319,7 +276,7 @@ describe('split-brain-proof serving', () => {
     const all: Clients[] = [];
     const hostSide = new Clients('host', 6, live, all);
     const isolatedSide = new Clients('isolated', 6, live, all);
-    const sampler = new Sampler();
+    const sampler = newSampler();
     sampler.start();
     hostSide.start();
     isolatedSide.start();
@@ -364,7 +321,7 @@ describe('split-brain-proof serving', () => {
     const standby = other(live);
     const all: Clients[] = [];
     const clients = new Clients('host', 8, live, all);
-    const sampler = new Sampler();
+    const sampler = newSampler();
     sampler.start();
     clients.start();
     let sawAlone = false;
@@ -417,7 +374,7 @@ describe('split-brain-proof serving', () => {
     const live = before.liveMember as MemberName;
     const all: Clients[] = [];
     const clients = new Clients('isolated', 8, live, all);
-    const sampler = new Sampler();
+    const sampler = newSampler();
     sampler.start();
     clients.start();
     try {
@@ -445,7 +402,7 @@ describe('split-brain-proof serving', () => {
     const live = before.liveMember as MemberName;
     const all: Clients[] = [];
     const clients = new Clients('host', 8, live, all);
-    const sampler = new Sampler();
+    const sampler = newSampler();
     sampler.start();
     clients.start();
     await sleep(2000);
@@ -480,7 +437,7 @@ describe('split-brain-proof serving', () => {
         ?.holderIdentity;
     const all: Clients[] = [];
     const clients = new Clients('host', 8, live, all);
-    const sampler = new Sampler();
+    const sampler = newSampler();
     try {
       for (const r of replicas) {
         started.push(() => r.stop());
