@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
         if (nodes === 0) throw new Error('--network-policy needs a node: add --node or --nodes N');
         const { networkPolicyUp } = await import('./network-policy.ts');
         const { nodeSpecs } = await import('./node-spec.ts');
-        for (const n of nodeSpecs(nodes)) await networkPolicyUp({ name: n.name, netns: n.netns });
+        for (const n of nodeSpecs(nodes)) await networkPolicyUp(n);
       }
       printNextSteps();
       return 0;
@@ -107,8 +107,7 @@ async function down(): Promise<void> {
     const { networkPolicyDown } = await import('./network-policy.ts');
     const { configuredNodeCount } = await import('./node.ts');
     const { nodeSpecs } = await import('./node-spec.ts');
-    for (const n of nodeSpecs(configuredNodeCount()))
-      await networkPolicyDown({ name: n.name, netns: n.netns });
+    for (const n of nodeSpecs(configuredNodeCount())) await networkPolicyDown(n);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
   }

@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { nodeName, repoRoot } from '../cluster/config.ts';
+import { nodeName } from '../cluster/config.ts';
 import { networkPolicyHealthy } from '../cluster/network-policy.ts';
 import { nodeStatus } from '../cluster/node.ts';
 import { controlPlaneHealthy, kubeconfigPath, runClusterTool } from '../support/cluster.ts';
@@ -26,10 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     nodeRows.every((r) => r.healthy) &&
     networkPolicyHealthy({ name: nodeName });
   if (!reuse) await runClusterTool(['up', '--node', '--network-policy']);
-  const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], {
-    stdio: 'inherit',
-  });
-  if (images.status !== 0) throw new Error('building or importing the images failed');
+  await runClusterTool(['images']);
   process.env.KUBECONFIG = kubeconfigPath;
   project.provide('kubeconfig', kubeconfigPath);
   return async () => {

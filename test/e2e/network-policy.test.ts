@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signLicence } from '../../src/license-server/licence-file.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { helm, kubeconfigPath, kubectl, must, repoRoot, tool } from '../chart/lib.ts';
+import { preferMember } from '../chart/live-pair.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { eventually } from '../support/kube.ts';
@@ -292,17 +293,7 @@ describe('NetworkPolicy enforced on the real node', () => {
       250,
     );
     // Failback Manual: the member that took over becomes the preferred one, which moves nothing.
-    kc([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      ns,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ spec: { preferredMember: now } }),
-    ]);
+    preferMember(ns, PAIR, now);
     const after = await settled();
     expect(after.failoverCount ?? 0).toBe((st.failoverCount ?? 0) + 1);
     const active = await memberPod(now);

@@ -1,7 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { repoRoot } from '../cluster/config.ts';
 import { networkPolicyHealthy } from '../cluster/network-policy.ts';
 import { configuredNodeCount, nodesStatus } from '../cluster/node.ts';
 import { controlPlaneHealthy, kubeconfigPath, runClusterTool } from '../support/cluster.ts';
@@ -27,10 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const healthy =
     nodes.length === NODES &&
     nodes.every(
-      (n) =>
-        n.components.length > 0 &&
-        n.components.every((c) => c.healthy) &&
-        networkPolicyHealthy({ name: n.node.name, ...(n.node.netns ? { netns: n.node.netns } : {}) }),
+      (n) => n.components.length > 0 && n.components.every((c) => c.healthy) && networkPolicyHealthy(n.node),
     );
   if (running && !healthy && nodes.some((n) => n.components.length))
     throw new Error(
@@ -38,10 +32,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         '`npm run cluster -- down` first',
     );
   if (!healthy) await runClusterTool(['up', '--nodes', String(NODES), '--network-policy']);
-  const images = spawnSync(process.execPath, [path.join(repoRoot, 'test/cluster/cluster.ts'), 'images'], {
-    stdio: 'inherit',
-  });
-  if (images.status !== 0) throw new Error('building or importing the images failed');
+  await runClusterTool(['images']);
   process.env.KUBECONFIG = kubeconfigPath;
   project.provide('kubeconfig', kubeconfigPath);
   return async () => {
