@@ -1,14 +1,10 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signLicence } from '../../src/license-server/licence-file.ts';
-import { body as sampleBody } from '../../samples/make-sample-license.ts';
-import { helm, kubeconfigPath, kubectl, must, repoRoot, tool } from '../chart/lib.ts';
-import { preferMember } from '../chart/live-pair.ts';
+import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
+import { applySamplePair, preferMember } from '../chart/live-pair.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { eventually } from '../support/kube.ts';
@@ -187,42 +183,26 @@ async function podRunning(name: string): Promise<void> {
   );
 }
 
+/** The sample pair (its licence signed for it), checked every second, admitting CLIENT_LABEL pods only. */
 function applyPair(): void {
-  const demoKey = readFileSync(path.join(repoRoot, 'samples/demo-issuer/DEMO-ONLY-private-key.pem'), 'utf8');
-  const publicKey = YAML.parseAllDocuments(
-    readFileSync(path.join(repoRoot, 'samples/licenseserverpair.yaml'), 'utf8'),
-  )
-    .map((d) => d.toJS() as { kind: string; stringData?: Record<string, string> })
-    .find((d) => d.kind === 'Secret')!.stringData!['public-key.pem']!;
-  const licence = `${JSON.stringify(signLicence({ ...sampleBody, issuedTo: `${ns}/${PAIR}` }, demoKey), null, 2)}\n`;
-  kc(
-    ['apply', '-f', '-'],
-    [
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `${PAIR}-license`, namespace: ns },
-        stringData: { 'license.json': licence, 'public-key.pem': publicKey },
+  applySamplePair(ns, PAIR);
+  kc([
+    'patch',
+    'lsp',
+    PAIR,
+    '-n',
+    ns,
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({
+      spec: {
+        healthCheck: { periodSeconds: 1, failureThreshold: 2 },
+        failover: { failback: 'Manual' },
+        networkPolicy: { clients: [{ podSelector: { matchLabels: CLIENT_LABEL } }] },
       },
-      {
-        apiVersion: 'lpo.dev/v1alpha1',
-        kind: 'LicenseServerPair',
-        metadata: { name: PAIR, namespace: ns },
-        spec: {
-          server: {
-            image: IMAGE,
-            license: { secretName: `${PAIR}-license` },
-            resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-          },
-          healthCheck: { periodSeconds: 1, failureThreshold: 2 },
-          failover: { failback: 'Manual' },
-          networkPolicy: { clients: [{ podSelector: { matchLabels: CLIENT_LABEL } }] },
-        },
-      },
-    ]
-      .map((d) => YAML.stringify(d))
-      .join('---\n'),
-  );
+    }),
+  ]);
 }
 
 let tls: Required<PairTls>;
