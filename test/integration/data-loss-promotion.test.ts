@@ -19,20 +19,17 @@ import {
 } from '../support/members.ts';
 import { ensureCrd } from '../support/operator.ts';
 import { lspctl } from '../support/lspctl.ts';
-import { healAddresses, partitionAddresses } from '../support/partition.ts';
+import { other } from '../../src/operator/observation.ts';
+import { CUT_SIDES, healAddresses, partitionAddresses } from '../support/partition.ts';
 import { ServingSampler } from '../support/serving-sampler.ts';
 
 const PAIR = 'loss';
 const ANNOTATION = 'lpo.dev/promote-accepting-data-loss';
 const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpairs' };
-/** the operator and this test talk from here */
-const HOST = '127.0.0.1';
-/** a client on the cut-off member's side */
-const ISOLATED_SIDE = '127.0.0.9';
-/** the sampler: no cut touches it */
-const SAMPLER = '127.0.0.10';
+const HOST = CUT_SIDES.host;
+const ISOLATED_SIDE = CUT_SIDES.isolatedSide;
+const SAMPLER = CUT_SIDES.sampler;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const other = (m: MemberName): MemberName => (m === 'primary' ? 'redundant' : 'primary');
 
 let k: Kube;
 let ns: string;

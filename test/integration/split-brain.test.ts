@@ -18,19 +18,16 @@ import {
   type OperatedLoopbackPair,
 } from '../support/members.ts';
 import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
-import { healAddresses, partitionAddresses } from '../support/partition.ts';
+import { other } from '../../src/operator/observation.ts';
+import { CUT_SIDES, healAddresses, partitionAddresses } from '../support/partition.ts';
 import { ServingSampler } from '../support/serving-sampler.ts';
 
 const PAIR = 'split';
 const SEATS = 10;
-/** the operator, the stand-in kubelet and the clients that follow the Service talk from here */
-const HOST = '127.0.0.1';
-/** clients on the isolated member's side of a cut */
-const ISOLATED_SIDE = '127.0.0.9';
-/** the sampler: no cut touches it */
-const SAMPLER = '127.0.0.10';
+const HOST = CUT_SIDES.host;
+const ISOLATED_SIDE = CUT_SIDES.isolatedSide;
+const SAMPLER = CUT_SIDES.sampler;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const other = (m: MemberName): MemberName => (m === 'primary' ? 'redundant' : 'primary');
 
 let k: Kube;
 let ns: string;

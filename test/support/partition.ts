@@ -100,6 +100,17 @@ export function partitionAddresses(a: string, b: string): void {
     ]);
 }
 
+/**
+ * The loopback addresses the partition tests talk from: the operator, the stand-in kubelet and
+ * clients that follow the Service from `host`, clients on a cut-off member's side from
+ * `isolatedSide`, the serving-rights sampler from `sampler` (no cut touches it).
+ */
+export const CUT_SIDES: Readonly<Record<'host' | 'isolatedSide' | 'sampler', string>> = {
+  host: '127.0.0.1',
+  isolatedSide: '127.0.0.9',
+  sampler: '127.0.0.10',
+};
+
 /** Removes every rule partitionAddresses() added (idempotent). */
 export function healAddresses(): void {
   const rules = execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' })

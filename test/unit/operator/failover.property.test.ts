@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { other } from '../../../src/operator/observation.ts';
 import { dataLossRequestValue } from '../../../src/operator/data-loss-promotion.ts';
 import {
   decide,
@@ -11,7 +12,6 @@ import {
 
 const T0 = 1_800_000_000_000;
 const MEMBERS: Member[] = ['primary', 'redundant'];
-const other = (m: Member): Member => (m === 'primary' ? 'redundant' : 'primary');
 
 /** true about one time in seven. */
 const rarely = fc.constantFrom(false, false, false, false, false, false, true);
