@@ -45,3 +45,22 @@ export function confirmTimeoutMs(timeoutMs: number): number {
 export function hungDetectionBoundMs(timeoutMs: number): number {
   return Math.max(EARLY_SILENT_MS + confirmTimeoutMs(timeoutMs), PEER_SILENT_SECONDS * 1000) + 100;
 }
+
+/** The health-check timings that bound detection (spec.healthCheck). */
+export type CheckTiming = { periodSeconds: number; timeoutSeconds: number };
+
+/**
+ * The longest a silent fault of the live member (nothing reports it: a hung process, a partition,
+ * a lost node) goes undecided under a health-check policy. Without the standby reads the fault
+ * waits for the next periodic check (up to one period away) to time out, and for a periodic read
+ * of the standby (also each period) that reports PEER_SILENT_SECONDS of silence: whichever comes
+ * later, one period plus the longer of the timeout and that silence. The decision (PeerLost) needs
+ * no further failures: the failure threshold applies only while the standby still hears its
+ * active. With the standby reads the period no longer matters (hungDetectionBoundMs). Faults the
+ * platform reports (a pod deleted, a container terminated) are decided on the report and are not
+ * bounded by the policy.
+ */
+export function silentFaultBoundMs(t: CheckTiming, standbyReads: boolean): number {
+  const byChecks = (t.periodSeconds + Math.max(t.timeoutSeconds, PEER_SILENT_SECONDS)) * 1000 + 100;
+  return standbyReads ? Math.min(byChecks, hungDetectionBoundMs(t.timeoutSeconds * 1000)) : byChecks;
+}

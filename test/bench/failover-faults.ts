@@ -24,6 +24,12 @@ export type Fault = (typeof FAULTS)[number];
 export const isNodeFault = (f: Fault) => (NODE_FAULTS as readonly string[]).includes(f);
 /** A partition has no meaning for one server without a peer. */
 export const isPartition = (f: Fault) => f === 'pod-partitioned' || f === 'node-partitioned';
+/**
+ * Faults the platform reports to the operator (the pod's deletion, the container's termination):
+ * decided on the report, not bounded by the health check. The others are silent: only a failed
+ * check and the standby's silence tell (silentFaultBoundMs).
+ */
+export const reportedByPlatform = (f: Fault) => f === 'pod-deleted' || f === 'container-killed';
 
 export interface FaultTarget {
   name: string;

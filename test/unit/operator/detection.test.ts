@@ -6,6 +6,7 @@ import {
   confirmTimeoutMs,
   hungDetectionBoundMs,
   nextSilenceAsk,
+  silentFaultBoundMs,
 } from '../../../src/operator/detection.ts';
 
 describe("detection: the standby's silence, then the operator's own check", () => {
@@ -36,5 +37,29 @@ describe("detection: the standby's silence, then the operator's own check", () =
     expect(hungDetectionBoundMs(1000)).toBe(1100);
     expect(hungDetectionBoundMs(3000)).toBe(3100);
     expect(hungDetectionBoundMs(600)).toBe(PEER_SILENT_SECONDS * 1000 + 100);
+  });
+
+  it.each([
+    // period s, timeout s, standby reads: bound ms
+    [2, 1, false, 3100], // the default policy: the next check, one period away, times out
+    [1, 1, false, 2100], // the aggressive one
+    [10, 3, false, 13_100],
+    [2, 1, true, 1100], // the standby's silence, whatever the period
+    [1, 1, true, 1100],
+    [10, 3, true, 3100], // a longer timeout still bounds the confirming check
+  ] as const)(
+    'a silent fault with checks every %i s timing out after %i s (standby reads %s): decided within %i ms',
+    (periodSeconds, timeoutSeconds, standbyReads, bound) => {
+      expect(silentFaultBoundMs({ periodSeconds, timeoutSeconds }, standbyReads)).toBe(bound);
+    },
+  );
+
+  it('never bounds a silent fault below the silence the decision needs', () => {
+    for (const standbyReads of [false, true])
+      for (const periodSeconds of [1, 2, 5])
+        for (const timeoutSeconds of [1, 2])
+          expect(silentFaultBoundMs({ periodSeconds, timeoutSeconds }, standbyReads)).toBeGreaterThan(
+            PEER_SILENT_SECONDS * 1000,
+          );
   });
 });
