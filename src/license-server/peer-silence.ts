@@ -39,7 +39,13 @@ export function waitForPeerSilence(
       resolve();
     };
     const poll = setInterval(() => {
-      if (peerSilent(src, silentMs)) done();
+      // Timers run before the sockets are read: after a stall of this process, the active's
+      // heartbeats may be waiting unread. Read them first, so that our own stall is not reported
+      // as the active's silence.
+      if (peerSilent(src, silentMs))
+        setImmediate(() => {
+          if (peerSilent(src, silentMs)) done();
+        });
     }, every);
     const limit = setTimeout(done, waitMs);
     closed.once('close', done);

@@ -206,7 +206,10 @@ export class ServingGuard {
       () => {
         this.timer = undefined;
         this.timerAt = Infinity;
-        this.wake();
+        // The event loop runs timers before it reads sockets: after this process was busy (a GC
+        // pause, a burst), the standby's acknowledgement may be waiting unread. Read it first,
+        // then judge the deadline, so that our own stall is not counted as the standby's.
+        setImmediate(() => this.wake());
       },
       Math.max(0, Math.ceil(at - this.now())),
     );

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { stat } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { peerSilent, waitForPeerSilence } from '../../../src/license-server/peer-silence.ts';
 
@@ -21,7 +23,12 @@ describe('the standby says when it lost its active', () => {
   });
 
   describe('the wait', () => {
-    beforeEach(() => vi.useFakeTimers());
+    // setImmediate too: the wait reads pending I/O in one before it answers.
+    beforeEach(() =>
+      vi.useFakeTimers({
+        toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'],
+      }),
+    );
     afterEach(() => vi.useRealTimers());
 
     it('answers at once when already silent', async () => {
@@ -49,9 +56,10 @@ describe('the standby says when it lost its active', () => {
       await vi.advanceTimersByTimeAsync(1000);
       expect(doneAt).toBeUndefined();
       seen = 0.55;
-      await vi.advanceTimersByTimeAsync(100);
+      // the poll at 1100 ms, and the pending I/O read after it
+      await vi.advanceTimersByTimeAsync(101);
       expect(doneAt).toBeGreaterThanOrEqual(1000);
-      expect(doneAt).toBeLessThanOrEqual(1100);
+      expect(doneAt).toBeLessThanOrEqual(1101);
     });
 
     it('answers after the wait when the active is heard throughout', async () => {
@@ -82,5 +90,43 @@ describe('the standby says when it lost its active', () => {
       await vi.advanceTimersByTimeAsync(1000);
       expect(seen.mock.calls.length).toBe(calls);
     });
+  });
+
+  // Real time and a real pipe: after this process was busy in an I/O callback, the event loop
+  // runs the timers that fell due before it reads the sockets again, so a poll would see a
+  // silence the active never kept.
+  it("does not report its own stall as the active's silence", async () => {
+    const heartbeats = spawn(process.execPath, ['-e', 'setInterval(() => process.stdout.write("."), 100)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let lastHeard = Date.now();
+      heartbeats.stdout.on('data', () => (lastHeard = Date.now()));
+      await new Promise((r) => heartbeats.stdout.once('data', r));
+      let answered = false;
+      const wait = waitForPeerSilence(
+        source('standby', () => (Date.now() - lastHeard) / 1000),
+        500,
+        2000,
+        new EventEmitter(),
+      ).then(() => (answered = true));
+      // Right after a heartbeat (the pipe is drained), busy for 700 ms in the callback of other
+      // I/O, while the next heartbeats queue up unread.
+      await new Promise((r) => heartbeats.stdout.once('data', r));
+      await new Promise<void>((r) =>
+        stat(process.execPath, () => {
+          const until = Date.now() + 700;
+          while (Date.now() < until);
+          r();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      await wait;
+      // It still answers when the wait ends: it did not hang.
+      expect(answered).toBe(true);
+    } finally {
+      heartbeats.kill();
+    }
   });
 });

@@ -1,5 +1,7 @@
 // The member's serving rules (docs/reliability.md, R1-R5): pure functions, table-tested, and the
 // guard that makes lease changes wait for them, with fake time.
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AnchorBook,
@@ -261,7 +263,8 @@ describe('the serving guard (fake time)', () => {
     const { g } = guard();
     g.becomeActive(4, 0);
     const refused = g.whenServing();
-    await vi.advanceTimersByTimeAsync(500);
+    // the deadline, then the pending I/O read before it is judged
+    await vi.advanceTimersByTimeAsync(501);
     expect(await refused).toMatchObject({ ok: false, reason: 'NO_RIGHT' });
     const waiting = g.whenServing();
     await vi.advanceTimersByTimeAsync(200);
@@ -290,5 +293,55 @@ describe('the serving guard (fake time)', () => {
     g.becomeActive(1, 0);
     g.acked(0, Date.now());
     expect(await g.acknowledge(50)).toEqual({ ok: true, by: 'peer' });
+  });
+});
+
+// Real time and a real pipe: after this process was busy in an I/O callback, the event loop runs
+// the timers that fell due before it reads the sockets again. The standby's acknowledgement that
+// arrived during the stall must count before the sync timeout is judged: a stall of the active
+// is not the standby falling behind (which would make the pair serve alone for nothing).
+describe('the serving guard (real time)', () => {
+  it("does not refuse a change for its own stall when the standby's acknowledgement is waiting unread", async () => {
+    const standby = spawn(
+      process.execPath,
+      ['-e', 'process.stdin.on("data", (d) => process.stdout.write(d))'],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      standby.stdin.write('x');
+      await new Promise((r) => standby.stdout.once('data', r));
+      const timeouts: string[] = [];
+      const g = new ServingGuard({
+        ...P,
+        mode: 'sync',
+        syncTimeoutMs: 300,
+        onTimeout: (v) => timeouts.push(v.reason),
+      });
+      g.becomeActive(1, 0);
+      g.acked(0, performance.now());
+      const change = g.acknowledge(1);
+      let sentAt = 0;
+      standby.stdout.on('data', () => g.acked(1, sentAt));
+      // The change goes to the standby, which acknowledges it at once, while this process is busy
+      // for twice the sync timeout.
+      await new Promise<void>((r) =>
+        stat(process.execPath, () => {
+          sentAt = performance.now();
+          standby.stdin.write('1');
+          const until = Date.now() + 600;
+          while (Date.now() < until);
+          r();
+        }),
+      );
+      expect(await change).toEqual({ ok: true, by: 'peer' });
+      expect(timeouts).toEqual([]);
+      // A change the standby never acknowledges is still refused at its deadline.
+      expect(await g.acknowledge(2)).toMatchObject({ ok: false, reason: 'NOT_REPLICATED' });
+      expect(timeouts).toEqual(['NOT_REPLICATED']);
+    } finally {
+      standby.kill();
+    }
   });
 });
