@@ -78,7 +78,12 @@ export function tcpCheck(host: string, port: number, timeoutMs: number): Promise
       socket.destroy();
       resolve({ ok, latencyMs: performance.now() - started, message });
     };
-    socket.setTimeout(timeoutMs, () => done(false, `no connection within ${timeoutMs} ms`));
+    socket.setTimeout(timeoutMs, () =>
+      setImmediate(() => {
+        if (!socket.connecting) return;
+        done(false, `no connection within ${timeoutMs} ms`);
+      }),
+    );
     socket.once('connect', () => done(true, 'connected'));
     socket.once('error', (err) => done(false, err.message));
   });
@@ -349,10 +354,17 @@ function request(
       resolve(failed(describe(err)));
       return;
     }
-    const timer = setTimeout(() => {
-      finish(failed('timed out'));
-      req.destroy();
-    }, opts.timeoutMs);
+    // Timers run before the sockets are read: after a busy moment of this process, the answer may
+    // be waiting unread. Read it first, so that the operator's own stall is not a failed check.
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          finish(failed('timed out'));
+          req.destroy();
+        }),
+      opts.timeoutMs,
+    );
     req.once('error', (err) => finish(failed(describe(err))));
     req.once('response', (res) => {
       const chunks: Buffer[] = [];

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,5 +138,41 @@ describe('member calls', () => {
       auth: 'Bearer s3cret',
       body: JSON.stringify({ epoch: 3, force: true }),
     });
+  });
+});
+
+// Real time, a member in another process: the event loop runs the timers that fell due before it
+// reads the sockets again, so after a busy moment of the operator a check's deadline would pass
+// over an answer that came in time and waits unread.
+describe("a check and the operator's own stall", () => {
+  it('reads an answer that arrived during the stall before it calls the check timed out', async () => {
+    const member = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:http').createServer((q, s) => setTimeout(() => s.end('ok'), 150))
+           .listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const port = await new Promise<string>((r) =>
+        member.stdout.once('data', (d: Buffer) => r(d.toString().trim())),
+      );
+      const check = httpCheck(`http://127.0.0.1:${port}/healthz`, 300);
+      // The request is out; the answer comes 150 ms later, while the operator is busy past the
+      // check's deadline.
+      await new Promise((r) => setTimeout(r, 100));
+      await new Promise<void>((r) =>
+        stat(process.execPath, () => {
+          const until = Date.now() + 500;
+          while (Date.now() < until);
+          r();
+        }),
+      );
+      expect(await check).toMatchObject({ ok: true, message: 'HTTP 200' });
+    } finally {
+      member.kill();
+    }
   });
 });
