@@ -32,6 +32,15 @@ if [ "${1:-}" = "--check" ]; then
   exit
 fi
 
+# One build at a time per cache: a second one (another checkout, a test run that starts a cluster)
+# would replace the first one's half-written output. It waits, then finds what the first built.
+mkdir -p "$LPO_CACHE_DIR"
+exec 9>"$LPO_CACHE_DIR/.build.lock"
+if ! flock -n 9; then
+  log "another build of this cache is running; waiting for it to finish"
+  flock 9
+fi
+
 command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. Install Go >= ${GO_MIN_VERSION} (https://go.dev/doc/install) or set LPO_K8S_BIN_DIR to a directory with prebuilt binaries (see README)."
 go_version="$(go env GOVERSION | sed 's/^go//')"
 if [ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$go_version" | sort -V | head -1)" != "$GO_MIN_VERSION" ]; then
