@@ -422,7 +422,7 @@ ${cols}
 | \`StandbyReady\` | the standby is healthy and in sync: a failover could happen now |
 | \`ServingAlone\` | the live member serves without its standby, under the operator's grants ([reliability.md](reliability.md#serving-rights-never-two-members-granting)) |
 | \`LicenceValid\` | a member has a licence in force; reason \`ExpiringSoon\` (still True) when a feature expires within \`spec.server.license.expiryWarningDays\`, \`UpdateRefused\` (still True) when a newer file in the Secret was refused and the previous licence stays in force |
-| \`CertificatesReady\` | the members have certificates the operator issued and keeps renewed (\`spec.tls.mode: Operator\`; reason \`Issued\`, with the earliest expiry); False with \`IssueFailed\` (the error) or \`PlaintextOptOut\` (\`spec.tls.mode: Disabled\`) ([tls.md](tls.md)) |
+| \`CertificatesReady\` | the members have certificates the operator issued and keeps renewed (\`spec.tls.mode: Operator\`; reason \`Issued\`, with the earliest expiry), or provided ones that passed its checks (\`Provided\`; reason \`Provided\`, or \`RenewalOverdue\`, still True, in a certificate's last sixth); False with \`IssueFailed\` (the error), a defect of a provided Secret (\`SecretMissing\`, \`SecretInvalid\`, \`Expired\`, \`NotYetValid\`, \`ChainUntrusted\`, \`IdentityMissing\`, \`NamesMissing\`, \`UsageMissing\`, \`CheckFailed\`) or \`PlaintextOptOut\` (\`spec.tls.mode: Disabled\`) ([tls.md](tls.md)) |
 
 ### Why a pair cannot serve
 

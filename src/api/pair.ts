@@ -398,16 +398,67 @@ export const NetworkPolicySpecSchema = z.object({
     ),
 });
 
-export const TLS_MODES = ['Operator', 'Disabled'] as const;
+export const TLS_MODES = ['Operator', 'Provided', 'Disabled'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
 
-export const TlsSpecSchema = z.object({
-  mode: z
-    .enum(TLS_MODES)
-    .default('Operator')
-    .describe(
-      '`Operator` (default): the operator issues each member a certificate from its installation CA, renews it at two thirds of its lifetime and mounts it; the licence and admin ports serve TLS, admin and replication calls need mutual TLS with the caller’s identity checked, and the CA bundle for clients is published in the ConfigMap `<pair>-ca` (key `ca.crt`). `Disabled`: every port is plaintext (condition `CertificatesReady=False`, reason `PlaintextOptOut`). Applies to the `reference` protocol; with `none` the server’s own TLS is its business.',
+const secretName = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
+    .describe(description);
+
+/** The members' own certificate Secrets (`spec.tls.mode: Provided`), for example written by cert-manager. */
+export const TlsSecretNamesSchema = z
+  .object({
+    primary: secretName(
+      'Secret (in the pair’s namespace, type `kubernetes.io/tls`) with the primary member’s certificate (`tls.crt`, the certificate first, then any intermediate CAs), its key (`tls.key`) and the CA that issued it (`ca.crt`): what a cert-manager `Certificate` with this `spec.secretName` writes. The certificate must hold the URI SAN `spiffe://license-pair-operator/ns/<namespace>/pair/<name>/member/primary` and the DNS names of the member Service `<name>-primary` and the client Service `<name>` (each as `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<cluster domain>`), and allow `server auth` and `client auth`.',
     ),
-});
+    redundant: secretName(
+      'Secret with the redundant member’s certificate, key and CA, as for `primary` (identity `…/member/redundant`, member Service `<name>-redundant`). Must differ from `primary`.',
+    ),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'self.primary != self.redundant',
+        message:
+          'spec.tls.secretNames.primary and .redundant must name two different Secrets (each member has its own certificate and identity)',
+      },
+    ],
+  })
+  .describe(
+    'The Secrets holding each member’s certificate, for `mode: Provided`. The operator reads them (at most every 30 s, and when the pair changes) and checks them; it never writes them.',
+  );
+
+export const TlsSpecSchema = z
+  .object({
+    mode: z
+      .enum(TLS_MODES)
+      .default('Operator')
+      .describe(
+        '`Operator` (default): the operator issues each member a certificate from its installation CA, renews it at two thirds of its lifetime and mounts it; the licence and admin ports serve TLS, admin and replication calls need mutual TLS with the caller’s identity checked, and the CA bundle for clients is published in the ConfigMap `<pair>-ca` (key `ca.crt`). `Provided`: the same, with certificates you provide (for example from cert-manager) in the Secrets `secretNames` names; the operator checks them, issues nothing for the members and publishes their `ca.crt` in `<pair>-ca` (condition `CertificatesReady`, reason `Provided` or what is wrong). `Disabled`: every port is plaintext (condition `CertificatesReady=False`, reason `PlaintextOptOut`). Applies to the `reference` protocol; with `none` the server’s own TLS is its business.',
+      ),
+    secretNames: TlsSecretNamesSchema.optional().describe(
+      'With `mode: Provided` (and only then): the Secret of each member’s certificate, `{primary: <name>, redundant: <name>}`.',
+    ),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: "!has(self.mode) || self.mode != 'Provided' || has(self.secretNames)",
+        message:
+          'spec.tls.mode Provided needs spec.tls.secretNames.primary and .redundant: the kubernetes.io/tls Secrets (for example written by cert-manager) of the members’ certificates',
+      },
+      {
+        rule: "!has(self.secretNames) || (has(self.mode) && self.mode == 'Provided')",
+        message:
+          'spec.tls.secretNames is only for spec.tls.mode Provided: remove it, or set the mode to Provided',
+      },
+    ],
+  })
+  .describe('Transport security between clients, members and the operator.');
 
 export const PairSpecSchema = z
   .object({
@@ -507,7 +558,7 @@ export const MemberStatusSchema = z.object({
     .datetime()
     .optional()
     .describe(
-      'When the member’s TLS certificate expires (`spec.tls.mode: Operator`); the operator renews it at two thirds of its lifetime.',
+      'When the member’s TLS certificate expires: with `spec.tls.mode: Operator` the operator renews it at two thirds of its lifetime; with `Provided` it is the certificate in the member’s Secret, which its issuer (cert-manager) renews.',
     ),
 });
 

@@ -77,6 +77,8 @@ export interface ChildNames {
   tlsSecret: Record<Member, string>;
   /** the CA bundle for clients (`ca.crt`) */
   caConfigMap: string;
+  /** with `spec.tls.mode: Provided`: the CAs the members trust (`ca.crt`), see tls/provided-trust.ts */
+  trustConfigMap: string;
 }
 
 export function childNames(pairName: string): ChildNames {
@@ -90,6 +92,7 @@ export function childNames(pairName: string): ChildNames {
     pvc: { primary: `${pairName}-primary-state`, redundant: `${pairName}-redundant-state` },
     tlsSecret: { primary: `${pairName}-primary-tls`, redundant: `${pairName}-redundant-tls` },
     caConfigMap: `${pairName}-ca`,
+    trustConfigMap: `${pairName}-member-trust`,
   };
 }
 
@@ -130,12 +133,17 @@ function meta(pair: LicenseServerPair, name: string, labels: Record<string, stri
 }
 
 /**
- * Whether the members serve TLS with certificates the operator issues: the licence and admin
- * ports (the metrics port stays plaintext), for the reference server only (another server's TLS
- * is its own business).
+ * Whether the members serve TLS, with certificates the operator issues (`Operator`) or that the
+ * user provides (`Provided`): the licence and admin ports (the metrics port stays plaintext), for
+ * the reference server only (another server's TLS is its own business).
  */
 export function servesTls(pair: LicenseServerPair): boolean {
-  return pair.spec.tls.mode === 'Operator' && pair.spec.server.protocol === 'reference';
+  return pair.spec.tls.mode !== 'Disabled' && pair.spec.server.protocol === 'reference';
+}
+
+/** Whether the members' certificates come from Secrets the user names (`spec.tls.mode: Provided`). */
+export function usesProvidedCertificates(pair: LicenseServerPair): boolean {
+  return servesTls(pair) && pair.spec.tls.mode === 'Provided';
 }
 
 function scheme(pair: LicenseServerPair): 'http' | 'https' {
@@ -309,23 +317,48 @@ function volumes(pair: LicenseServerPair, member: Member): V1Volume[] {
         optional: s.protocol === 'none',
       },
     },
-    ...(servesTls(pair)
-      ? [
-          {
-            name: 'tls',
-            secret: {
-              secretName: names.tlsSecret[member],
-              items: ['tls.crt', 'tls.key', 'ca.crt'].map((k) => ({ key: k, path: k })),
-              defaultMode: 0o440,
-            },
-          },
-        ]
-      : []),
+    ...(servesTls(pair) ? [tlsVolume(pair, member)] : []),
     s.storage
       ? { name: 'state', persistentVolumeClaim: { claimName: names.pvc[member] } }
       : { name: 'state', emptyDir: {} },
     { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
   ];
+}
+
+/**
+ * The member's certificate, key and CA bundle at MOUNT_TLS. Operator mode: its Secret, which holds
+ * all three. Provided mode: the certificate and key from the user's Secret and the CA bundle from
+ * the trust ConfigMap the operator keeps (the user's CAs and the installation CA, whose operator
+ * certificate the member must admit), in one projected volume: the kubelet refreshes both sources
+ * in place, so a renewal by cert-manager reaches the member without a restart.
+ */
+function tlsVolume(pair: LicenseServerPair, member: Member): V1Volume {
+  const names = childNames(pair.metadata.name);
+  const provided = pair.spec.tls.secretNames;
+  if (pair.spec.tls.mode === 'Provided' && provided)
+    return {
+      name: 'tls',
+      projected: {
+        sources: [
+          {
+            secret: {
+              name: provided[member],
+              items: ['tls.crt', 'tls.key'].map((k) => ({ key: k, path: k })),
+            },
+          },
+          { configMap: { name: names.trustConfigMap, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        ],
+        defaultMode: 0o440,
+      },
+    };
+  return {
+    name: 'tls',
+    secret: {
+      secretName: names.tlsSecret[member],
+      items: ['tls.crt', 'tls.key', 'ca.crt'].map((k) => ({ key: k, path: k })),
+      defaultMode: 0o440,
+    },
+  };
 }
 
 /** The desired pod of one member, with the spec-hash annotation. */

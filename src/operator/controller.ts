@@ -12,7 +12,9 @@ import type { OperatorPeer } from './children.ts';
 import { Reconciler } from './reconciler.ts';
 import { InstallationCa } from './tls/installation-ca.ts';
 import { OperatorCertificate } from './tls/operator-certificate.ts';
+import { operatorContexts } from './tls/member-endpoint.ts';
 import { PairCertificates } from './tls/pair-certificates.ts';
+import { ProvidedCertificates } from './tls/provided-certificates.ts';
 
 /**
  * Wires the informers (pairs, and the pods, Services, PDBs, PVCs, NetworkPolicies and Nodes they own
@@ -186,8 +188,20 @@ export class Controller {
       },
       { memberLifetimeMs: opts.tls.memberLifetimeMs, clusterDomain: opts.tls.clusterDomain },
     );
+    const providedCertificates = new ProvidedCertificates(
+      ca,
+      {
+        readSecret: (ns, name) => writer.readSecret(ns, name),
+        apply: (desired, live) => writer.applyIfChanged(desired, live),
+      },
+      { clusterDomain: opts.tls.clusterDomain },
+    );
     this.reconciler = new Reconciler({
-      certificates: { pairs: pairCertificates, operatorContext: () => operatorCertificate.current() },
+      certificates: {
+        pairs: pairCertificates,
+        provided: providedCertificates,
+        operatorContext: operatorContexts(operatorCertificate, providedCertificates),
+      },
       pairs: this.pairs,
       pods: merged(podInfs),
       services: merged(svcInfs),

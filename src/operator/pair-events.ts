@@ -5,6 +5,7 @@ import { ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS } from '../api/pair.ts';
 import type { Condition, PairStatus } from '../api/pair.ts';
 import { CONDITION_LICENCE_VALID, CONDITION_READY, CONDITION_STANDBY_READY } from './conditions.ts';
 import { CERTIFICATES_READY } from './tls/certificate-condition.ts';
+import { PROVIDED_DEFECTS } from './tls/provided-check.ts';
 import { CAUSE_REASONS } from './diagnosis.ts';
 import type { Decision } from './failover.ts';
 
@@ -32,6 +33,9 @@ export const WARNING_REASONS: readonly string[] = [
   'UpdateRefused',
   'IssueFailed',
   'PlaintextOptOut',
+  ...PROVIDED_DEFECTS,
+  'CheckFailed',
+  'RenewalOverdue',
 ];
 
 /** The conditions whose new warning reason is an Event (Ready first: it names what a user sees). */

@@ -27,7 +27,6 @@ import {
   desiredPvc,
   podServesTls,
   portScheme,
-  servesTls,
   stableStringify,
   type OperatorPeer,
 } from './children.ts';
@@ -54,7 +53,13 @@ import { soloGrantMs } from './serving.ts';
 import { statusWrite } from './status-urgency.ts';
 import { certificateCondition } from './tls/certificate-condition.ts';
 import { memberAdminBaseUrl, memberCallTls, type OperatorContext } from './tls/member-endpoint.ts';
-import type { PairCertificates } from './tls/pair-certificates.ts';
+import {
+  ensureCertificates,
+  forgetCertificates,
+  podsMayChange,
+  whenPodsMayChange,
+  type PairTlsPaths,
+} from './tls/pair-tls.ts';
 
 /**
  * The reconcile of one pair: read the world from the informers' caches and the prober, ask the
@@ -81,8 +86,8 @@ export interface ReconcilerDeps {
   roleChangeTimeoutMs?: number;
   /** With leader election: how long a leader's death may leave the pairs without one (solo grants outlast it). */
   leaderHandoverMs?: number;
-  /** Issues and renews the members' certificates (spec.tls.mode Operator), and the operator's own for calling them. */
-  certificates?: { pairs: PairCertificates; operatorContext: OperatorContext };
+  /** The members' certificates (issued, or provided and checked), and the operator's own for calling them. */
+  certificates?: PairTlsPaths & { operatorContext: OperatorContext };
 }
 
 export interface ReconcileResult {
@@ -144,7 +149,7 @@ export class Reconciler {
       this.d.prober.removePair(key);
       this.d.series.forget(namespace, name);
       this.tokens.forget(key);
-      this.d.certificates?.pairs.forget(key);
+      forgetCertificates(this.d.certificates, key);
       this.waitingSince.delete(key);
       this.podHashes.delete(key);
       this.inheritedAlone.delete(key);
@@ -179,18 +184,17 @@ export class Reconciler {
     // waits for a pod's Secret): written concurrently, a new pair costs one round trip here.
     const tokenRead =
       pair.spec.server.protocol === 'reference' ? this.tokens.ensure(pair, status) : undefined;
-    const certificatesRead =
-      servesTls(pair) && this.d.certificates ? this.d.certificates.pairs.ensure(pair) : undefined;
+    const certificatesRead = ensureCertificates(this.d.certificates, pair);
     await settleAll([
       tokenRead,
       certificatesRead,
       this.ensureSupportingObjects(pair),
-      this.createMissingPods(pair, cachedPods()),
+      whenPodsMayChange(pair, certificatesRead, () => this.createMissingPods(pair, cachedPods())),
     ]);
     const token = await tokenRead;
     const certificates = await certificatesRead;
     if (certificates && !certificates.ok)
-      log.warn({ err: certificates.message }, 'could not issue or renew the member certificates');
+      log.warn({ err: certificates.message }, 'the member certificates are not ready');
     for (const c of certificates?.ok ? (certificates.issued ?? []) : []) {
       const message = `issued the ${c.member} member a certificate valid until ${c.notAfter.toISOString()} (${c.why})`;
       log.info({ member: c.member, notAfter: c.notAfter.toISOString() }, message);
@@ -336,7 +340,7 @@ export class Reconciler {
       }
     }
 
-    await this.rollPods(pods, outdated, decision, log);
+    if (podsMayChange(pair, certificates)) await this.rollPods(pods, outdated, decision, log);
     this.exportMetrics(namespace, name, pair, decision, newStatus, obs);
     const requeue = [
       endedGrants ? 1 : decision.requeueAfterMs,

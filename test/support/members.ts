@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../cluster/config.ts';
+import { call, SecretDir } from '../process/tls-members.ts';
 import { feature, makeFixture, type Fixture } from '../unit/license-server/fixtures.ts';
 import type { Kube } from './kube.ts';
 import { freePort, OperatorProcess } from './operator.ts';
@@ -28,12 +29,19 @@ export class LoopbackMember {
   private readonly fx: Fixture;
   private readonly ports: Ports;
   private readonly pairId: string;
+  /** With TLS: the directory the stand-in kubelet writes the pod's `tls` volume to. */
+  private readonly tlsDir: string | undefined;
 
-  constructor(member: MemberName, fx: Fixture, ports: Ports, pairId: string) {
+  constructor(member: MemberName, fx: Fixture, ports: Ports, pairId: string, opts: { tlsDir?: string } = {}) {
     this.member = member;
     this.fx = fx;
     this.ports = ports;
     this.pairId = pairId;
+    this.tlsDir = opts.tlsDir;
+  }
+
+  private get scheme(): string {
+    return this.tlsDir ? 'https' : 'http';
   }
 
   get ip(): string {
@@ -41,11 +49,11 @@ export class LoopbackMember {
   }
 
   get adminUrl(): string {
-    return `http://${this.ip}:${this.ports.admin}`;
+    return `${this.scheme}://${this.ip}:${this.ports.admin}`;
   }
 
   get clientUrl(): string {
-    return `http://${this.ip}:${this.ports.licences}`;
+    return `${this.scheme}://${this.ip}:${this.ports.licences}`;
   }
 
   get running(): boolean {
@@ -72,7 +80,15 @@ export class LoopbackMember {
           LS_ADMIN_PORT: String(this.ports.admin),
           LS_METRICS_PORT: String(this.ports.metrics),
           LS_ADVERTISE_URL: this.clientUrl,
-          LS_PEER_URL: `http://${memberIPs[peer]}:${this.ports.admin}`,
+          LS_PEER_URL: `${this.scheme}://${memberIPs[peer]}:${this.ports.admin}`,
+          ...(this.tlsDir
+            ? {
+                LS_TLS_CERT_FILE: path.join(this.tlsDir, 'tls.crt'),
+                LS_TLS_KEY_FILE: path.join(this.tlsDir, 'tls.key'),
+                LS_TLS_CA_FILE: path.join(this.tlsDir, 'ca.crt'),
+                LS_TLS_RELOAD_MS: '200',
+              }
+            : {}),
         },
         stdio: ['ignore', log, log],
       },
@@ -84,7 +100,11 @@ export class LoopbackMember {
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${this.member} exited: ${this.tail()}`);
       try {
-        if ((await fetch(`${this.adminUrl}/healthz`)).ok) return;
+        // /healthz needs no client certificate; the server's is checked by the test's own calls.
+        const ok = this.tlsDir
+          ? (await call(this.adminUrl, '/healthz', { ca: '', verify: false })).status === 200
+          : (await fetch(`${this.adminUrl}/healthz`)).ok;
+        if (ok) return;
       } catch {
         // Starting.
       }
@@ -147,22 +167,34 @@ export class StandInKubelet {
   private syncing: Promise<void> | undefined;
   private readonly nodes: Partial<Record<MemberName, string>>;
   private readonly mountsSecret: { name: string; keys: string[] } | undefined;
+  private readonly tlsDirs: Partial<Record<MemberName, SecretDir>> = {};
+  /** What was last written to each member's `tls` directory, and when its sources were last read. */
+  private readonly tlsWritten: Partial<Record<MemberName, { content: string; at: number }>> = {};
 
   /**
    * With `nodes`, each member's pods are bound to its node, and deleted pods are finalised. With
    * `mountsSecret`, a pod waits in ContainerCreating while that Secret does not exist or lacks one
-   * of `keys`, as a kubelet that cannot mount the pod's Secret volume (its items) does.
+   * of `keys`, as a kubelet that cannot mount the pod's Secret volume (its items) does. With
+   * `tlsDirs`, the pod's `tls` volume (a Secret or a projected volume of Secret and ConfigMap
+   * items) is written to that member's directory as the kubelet writes a mounted volume (files
+   * behind a `..data` symlink swapped at once), the pod waits in ContainerCreating while a source
+   * or an item is missing, and the files are refreshed from the API server about every second.
    */
   constructor(
     k: Kube,
     ns: string,
     nodes: Partial<Record<MemberName, string>> = {},
-    opts: { mountsSecret?: { name: string; keys: string[] } } = {},
+    opts: {
+      mountsSecret?: { name: string; keys: string[] };
+      tlsDirs?: Partial<Record<MemberName, string>>;
+    } = {},
   ) {
     this.k = k;
     this.ns = ns;
     this.nodes = nodes;
     this.mountsSecret = opts.mountsSecret;
+    for (const [m, dir] of Object.entries(opts.tlsDirs ?? {}) as [MemberName, string][])
+      this.tlsDirs[m] = new SecretDir(dir);
   }
 
   start(): void {
@@ -255,7 +287,12 @@ export class StandInKubelet {
             },
           });
         }
+        const tlsMounted = await this.mountTls(p, member);
         if (p.status?.podIP) continue;
+        if (!tlsMounted) {
+          if (p.status?.containerStatuses?.[0]?.state?.waiting === undefined) await this.writeCreating(p);
+          continue;
+        }
         if (this.mountsSecret && !(await this.secretMountable(this.mountsSecret))) {
           if (p.status?.containerStatuses?.[0]?.state?.waiting === undefined) await this.writeCreating(p);
           continue;
@@ -265,6 +302,56 @@ export class StandInKubelet {
     } catch {
       // The namespace may be going away; the next tick tries again.
     }
+  }
+
+  /**
+   * Writes the pod's `tls` volume to the member's directory (when given one); false while a source
+   * or an item cannot be read. A pod that has none, or a member without a directory, is mounted.
+   */
+  private async mountTls(p: k8s.V1Pod, member: MemberName): Promise<boolean> {
+    const dir = this.tlsDirs[member];
+    const vol = p.spec?.volumes?.find((v) => v.name === 'tls');
+    if (!dir || !vol) return true;
+    const last = this.tlsWritten[member];
+    if (p.status?.podIP && last && Date.now() - last.at < 1000) return true;
+    const sources: k8s.V1VolumeProjection[] = vol.projected
+      ? (vol.projected.sources ?? [])
+      : vol.secret
+        ? [{ secret: { name: vol.secret.secretName!, items: vol.secret.items ?? [] } }]
+        : [];
+    const files: Record<string, string> = {};
+    for (const s of sources) {
+      const items = s.secret?.items ?? s.configMap?.items ?? [];
+      const data = s.secret
+        ? await this.k.core.readNamespacedSecret({ namespace: this.ns, name: s.secret.name! }).then(
+            (x) =>
+              Object.fromEntries(
+                Object.entries(x.data ?? {}).map(([key, v]) => [
+                  key,
+                  Buffer.from(v, 'base64').toString('utf8'),
+                ]),
+              ),
+            () => undefined,
+          )
+        : s.configMap
+          ? await this.k.core.readNamespacedConfigMap({ namespace: this.ns, name: s.configMap.name! }).then(
+              (x) => x.data ?? {},
+              () => undefined,
+            )
+          : {};
+      if (!data) return false;
+      for (const i of items) {
+        const v = data[i.key];
+        if (v === undefined) return false;
+        files[i.path] = v;
+      }
+    }
+    const [cert, key, ca] = [files['tls.crt'], files['tls.key'], files['ca.crt']];
+    if (cert === undefined || key === undefined || ca === undefined) return false;
+    const content = JSON.stringify([cert, key, ca]);
+    if (last?.content !== content) dir.write({ cert, key, ca });
+    this.tlsWritten[member] = { content, at: Date.now() };
+    return true;
   }
 
   private async secretMountable(s: { name: string; keys: string[] }): Promise<boolean> {

@@ -11,7 +11,18 @@ export class OperatorCertificate {
   private readonly lifetimeMs: number;
   private readonly now: () => number;
   private held:
-    { context: SecureContext; notBefore: Date; notAfter: Date; caPem: string; bundle: string } | undefined;
+    | {
+        context: SecureContext;
+        certPem: string;
+        keyPem: string;
+        notBefore: Date;
+        notAfter: Date;
+        caPem: string;
+        bundle: string;
+        /** contexts with other CAs to verify members with (Provided pairs), by their PEM */
+        trusting: Map<string, SecureContext>;
+      }
+    | undefined;
   private renewing: Promise<void> | undefined;
 
   constructor(ca: InstallationCa, lifetimeMs: number, now: () => number = Date.now) {
@@ -41,6 +52,23 @@ export class OperatorCertificate {
     return this.held?.context;
   }
 
+  /**
+   * The certificate issued last with `cas` (PEM) to verify the members instead of the installation
+   * bundle: members whose certificates the user provides (spec.tls.mode Provided).
+   */
+  currentTrusting(cas: string): SecureContext | undefined {
+    const h = this.held;
+    if (!h) return undefined;
+    let context = h.trusting.get(cas);
+    if (!context) {
+      context = createSecureContext({ ca: cas, cert: h.certPem, key: h.keyPem });
+      // A few pairs' CAs at most; a CA rotation of theirs adds one, the next renewal starts over.
+      if (h.trusting.size >= 64) h.trusting.clear();
+      h.trusting.set(cas, context);
+    }
+    return context;
+  }
+
   /** Renews when due (the CA changed, two thirds of the lifetime passed); the caller does this on a timer. */
   async refresh(): Promise<void> {
     await this.context();
@@ -59,6 +87,9 @@ export class OperatorCertificate {
     });
     this.held = {
       context: createSecureContext({ ca: ca.bundle, cert: issued.certPem, key: issued.keyPem }),
+      certPem: issued.certPem,
+      keyPem: issued.keyPem,
+      trusting: new Map(),
       notBefore: issued.notBefore,
       notAfter: issued.notAfter,
       caPem: ca.authority.certPem,

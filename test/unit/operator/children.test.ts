@@ -42,6 +42,7 @@ describe('names', () => {
       adminTokenSecret: 'eda-admin-token',
       pvc: { primary: 'eda-primary-state', redundant: 'eda-redundant-state' },
       tlsSecret: { primary: 'eda-primary-tls', redundant: 'eda-redundant-tls' },
+      trustConfigMap: 'eda-member-trust',
       caConfigMap: 'eda-ca',
     });
   });
@@ -126,6 +127,49 @@ describe('member pods', () => {
     expect(Object.keys(e).filter((k) => k.startsWith('LS_TLS_'))).toEqual([]);
     expect(qp.spec!.volumes!.map((v) => v.name)).not.toContain('tls');
     expect(qp.spec!.containers[0]!.readinessProbe!.httpGet!.scheme).toBe('HTTP');
+  });
+
+  it('with spec.tls.mode Provided: the user’s tls.crt and tls.key and the operator’s trust bundle in one projected volume', () => {
+    const q = pair({
+      server: { license: { secretName: 'eda-license' } },
+      tls: { mode: 'Provided', secretNames: { primary: 'eda-a-cert', redundant: 'eda-b-cert' } },
+    });
+    for (const [m, secret] of [
+      ['primary', 'eda-a-cert'],
+      ['redundant', 'eda-b-cert'],
+    ] as const) {
+      const qp = desiredPod(q, m);
+      const tls = qp.spec!.volumes!.find((v) => v.name === 'tls')!;
+      expect(tls.secret).toBeUndefined();
+      expect(tls.projected).toEqual({
+        sources: [
+          {
+            secret: {
+              name: secret,
+              items: [
+                { key: 'tls.crt', path: 'tls.crt' },
+                { key: 'tls.key', path: 'tls.key' },
+              ],
+            },
+          },
+          { configMap: { name: 'eda-member-trust', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        ],
+        defaultMode: 0o440,
+      });
+      // Served exactly as with operator-issued certificates: same files, https, HTTPS probes.
+      expect(env(qp)['LS_TLS_CA_FILE']).toBe('/etc/license-server/tls/ca.crt');
+      expect(env(qp)['LS_PEER_URL']).toMatch(/^https:/);
+      expect(qp.metadata!.labels!['lpo.dev/tls']).toBe('true');
+      expect(qp.spec!.containers[0]!.readinessProbe!.httpGet!.scheme).toBe('HTTPS');
+    }
+    // Naming other Secrets is a spec change: the pods roll.
+    const r = pair({
+      server: { license: { secretName: 'eda-license' } },
+      tls: { mode: 'Provided', secretNames: { primary: 'eda-a-cert-2', redundant: 'eda-b-cert' } },
+    });
+    expect(desiredPod(r, 'primary').metadata!.annotations![ANNOTATION_SPEC_HASH]).not.toBe(
+      desiredPod(q, 'primary').metadata!.annotations![ANNOTATION_SPEC_HASH],
+    );
   });
 
   it('protocol none: no certificates whatever spec.tls says (the server’s TLS is its own)', () => {

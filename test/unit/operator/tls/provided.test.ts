@@ -1,0 +1,345 @@
+import type * as k8s from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parsePair, type Member } from '../../../../src/api/pair.ts';
+import { certificateCondition } from '../../../../src/operator/tls/certificate-condition.ts';
+import type { InstallationCa } from '../../../../src/operator/tls/installation-ca.ts';
+import { memberDnsNames } from '../../../../src/operator/tls/member-names.ts';
+import { podsMayChange } from '../../../../src/operator/tls/pair-tls.ts';
+import { ProvidedCertificates } from '../../../../src/operator/tls/provided-certificates.ts';
+import {
+  checkProvidedSecret,
+  type ProvidedSecretCheck,
+  type ProvidedSecretFinding,
+} from '../../../../src/operator/tls/provided-check.ts';
+import { memberTrustBundle, trustConfigMap } from '../../../../src/operator/tls/provided-trust.ts';
+import { issueCertificateAuthority } from '../../../../src/tls/certificate-authority.ts';
+import { memberIdentity } from '../../../../src/tls/identity.ts';
+import { issueLeaf, type KeyPurpose } from '../../../../src/tls/issue-leaf.ts';
+import type { IssuedCertificate } from '../../../../src/tls/issued.ts';
+import { certificateBlocks } from '../../../../src/tls/pem.ts';
+
+// The pure check of a member's own certificate Secret (spec.tls.mode Provided): each defect gives
+// its reason and a message that names the member, the Secret, what is wrong and the fix.
+
+const DAY = 86_400_000;
+const T0 = new Date('2030-01-01T00:00:00Z');
+const at = (days: number) => new Date(T0.getTime() + days * DAY);
+const ID = (m: Member) => memberIdentity('lic/eda', m);
+
+type Ca = Awaited<ReturnType<typeof issueCertificateAuthority>>;
+let userCa: Ca;
+let otherCa: Ca;
+let installationCa: Ca;
+
+beforeAll(async () => {
+  userCa = await issueCertificateAuthority({ commonName: 'user CA', lifetimeMs: 3650 * DAY, now: T0 });
+  otherCa = await issueCertificateAuthority({ commonName: 'other CA', lifetimeMs: 3650 * DAY, now: T0 });
+  installationCa = await issueCertificateAuthority({ commonName: 'lpo CA', lifetimeMs: 3650 * DAY, now: T0 });
+});
+
+/** A certificate as a cert-manager Certificate with these fields would get it. */
+function certManagerCert(
+  o: {
+    ca?: Ca;
+    member?: Member;
+    uris?: string[];
+    dnsNames?: string[];
+    usages?: KeyPurpose[];
+    days?: number;
+    from?: Date;
+  } = {},
+): Promise<IssuedCertificate> {
+  const member = o.member ?? 'primary';
+  return issueLeaf((o.ca ?? userCa).authority, {
+    commonName: `eda-${member}`,
+    uris: o.uris ?? [ID(member)],
+    dnsNames: o.dnsNames ?? memberDnsNames('eda', 'lic', member),
+    purposes: o.usages ?? ['serverAuth', 'clientAuth'],
+    lifetimeMs: (o.days ?? 90) * DAY,
+    now: o.from ?? T0,
+  });
+}
+
+function check(
+  data: ProvidedSecretCheck['data'],
+  over: Partial<ProvidedSecretCheck> = {},
+): ProvidedSecretFinding {
+  return checkProvidedSecret({
+    member: 'primary',
+    namespace: 'lic',
+    secretName: 'eda-primary-cert',
+    data,
+    identity: ID('primary'),
+    dnsNames: memberDnsNames('eda', 'lic', 'primary'),
+    now: at(1),
+    ...over,
+  });
+}
+
+const secretOf = (c: IssuedCertificate, ca = userCa) => ({
+  'tls.crt': c.certPem,
+  'tls.key': c.keyPem,
+  'ca.crt': ca.certPem,
+});
+
+describe('checkProvidedSecret', () => {
+  it('a certificate of its ca.crt with the identity, the names and both usages serves, until its notAfter', async () => {
+    const c = await certManagerCert();
+    const f = check(secretOf(c));
+    expect(f).toMatchObject({
+      ok: true,
+      notAfter: c.notAfter,
+      notBefore: c.notBefore,
+      caPem: userCa.certPem,
+    });
+  });
+
+  const defects: {
+    name: string;
+    data: () => Promise<ProvidedSecretCheck['data']>;
+    now?: Date;
+    reason: string;
+    says: RegExp[];
+  }[] = [
+    {
+      name: 'no Secret',
+      data: async () => undefined,
+      reason: 'SecretMissing',
+      says: [/does not exist/, /spec\.secretName: eda-primary-cert/, /spec\.tls\.secretNames\.primary/],
+    },
+    {
+      name: 'no ca.crt (an ACME issuer)',
+      data: async () => {
+        const c = await certManagerCert();
+        return { 'tls.crt': c.certPem, 'tls.key': c.keyPem };
+      },
+      reason: 'SecretInvalid',
+      says: [/lacks ca\.crt/, /CA, Vault and self-signed issuers/],
+    },
+    {
+      name: 'a tls.crt that is no certificate',
+      data: async () => ({ ...secretOf(await certManagerCert()), 'tls.crt': 'not a certificate' }),
+      reason: 'SecretInvalid',
+      says: [/tls\.crt that does not parse/],
+    },
+    {
+      name: 'the key of another certificate',
+      data: async () => ({
+        ...secretOf(await certManagerCert()),
+        'tls.key': (await certManagerCert()).keyPem,
+      }),
+      reason: 'SecretInvalid',
+      says: [/not the key of its certificate/],
+    },
+    {
+      name: 'an expired certificate',
+      data: async () => secretOf(await certManagerCert({ days: 10 })),
+      now: at(11),
+      reason: 'Expired',
+      says: [/expired at 2030-01-11T00:00:00\.000Z/, /renew it/],
+    },
+    {
+      name: 'a certificate not valid yet',
+      data: async () => secretOf(await certManagerCert({ from: at(5) })),
+      reason: 'NotYetValid',
+      says: [/valid only from 2030-01-0[56]T/],
+    },
+    {
+      name: 'a certificate of another CA than its ca.crt',
+      data: async () => secretOf(await certManagerCert({ ca: otherCa })),
+      reason: 'ChainUntrusted',
+      says: [/does not chain to a CA of its ca\.crt/, /CN=other CA/, /CN=user CA/],
+    },
+    {
+      name: 'no URI SAN',
+      data: async () => secretOf(await certManagerCert({ uris: [] })),
+      reason: 'IdentityMissing',
+      says: [
+        /without the member's identity \(URI SANs: none\)/,
+        /spec\.uris to \["spiffe:\/\/license-pair-operator\/ns\/lic\/pair\/eda\/member\/primary"\]/,
+      ],
+    },
+    {
+      name: 'the other member’s identity',
+      data: async () => secretOf(await certManagerCert({ uris: [ID('redundant')] })),
+      reason: 'IdentityMissing',
+      says: [/URI SANs: spiffe:\/\/license-pair-operator\/ns\/lic\/pair\/eda\/member\/redundant/],
+    },
+    {
+      name: 'a DNS name clients dial missing',
+      data: async () =>
+        secretOf(
+          await certManagerCert({
+            dnsNames: memberDnsNames('eda', 'lic', 'primary').filter((n) => n !== 'eda.lic.svc'),
+          }),
+        ),
+      reason: 'NamesMissing',
+      says: [
+        /without the DNS names eda\.lic\.svc /,
+        /spec\.dnsNames/,
+        /eda-primary\.lic\.svc\.cluster\.local/,
+      ],
+    },
+    {
+      name: 'server auth only (cert-manager’s default usages)',
+      data: async () => secretOf(await certManagerCert({ usages: ['serverAuth'] })),
+      reason: 'UsageMissing',
+      says: [/lacks client auth/, /spec\.usages/],
+    },
+  ];
+
+  for (const d of defects)
+    it(`${d.name}: ${d.reason}`, async () => {
+      const f = check(await d.data(), d.now ? { now: d.now } : {});
+      expect(f.ok).toBe(false);
+      if (f.ok) return;
+      expect(f.reason).toBe(d.reason);
+      expect(f.message).toContain("the primary member's Secret lic/eda-primary-cert");
+      for (const s of d.says) expect(f.message).toMatch(s);
+      // Never the key.
+      expect(f.message).not.toContain('PRIVATE KEY');
+    });
+});
+
+describe('trust of a Provided pair', () => {
+  it('the members trust the user’s CAs and the installation bundle, each CA once', () => {
+    const bundle = memberTrustBundle([userCa.certPem, userCa.certPem], installationCa.certPem);
+    expect(certificateBlocks(bundle).map((p) => new X509Certificate(p).subject)).toEqual([
+      'CN=user CA',
+      'CN=lpo CA',
+    ]);
+  });
+
+  it('the trust ConfigMap is named after the pair and owned by it', () => {
+    const cm = trustConfigMap(providedPair(), 'PEM');
+    expect(cm.metadata).toMatchObject({
+      name: 'eda-member-trust',
+      namespace: 'lic',
+      ownerReferences: [{ kind: 'LicenseServerPair', name: 'eda', uid: 'uid-1', controller: true }],
+    });
+    expect(cm.data).toEqual({ 'ca.crt': 'PEM' });
+  });
+});
+
+function providedPair() {
+  return parsePair({
+    metadata: { name: 'eda', namespace: 'lic', uid: 'uid-1', generation: 1 },
+    spec: {
+      server: { license: { secretName: 'eda-license' } },
+      tls: {
+        mode: 'Provided',
+        secretNames: { primary: 'eda-primary-cert', redundant: 'eda-redundant-cert' },
+      },
+    },
+  });
+}
+
+/** The Secrets as the API server holds them (base64), and what is applied. */
+function fakeIo(secrets: Record<string, Record<string, string>>) {
+  const reads: string[] = [];
+  const applied: k8s.KubernetesObject[] = [];
+  return {
+    reads,
+    applied,
+    secrets,
+    io: {
+      readSecret: async (_ns: string, name: string) => {
+        reads.push(name);
+        const d = secrets[name];
+        return d
+          ? {
+              data: Object.fromEntries(
+                Object.entries(d).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+              ),
+            }
+          : undefined;
+      },
+      apply: async (desired: k8s.KubernetesObject) => {
+        applied.push(desired);
+      },
+    },
+  };
+}
+
+describe('ProvidedCertificates', () => {
+  const installation = () =>
+    ({
+      current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
+    }) as unknown as InstallationCa;
+
+  it('valid Secrets: True/Provided with the earliest expiry, the trust and client ConfigMaps, re-read after 30 s only', async () => {
+    const [p, r] = [
+      await certManagerCert({ days: 90 }),
+      await certManagerCert({ member: 'redundant', days: 60 }),
+    ];
+    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
+    let now = at(1).getTime();
+    const certs = new ProvidedCertificates(installation(), fx.io, {
+      clusterDomain: 'cluster.local',
+      now: () => now,
+    });
+    const pair = providedPair();
+    const state = await certs.ensure(pair);
+    expect(state).toMatchObject({ ok: true, expires: { primary: p.notAfter, redundant: r.notAfter } });
+    const cond = certificateCondition(pair, state)!;
+    expect(cond).toMatchObject({ status: 'True', reason: 'Provided' });
+    expect(cond.message).toContain(r.notAfter.toISOString());
+    const byName = Object.fromEntries(
+      fx.applied.map((o) => [o.metadata!.name!, (o as k8s.V1ConfigMap).data!['ca.crt']!]),
+    );
+    expect(byName['eda-ca']).toBe(userCa.certPem);
+    expect(certificateBlocks(byName['eda-member-trust']!)).toHaveLength(2);
+    expect(certs.trustedCa('lic/eda')).toBe(userCa.certPem);
+    expect(podsMayChange(pair, state)).toBe(true);
+
+    fx.reads.length = 0;
+    now += 10_000;
+    await certs.ensure(pair);
+    expect(fx.reads).toEqual([]);
+    now += 25_000;
+    await certs.ensure(pair);
+    expect(fx.reads.sort()).toEqual(['eda-primary-cert', 'eda-redundant-cert']);
+    // Same content: not written again.
+    expect(fx.applied).toHaveLength(2);
+  });
+
+  it('a broken Secret: False with its reason, no ConfigMap written, no pod may change; the fix is seen on the next read', async () => {
+    const p = await certManagerCert({ uris: [] });
+    const r = await certManagerCert({ member: 'redundant' });
+    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
+    let now = at(1).getTime();
+    const certs = new ProvidedCertificates(installation(), fx.io, {
+      clusterDomain: 'cluster.local',
+      now: () => now,
+    });
+    const pair = providedPair();
+    const state = await certs.ensure(pair);
+    expect(state).toMatchObject({ ok: false, reason: 'IdentityMissing' });
+    const cond = certificateCondition(pair, state)!;
+    expect(cond).toMatchObject({ status: 'False', reason: 'IdentityMissing' });
+    expect(cond.message).toContain('spec.uris');
+    expect(fx.applied).toEqual([]);
+    expect(podsMayChange(pair, state)).toBe(false);
+    // The CA in the Secrets is what the operator verifies the members with meanwhile.
+    expect(certs.trustedCa('lic/eda')).toBe(userCa.certPem);
+
+    fx.secrets['eda-primary-cert'] = secretOf(await certManagerCert());
+    now += 31_000;
+    expect((await certs.ensure(pair)).ok).toBe(true);
+  });
+
+  it('a certificate in the last sixth of its life: still True, reason RenewalOverdue', async () => {
+    const p = await certManagerCert({ days: 60 });
+    const r = await certManagerCert({ member: 'redundant', days: 60 });
+    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
+    const certs = new ProvidedCertificates(installation(), fx.io, {
+      clusterDomain: 'cluster.local',
+      now: () => at(51).getTime(),
+    });
+    const pair = providedPair();
+    const cond = certificateCondition(pair, await certs.ensure(pair))!;
+    expect(cond).toMatchObject({ status: 'True', reason: 'RenewalOverdue' });
+    expect(cond.message).toContain('eda-primary-cert');
+  });
+});
