@@ -327,6 +327,8 @@ type Round = {
   outageS: number;
   /** the application pod's longest call and its errors in the round (LicenseClient by cluster DNS) */
   appWaitS: number;
+  /** the churner's longest stretch without a successful call (failed calls retried or given up) */
+  appStallS: number;
   appErrors: number;
   note?: string;
 };
@@ -337,13 +339,18 @@ const APP = 'app-client';
 async function appRound(
   ns: string,
   at: number,
-): Promise<{ appWaitS: number; appErrors: number; why: string }> {
+): Promise<{ appWaitS: number; appStallS: number; appErrors: number; why: string }> {
   const r = await appReport(k.core, ns, APP, at);
   const why = r.errors
     .map((e) => `${e.op}: ${e.message}`)
     .slice(0, 2)
     .join('; ');
-  return { appWaitS: r.longestCallMs / 1000, appErrors: r.errors.length, why };
+  return {
+    appWaitS: r.longestCallMs / 1000,
+    appStallS: r.longestStallMs / 1000,
+    appErrors: r.errors.length,
+    why,
+  };
 }
 
 async function startAppPod(ns: string, url: string, caConfigMap?: string): Promise<void> {
@@ -414,6 +421,7 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
     detectionS: st.lastFailover?.detectionSeconds ?? NaN,
     outageS,
     appWaitS: app.appWaitS,
+    appStallS: app.appStallS,
     appErrors: app.appErrors,
     note: `${st.lastFailover?.reason ?? '?'}, ${live}→${to}; failed: ${failed}${app.why ? `; app: ${app.why}` : ''}`,
   };
@@ -615,6 +623,7 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
     detectionS: NaN,
     outageS: load.outage(at, end),
     appWaitS: app.appWaitS,
+    appStallS: app.appStallS,
     appErrors: app.appErrors,
     note: `failed: ${load.failures(at, end)}${app.why ? `; app: ${app.why}` : ''}`,
   };
@@ -693,7 +702,7 @@ async function main(): Promise<void> {
         const r = await pairRound(pairNs, fault, pairLoad, operatorNs);
         rounds.push(r);
         say(
-          `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, ${r.appErrors} errors (${r.note})`,
+          `pair   ${fault.padEnd(16)} round ${i + 1}: switch ${f2(r.switchS)} s, detection ${f2(r.detectionS)} s, client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, stall ${f2(r.appStallS)} s, ${r.appErrors} errors (${r.note})`,
         );
       }
     }
@@ -720,7 +729,7 @@ async function main(): Promise<void> {
           const r = await singleRound(singleNs, fault, singleLoad);
           rounds.push(r);
           say(
-            `single ${fault.padEnd(16)} round ${i + 1}: client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, ${r.appErrors} errors (${r.note})`,
+            `single ${fault.padEnd(16)} round ${i + 1}: client outage ${f2(r.outageS)} s, application's longest call ${f2(r.appWaitS)} s, stall ${f2(r.appStallS)} s, ${r.appErrors} errors (${r.note})`,
           );
         }
       }
@@ -791,19 +800,21 @@ async function main(): Promise<void> {
       `; a reported fault (pod deleted, container killed) on the platform's report; the move adds the fence, the promotion, the Service and kube-proxy\n`,
   );
   process.stdout.write(
-    '\nthe application in a pod (LicenseClient by cluster DNS, keep-alive, retries): longest call per round, errors it had to handle\n' +
-      'fault             pair: wait p50  p99    max    errors bound  || single: wait p50  p99    max    errors || ratio p50  p99\n',
+    '\nthe application in a pod (LicenseClient by cluster DNS, keep-alive, retries), per round: its longest call, its longest stall\n' +
+      '(the churner without a successful call: failed calls retried or given up), the errors it had to handle; ratio on the stall\n' +
+      'fault             pair: wait max  stall p50  p99    max    errors bound  || single: wait max  stall p50  p99    max    errors || ratio p50  p99\n',
   );
   for (const fault of FAULTS) {
     const p = results.pair[fault] ?? [];
     const s = results.single[fault] ?? [];
     if (!p.length && !s.length) continue;
-    const pw = p.map((r) => r.appWaitS);
-    const sw = s.map((r) => r.appWaitS);
+    const ps = p.map((r) => r.appStallS);
+    const ss = s.map((r) => r.appStallS);
     const errors = (rs: Round[]) => (rs.length ? String(rs.reduce((n, r) => n + r.appErrors, 0)) : '—');
     const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
+    const waitMax = (rs: Round[]) => f2(maxOf(rs.map((r) => r.appWaitS)));
     process.stdout.write(
-      `${fault.padEnd(17)} ${' '.repeat(6)}${f2(pct(pw, 50)).padEnd(9)} ${f2(pct(pw, 99)).padEnd(6)} ${f2(maxOf(pw)).padEnd(6)} ${errors(p).padEnd(6)} ${bound(fault).padEnd(6)} || ${' '.repeat(8)}${f2(pct(sw, 50)).padEnd(9)} ${f2(pct(sw, 99)).padEnd(6)} ${f2(maxOf(sw)).padEnd(6)} ${errors(s).padEnd(6)} || ${f2(pct(sw, 50) / pct(pw, 50)).padEnd(10)} ${f2(pct(sw, 99) / pct(pw, 99))}\n`,
+      `${fault.padEnd(17)} ${' '.repeat(6)}${waitMax(p).padEnd(9)} ${f2(pct(ps, 50)).padEnd(10)} ${f2(pct(ps, 99)).padEnd(6)} ${f2(maxOf(ps)).padEnd(6)} ${errors(p).padEnd(6)} ${bound(fault).padEnd(6)} || ${' '.repeat(8)}${waitMax(s).padEnd(9)} ${f2(pct(ss, 50)).padEnd(10)} ${f2(pct(ss, 99)).padEnd(6)} ${f2(maxOf(ss)).padEnd(6)} ${errors(s).padEnd(6)} || ${f2(pct(ss, 50) / pct(ps, 50)).padEnd(10)} ${f2(pct(ss, 99) / pct(ps, 99))}\n`,
     );
   }
   const all = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.outageS);
@@ -815,22 +826,21 @@ async function main(): Promise<void> {
       pct(allSingle, 50) / pct(all, 50),
     )}, p99 ${f2(pct(allSingle, 99) / pct(all, 99))} (target ≥ 10×)\n`,
   );
-  // The application's goals (issue "the application's view"): its longest wait per fault kind
-  // within the policy's target, no error, and 10× better than the single Deployment wherever that
-  // takes longer than 5 s.
+  // The application's goals: its longest stall per fault kind within the policy's target, no
+  // error, and 10× better than the single Deployment wherever that stalls longer than 5 s.
   const target = POLICY_NAME === 'aggressive' ? 1.5 : 3;
-  const appWaits = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.appWaitS);
+  const appStalls = FAULTS.flatMap((f) => results.pair[f] ?? []).map((r) => r.appStallS);
   const appErrors = FAULTS.flatMap((f) => results.pair[f] ?? []).reduce((n, r) => n + r.appErrors, 0);
   const ratioMisses = FAULTS.filter((f) => {
-    const pw = (results.pair[f] ?? []).map((r) => r.appWaitS);
-    const sw = (results.single[f] ?? []).map((r) => r.appWaitS);
+    const pw = (results.pair[f] ?? []).map((r) => r.appStallS);
+    const sw = (results.single[f] ?? []).map((r) => r.appStallS);
     if (!pw.length || !sw.length || pct(sw, 50) <= 5) return false;
     return pct(sw, 50) / pct(pw, 50) < 10 || pct(sw, 99) / pct(pw, 99) < 10;
   });
   process.stdout.write(
-    `application       longest wait p99 ${f2(pct(appWaits, 99))} s over all faults (target with the ${POLICY_NAME} policy ≤ ${target} s: ${
-      pct(appWaits, 99) <= target ? 'met' : 'NOT met'
-    }); ${appErrors} errors (target 0); ratio ≥ 10× where the single Deployment waits > 5 s: ${
+    `application       longest stall p99 ${f2(pct(appStalls, 99))} s over all faults (target with the ${POLICY_NAME} policy ≤ ${target} s: ${
+      pct(appStalls, 99) <= target ? 'met' : 'NOT met'
+    }); ${appErrors} errors (target 0); ratio ≥ 10× where the single Deployment stalls > 5 s: ${
       SKIP_SINGLE
         ? 'not measured (--skip-single)'
         : ratioMisses.length

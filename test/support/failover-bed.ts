@@ -371,6 +371,7 @@ export class FailoverBed {
     const app = await this.appReport(began);
     process.stdout.write(
       `${scenario}: application in a pod: longest call ${(app.longestCallMs / 1000).toFixed(2)} s, ` +
+        `longest stall ${(app.longestStallMs / 1000).toFixed(2)} s, ` +
         `${app.calls} calls and ${app.renewals} renewals, ${app.errors.length} errors\n`,
     );
     expect(app.errors, 'errors the application saw').toEqual([]);
