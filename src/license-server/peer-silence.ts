@@ -4,6 +4,8 @@
 // hung or dead active is known to it within the silence, not at its next health check
 // (docs/reliability.md, "Detection").
 
+import { afterPendingIo } from './after-pending-io.ts';
+
 /** What the wait reads of the member, every poll. */
 export interface SilenceSource {
   role(): string;
@@ -39,11 +41,9 @@ export function waitForPeerSilence(
       resolve();
     };
     const poll = setInterval(() => {
-      // Timers run before the sockets are read: after a stall of this process, the active's
-      // heartbeats may be waiting unread. Read them first, so that our own stall is not reported
-      // as the active's silence.
+      // The active's heartbeats may be waiting unread after our own stall.
       if (peerSilent(src, silentMs))
-        setImmediate(() => {
+        afterPendingIo(() => {
           if (peerSilent(src, silentMs)) done();
         });
     }, every);

@@ -1,6 +1,7 @@
 // The member's serving guard: holds the rights of serving-rights.ts for the current role, and
 // makes every lease change wait until it may be acknowledged (R4) or refuses it after the sync
 // timeout. The replication source reports acknowledgements to it; the admin API brings grants.
+import { afterPendingIo } from './after-pending-io.ts';
 import {
   AnchorBook,
   becameActive,
@@ -206,10 +207,8 @@ export class ServingGuard {
       () => {
         this.timer = undefined;
         this.timerAt = Infinity;
-        // The event loop runs timers before it reads sockets: after this process was busy (a GC
-        // pause, a burst), the standby's acknowledgement may be waiting unread. Read it first,
-        // then judge the deadline, so that our own stall is not counted as the standby's.
-        setImmediate(() => this.wake());
+        // The standby's acknowledgement may be waiting unread after our own stall.
+        afterPendingIo(() => this.wake());
       },
       Math.max(0, Math.ceil(at - this.now())),
     );

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { PeerCertificate, SecureContext } from 'node:tls';
+import { afterPendingIo } from '../license-server/after-pending-io.ts';
 import { describeIdentity, identitiesOf, type Identity } from '../tls/identity.ts';
 import type { LicenceReport } from './observation.ts';
 import type { ServingReport } from './serving.ts';
@@ -79,7 +80,7 @@ export function tcpCheck(host: string, port: number, timeoutMs: number): Promise
       resolve({ ok, latencyMs: performance.now() - started, message });
     };
     socket.setTimeout(timeoutMs, () =>
-      setImmediate(() => {
+      afterPendingIo(() => {
         if (!socket.connecting) return;
         done(false, `no connection within ${timeoutMs} ms`);
       }),
@@ -354,11 +355,10 @@ function request(
       resolve(failed(describe(err)));
       return;
     }
-    // Timers run before the sockets are read: after a busy moment of this process, the answer may
-    // be waiting unread. Read it first, so that the operator's own stall is not a failed check.
+    // The answer may be waiting unread after the operator's own stall: not a failed check.
     const timer = setTimeout(
       () =>
-        setImmediate(() => {
+        afterPendingIo(() => {
           if (settled) return;
           finish(failed('timed out'));
           req.destroy();
