@@ -176,15 +176,20 @@ function memberSecret(
 
 /** The CA bundle clients verify the pair with, readable without access to Secrets. */
 export function caConfigMap(pair: LicenseServerPair, bundle: string): k8s.V1ConfigMap {
+  return bundleConfigMap(pair, childNames(pair.metadata.name).caConfigMap, pairLabels(pair), bundle);
+}
+
+/** A CA bundle (key ca.crt) in a ConfigMap owned by the pair. */
+export function bundleConfigMap(
+  pair: LicenseServerPair,
+  name: string,
+  labels: Record<string, string>,
+  bundle: string,
+): k8s.V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: {
-      name: childNames(pair.metadata.name).caConfigMap,
-      namespace: pair.metadata.namespace,
-      labels: pairLabels(pair),
-      ownerReferences: [ownerReference(pair)],
-    },
+    metadata: { name, namespace: pair.metadata.namespace, labels, ownerReferences: [ownerReference(pair)] },
     data: { [CA_BUNDLE_KEY]: bundle },
   };
 }

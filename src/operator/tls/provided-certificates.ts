@@ -137,12 +137,10 @@ export class ProvidedCertificates {
     if (bad) return { ok: false, mode: 'Provided', reason: bad.reason, message: bad.message };
     const good = findings as (ProvidedSecretFinding & { ok: true })[];
 
-    // Both can serve: the members' trust and the clients' bundle follow the user's CAs.
-    const trust = memberTrustBundle(
-      good.map((f) => f.caPem),
-      installationBundle,
-    );
-    const clients = unionBundle(...good.map((f) => f.caPem));
+    // Both can serve: the members' trust and the clients' bundle follow the user's CAs (each
+    // finding's caPem is its Secret's ca.crt, so `cas` is their union).
+    const trust = memberTrustBundle([cas], installationBundle);
+    const clients = cas;
     const was = this.written.get(key);
     if (was?.trust !== trust) await this.io.apply(trustConfigMap(pair, trust));
     if (was?.clients !== clients) await this.io.apply(caConfigMap(pair, clients));

@@ -71,17 +71,13 @@ export function checkProvidedSecret(c: ProvidedSecretCheck): ProvidedSecretFindi
     );
   const data = c.data as Record<ProvidedKey, string>;
 
-  let chain: X509Certificate[];
-  try {
-    chain = certificateBlocks(data['tls.crt']).map((p) => new X509Certificate(p));
-    if (chain.length === 0) throw new Error('no PEM certificate in it');
-  } catch (err) {
+  const chain = parseCertificates(data['tls.crt']);
+  if (chain instanceof Error)
     return fail(
       'SecretInvalid',
-      `has a tls.crt that does not parse (${(err as Error).message})`,
+      `has a tls.crt that does not parse (${chain.message})`,
       'write a PEM certificate to tls.crt',
     );
-  }
   const cert = chain[0]!;
   try {
     if (!cert.checkPrivateKey(createPrivateKey(data['tls.key'])))
@@ -97,17 +93,13 @@ export function checkProvidedSecret(c: ProvidedSecretCheck): ProvidedSecretFindi
       'write a PEM private key to tls.key',
     );
   }
-  let cas: X509Certificate[];
-  try {
-    cas = certificateBlocks(data['ca.crt']).map((p) => new X509Certificate(p));
-    if (cas.length === 0) throw new Error('no PEM certificate in it');
-  } catch (err) {
+  const cas = parseCertificates(data['ca.crt']);
+  if (cas instanceof Error)
     return fail(
       'SecretInvalid',
-      `has a ca.crt that does not parse (${(err as Error).message})`,
+      `has a ca.crt that does not parse (${cas.message})`,
       'write the issuing CA (PEM) to ca.crt',
     );
-  }
 
   const t = c.now.getTime();
   const notBefore = new Date(cert.validFrom);
@@ -140,9 +132,8 @@ export function checkProvidedSecret(c: ProvidedSecretCheck): ProvidedSecretFindi
     );
 
   const ids = identitiesOf(cert);
-  const uris = subjectAltNames(cert.subjectAltName)
-    .filter((n) => n.type === 'URI')
-    .map((n) => n.value);
+  const sans = subjectAltNames(cert.subjectAltName);
+  const uris = sans.filter((n) => n.type === 'URI').map((n) => n.value);
   if (ids.length !== 1 || !uris.includes(c.identity))
     return fail(
       'IdentityMissing',
@@ -151,11 +142,7 @@ export function checkProvidedSecret(c: ProvidedSecretCheck): ProvidedSecretFindi
         : `holds a certificate without the member's identity (URI SANs: ${uris.length > 0 ? uris.join(', ') : 'none'})`,
       `set the cert-manager Certificate's spec.uris to ["${c.identity}"]`,
     );
-  const names = new Set(
-    subjectAltNames(cert.subjectAltName)
-      .filter((n) => n.type === 'DNS')
-      .map((n) => n.value),
-  );
+  const names = new Set(sans.filter((n) => n.type === 'DNS').map((n) => n.value));
   const lacking = c.dnsNames.filter((n) => !names.has(n));
   if (lacking.length > 0)
     return fail(
@@ -175,6 +162,16 @@ export function checkProvidedSecret(c: ProvidedSecretCheck): ProvidedSecretFindi
       'set the cert-manager Certificate\'s spec.usages to ["digital signature", "key encipherment", "server auth", "client auth"]',
     );
   return { ok: true, notBefore, notAfter, serialNumber: cert.serialNumber, caPem: data['ca.crt'] };
+}
+
+/** The certificates of a PEM text, or why it holds none that parse. */
+function parseCertificates(pem: string): X509Certificate[] | Error {
+  try {
+    const certs = certificateBlocks(pem).map((p) => new X509Certificate(p));
+    return certs.length > 0 ? certs : new Error('no PEM certificate in it');
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 /** The CA of `cas` the certificate chains to, through the intermediates after it in tls.crt. */

@@ -10,8 +10,8 @@ import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { LicenseServerPair } from '../../api/pair.ts';
 import { certificateBlocks } from '../../tls/pem.ts';
-import { childNames, ownerReference, pairLabels } from '../children.ts';
-import { CA_BUNDLE_KEY } from './pair-certificates.ts';
+import { childNames, pairLabels } from '../children.ts';
+import { bundleConfigMap } from './pair-certificates.ts';
 
 /** The certificates of `bundles`, each once (by SHA-256 fingerprint), in order; unparsable blocks are left out. */
 export function unionBundle(...bundles: readonly string[]): string {
@@ -38,15 +38,10 @@ export function memberTrustBundle(userCas: readonly string[], installationBundle
 
 /** The members' trust ConfigMap, owned by the pair. */
 export function trustConfigMap(pair: LicenseServerPair, bundle: string): k8s.V1ConfigMap {
-  return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: {
-      name: childNames(pair.metadata.name).trustConfigMap,
-      namespace: pair.metadata.namespace,
-      labels: { ...pairLabels(pair), 'app.kubernetes.io/component': 'tls-trust' },
-      ownerReferences: [ownerReference(pair)],
-    },
-    data: { [CA_BUNDLE_KEY]: bundle },
-  };
+  return bundleConfigMap(
+    pair,
+    childNames(pair.metadata.name).trustConfigMap,
+    { ...pairLabels(pair), 'app.kubernetes.io/component': 'tls-trust' },
+    bundle,
+  );
 }
