@@ -49,7 +49,7 @@ import { bindsUntil, rightUntil } from '../../src/license-server/serving-rights.
 import { confirmTimeoutMs, hungDetectionBoundMs, silentFaultBoundMs } from '../../src/operator/detection.ts';
 import { soloGrantMs } from '../../src/operator/serving.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
-import { applySamplePair, preferMember } from '../chart/live-pair.ts';
+import { applySamplePair, patchPairSpec, preferMember } from '../chart/live-pair.ts';
 import { kubeconfigPath, repoRoot } from '../cluster/config.ts';
 import { controlPlaneStatus } from '../cluster/control-plane.ts';
 import { nodesStatus } from '../cluster/node.ts';
@@ -668,23 +668,11 @@ async function main(): Promise<void> {
     );
     kc(['create', 'namespace', pairNs]);
     applySamplePair(pairNs, PAIR);
-    kc([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      pairNs,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({
-        spec: {
-          failover: { failback: 'Manual' },
-          healthCheck: POLICY,
-          ...(NODES > 1 ? { placement: { affinity: offFirstNode } } : {}),
-        },
-      }),
-    ]);
+    patchPairSpec(pairNs, PAIR, {
+      failover: { failback: 'Manual' },
+      healthCheck: POLICY,
+      ...(NODES > 1 ? { placement: { affinity: offFirstNode } } : {}),
+    });
     await pairSettled(pairNs);
     const pairIp = (await k.core.readNamespacedService({ namespace: pairNs, name: PAIR })).spec!.clusterIP!;
     // TLS, as the pair serves by default: a new TLS connection per request, so every sample

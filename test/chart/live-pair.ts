@@ -247,19 +247,14 @@ export async function makeLicenceTraffic(ns: string, name: string): Promise<void
     await post('/v1/checkout', { feature: 'sim', clientId: `dash-sim-${i}`, user: `u${i}`, host: 'ws-9' }); // HOST_LIMIT on the third
 }
 
+/** Merges `spec` into the pair's spec (a JSON merge patch). */
+export function patchPairSpec(ns: string, name: string, spec: Record<string, unknown>): void {
+  kc(['patch', 'lsp', name, '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec })]);
+}
+
 /** Sets spec.preferredMember: a switchover, or after a failover with failback Manual, no move. */
 export function preferMember(ns: string, name: string, member: string): void {
-  kc([
-    'patch',
-    'lsp',
-    name,
-    '-n',
-    ns,
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ spec: { preferredMember: member } }),
-  ]);
+  patchPairSpec(ns, name, { preferredMember: member });
 }
 
 /** A real failover: delete the live member's pod and wait for the other member to serve. */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
-import { applySamplePair, preferMember } from '../chart/live-pair.ts';
+import { applySamplePair, patchPairSpec, preferMember } from '../chart/live-pair.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { eventually } from '../support/kube.ts';
@@ -186,23 +186,11 @@ async function podRunning(name: string): Promise<void> {
 /** The sample pair (its licence signed for it), checked every second, admitting CLIENT_LABEL pods only. */
 function applyPair(): void {
   applySamplePair(ns, PAIR);
-  kc([
-    'patch',
-    'lsp',
-    PAIR,
-    '-n',
-    ns,
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({
-      spec: {
-        healthCheck: { periodSeconds: 1, failureThreshold: 2 },
-        failover: { failback: 'Manual' },
-        networkPolicy: { clients: [{ podSelector: { matchLabels: CLIENT_LABEL } }] },
-      },
-    }),
-  ]);
+  patchPairSpec(ns, PAIR, {
+    healthCheck: { periodSeconds: 1, failureThreshold: 2 },
+    failover: { failback: 'Manual' },
+    networkPolicy: { clients: [{ podSelector: { matchLabels: CLIENT_LABEL } }] },
+  });
 }
 
 let tls: Required<PairTls>;
@@ -301,17 +289,7 @@ describe('NetworkPolicy enforced on the real node', () => {
     const st = await settled();
     const live = await memberPod(st.liveMember!);
     await refused('intruder', live, ADMIN_PORT);
-    kc([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      ns,
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"networkPolicy":{"enabled":false}}}',
-    ]);
+    patchPairSpec(ns, PAIR, { networkPolicy: { enabled: false } });
     await eventually(
       'the pair’s NetworkPolicy deleted',
       async () => (await networking.listNamespacedNetworkPolicy({ namespace: ns })).items.length === 0,

@@ -4,7 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { helm, kubeconfigPath, kubectl, must, tool } from '../chart/lib.ts';
-import { applySamplePair, preferMember } from '../chart/live-pair.ts';
+import { applySamplePair, patchPairSpec, preferMember } from '../chart/live-pair.ts';
 import { installOperatorChart } from '../cluster/operator-chart.ts';
 import type { AppReport } from '../e2e/fixtures/app-client.ts';
 import type { LoadConfig, LoadReport } from '../e2e/load-client.ts';
@@ -213,17 +213,7 @@ export class FailoverBed {
       ...(this.o.chartSets ?? []),
     ]);
     applySamplePair(this.ns, PAIR);
-    kc([
-      'patch',
-      'lsp',
-      PAIR,
-      '-n',
-      this.ns,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ spec: { failover: { failback: 'Manual' }, ...this.o.pairSpec } }),
-    ]);
+    patchPairSpec(this.ns, PAIR, { failover: { failback: 'Manual' }, ...this.o.pairSpec });
     await this.settled().catch((err: unknown) => {
       this.dumpForDiagnosis();
       throw err;

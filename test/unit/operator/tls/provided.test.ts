@@ -267,19 +267,24 @@ describe('ProvidedCertificates', () => {
     ({
       current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
     }) as unknown as InstallationCa;
+  /** Both members' Secrets holding these certificates, read by a ProvidedCertificates at `now()`. */
+  const withSecrets = (
+    p: Awaited<ReturnType<typeof certManagerCert>>,
+    r: Awaited<ReturnType<typeof certManagerCert>>,
+    now: () => number,
+  ) => {
+    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
+    const certs = new ProvidedCertificates(installation(), fx.io, { clusterDomain: 'cluster.local', now });
+    return { fx, certs, pair: providedPair() };
+  };
 
   it('valid Secrets: True/Provided with the earliest expiry, the trust and client ConfigMaps, re-read after 30 s only', async () => {
     const [p, r] = [
       await certManagerCert({ days: 90 }),
       await certManagerCert({ member: 'redundant', days: 60 }),
     ];
-    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
     let now = at(1).getTime();
-    const certs = new ProvidedCertificates(installation(), fx.io, {
-      clusterDomain: 'cluster.local',
-      now: () => now,
-    });
-    const pair = providedPair();
+    const { fx, certs, pair } = withSecrets(p, r, () => now);
     const state = await certs.ensure(pair);
     expect(state).toMatchObject({ ok: true, expires: { primary: p.notAfter, redundant: r.notAfter } });
     const cond = certificateCondition(pair, state)!;
@@ -307,13 +312,8 @@ describe('ProvidedCertificates', () => {
   it('a broken Secret: False with its reason, no ConfigMap written, no pod may change; the fix is seen on the next read', async () => {
     const p = await certManagerCert({ uris: [] });
     const r = await certManagerCert({ member: 'redundant' });
-    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
     let now = at(1).getTime();
-    const certs = new ProvidedCertificates(installation(), fx.io, {
-      clusterDomain: 'cluster.local',
-      now: () => now,
-    });
-    const pair = providedPair();
+    const { fx, certs, pair } = withSecrets(p, r, () => now);
     const state = await certs.ensure(pair);
     expect(state).toMatchObject({ ok: false, reason: 'IdentityMissing' });
     const cond = certificateCondition(pair, state)!;
@@ -332,12 +332,7 @@ describe('ProvidedCertificates', () => {
   it('a certificate in the last sixth of its life: still True, reason RenewalOverdue', async () => {
     const p = await certManagerCert({ days: 60 });
     const r = await certManagerCert({ member: 'redundant', days: 60 });
-    const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
-    const certs = new ProvidedCertificates(installation(), fx.io, {
-      clusterDomain: 'cluster.local',
-      now: () => at(51).getTime(),
-    });
-    const pair = providedPair();
+    const { certs, pair } = withSecrets(p, r, () => at(51).getTime());
     const cond = certificateCondition(pair, await certs.ensure(pair))!;
     expect(cond).toMatchObject({ status: 'True', reason: 'RenewalOverdue' });
     expect(cond.message).toContain('eda-primary-cert');
