@@ -457,7 +457,16 @@ export function specHash(pod: V1Pod): string {
   return createHash('sha256').update(stableStringify(content)).digest('hex').slice(0, 16);
 }
 
-/** The client Service: selects the live member, or no pod at all (empty endpoints) when none is live. */
+/**
+ * The client Service: selects the live member, or no pod at all (empty endpoints) when none is live.
+ * The operator's selector is the only switch: the endpoint is published whatever the pod's
+ * readiness says. A standby reports NotReady while it has lost its active, and the kubelet would
+ * only mark it Ready again at its next readiness probe after the promotion, so traffic would wait
+ * a probe period behind the selector; and a live member taken out by its own probe a moment before
+ * the operator moves the selector would cost kube-proxy two changes instead of one. A selected
+ * member that cannot serve answers with the reason (or NOT_ACTIVE and a redirect), which a client
+ * can act on, where an empty endpoint list only refuses the connection.
+ */
 export function desiredClientService(pair: LicenseServerPair, live: Live): V1Service {
   const svc = pair.spec.service;
   const names = childNames(pair.metadata.name);
@@ -472,7 +481,7 @@ export function desiredClientService(pair: LicenseServerPair, live: Live): V1Ser
       type: svc.type,
       selector: clientSelector(pair, live),
       ports: [{ name: 'licences', port: svc.port, targetPort: 'licences', protocol: 'TCP' }],
-      publishNotReadyAddresses: false,
+      publishNotReadyAddresses: true,
       sessionAffinity: 'None',
     },
   };
