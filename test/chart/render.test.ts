@@ -1,8 +1,14 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { render as renderConfigDocs, docPath } from './gen-config-docs.ts';
+import {
+  render as renderConfigDocs,
+  docPath,
+  renderChartReadme,
+  chartReadmePath,
+} from './gen-config-docs.ts';
 import {
   chartDir,
   combos,
@@ -64,6 +70,36 @@ describe('helm lint', () => {
     const r = helm(['lint', chartDir, '--set', set]);
     expect(r.status).not.toBe(0);
     expect(r.stdout + r.stderr).toContain(word);
+  });
+});
+
+describe('helm package', () => {
+  it('packages a chart that lints strictly, carries its CRD, schema and README, and renders', () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'lpo-helm-package-'));
+    try {
+      const version = readYaml<{ version: string }>(path.join(chartDir, 'Chart.yaml')).version;
+      const r = helm(['package', chartDir, '--destination', out]);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      const archive = path.join(out, `license-pair-operator-${version}.tgz`);
+      expect(existsSync(archive), r.stdout).toBe(true);
+      const files = must('tar', ['-tzf', archive]).split('\n');
+      for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'files/crds/'])
+        expect(
+          files.some((n) => n.startsWith(`license-pair-operator/${f}`)),
+          f,
+        ).toBe(true);
+      expect(files.some((n) => n.startsWith('license-pair-operator/templates/'))).toBe(true);
+      const lint = helm(['lint', '--strict', archive]);
+      expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+      // helm prints the README without its last newline
+      expect(must(tool('helm'), ['show', 'readme', archive]).trimEnd()).toBe(
+        readFileSync(chartReadmePath, 'utf8').trimEnd(),
+      );
+      const objs = parseAll(must(tool('helm'), ['template', 'x', archive]));
+      expect(find(objs, 'Deployment')).toBeDefined();
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 
@@ -405,6 +441,23 @@ describe('values and docs', () => {
 
   it('docs/configuration.md is generated from values.schema.json (node test/chart/gen-config-docs.ts)', () => {
     expect(readFileSync(docPath, 'utf8')).toBe(renderConfigDocs());
+  });
+
+  it("the chart's README.md is generated from values.schema.json and lists every value", () => {
+    const readme = readFileSync(chartReadmePath, 'utf8');
+    expect(readme).toBe(renderChartReadme());
+    type Props = { properties?: Record<string, Props> };
+    const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as Props;
+    const keys: string[] = [];
+    const walk = (s: Props, at: string) => {
+      for (const [k, sub] of Object.entries(s.properties ?? {})) {
+        keys.push(at ? `${at}.${k}` : k);
+        walk(sub, keys.at(-1)!);
+      }
+    };
+    walk(schema, '');
+    expect(keys.length).toBeGreaterThan(20);
+    for (const key of keys) expect(readme, key).toContain(`| \`${key}\` |`);
   });
 
   it('renders documents that are valid YAML', () => {
