@@ -139,10 +139,14 @@ export function assess(
   const refused = server ? licenceCause(server.licence, p.licence) : undefined;
   if (refused) return fail(refused.reason, refused.message, true);
   // The live member's pod went NotReady while it was live (the kubelet's readiness probe already
-  // applied its own threshold). Not-ready from before it became live (starting up) does not count.
+  // applied its own threshold). Not-ready from before it became live (starting up, or a standby
+  // that lost its active and is now promoted in its place) does not count. Both times are whole
+  // seconds, so a transition in the second of the promotion is taken as before it: the promoted
+  // standby's own NotReady, reported a moment after, would otherwise fail the pair over from the
+  // member it just promoted (and the operator's checks still see a member that fails after).
   if (isLive && !pod.ready) {
     const at = pod.readyTransitionAt;
-    if (at === undefined || liveSince === undefined || at >= liveSince) {
+    if (at === undefined || liveSince === undefined || at > liveSince) {
       return fail('PodNotReady', 'the pod is not ready', true, at);
     }
   }

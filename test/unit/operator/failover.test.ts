@@ -403,6 +403,22 @@ const scenarios: Scenario[] = [
     expect: { action: 'none', live: 'primary' },
   },
   {
+    name: 'live pod NotReady since the second it became live (the standby promoted after its active died): no failover',
+    obs: steady(
+      member('active', { pod: { ready: false, readyTransitionAt: T0 - 800 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
+    name: 'live pod NotReady a second after it became live: failover',
+    obs: steady(
+      member('active', { pod: { ready: false, readyTransitionAt: T0 - 799 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'failover', reason: 'PodNotReady', live: 'redundant' },
+  },
+  {
     name: 'standby reports disconnected (its peer died): still a failover target',
     obs: steady(
       member('active', probeFailed()),
