@@ -3,7 +3,7 @@
 export type Role = 'active' | 'standby';
 
 export type AdminRefusal = { ok: false; status: number; code: string; message: string };
-export type RoleResult = { ok: true; role: Role; epoch: number } | AdminRefusal;
+export type RoleResult = { ok: true; role: Role; epoch: number; waitedMs?: number } | AdminRefusal;
 
 export function refuse(status: number, code: string, message: string): AdminRefusal {
   return { ok: false, status, code, message };

@@ -48,9 +48,9 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
   });
   app.post('/v1/admin/promote', operator, async (req, res) => {
     const body = parse(promoteBody, req.body);
-    const r = await member.promote(body.epoch, body.force, body.grant);
+    const r = await member.promote(body.epoch, body.force, body.grant, body.peerExited);
     if (!r.ok) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
-    res.json({ role: r.role, epoch: r.epoch });
+    res.json({ role: r.role, epoch: r.epoch, ...(r.waitedMs !== undefined ? { waitedMs: r.waitedMs } : {}) });
   });
   app.post('/v1/admin/demote', operatorOrPeer, async (req, res) => {
     const body = parse(demoteBody, req.body);

@@ -70,7 +70,12 @@ export class MemberRoles {
     return next;
   }
 
-  promote(epoch: number, force: boolean, grant?: { anchor: number; ms: number }): Promise<RoleResult> {
+  promote(
+    epoch: number,
+    force: boolean,
+    grant?: { anchor: number; ms: number },
+    peerExited = false,
+  ): Promise<RoleResult> {
     const { config, log, guard, ledger, journal, replication } = this.opts;
     return this.serial(async () => {
       // A standby may already know epoch N from its peer (the peer was demoted with N just before
@@ -116,8 +121,9 @@ export class MemberRoles {
       }
       await replication.stopFollower();
       // R5: no acknowledgement goes out any more; become active once the last one's promise
-      // has expired, or as soon as the peer confirms it no longer grants.
-      const waited = await this.waitOutPromise(epoch, peerStepped);
+      // has expired, or as soon as the peer confirms it no longer grants, or at once when the
+      // operator saw the process the promise was made to exit.
+      const waited = await this.waitOutPromise(epoch, peerStepped || peerExited);
       this.setEpoch(epoch);
       const t = this.now();
       replication.renewSource(ledger.seq, ledger.epoch);
@@ -131,8 +137,8 @@ export class MemberRoles {
       await journal.persist([entry]);
       // Leases that expired while nobody was active go now.
       this.opts.sweep();
-      log.warn({ epoch, seq: ledger.seq, force, waitedMs: waited }, 'promoted to active');
-      return { ok: true, role: 'active', epoch };
+      log.warn({ epoch, seq: ledger.seq, force, peerExited, waitedMs: waited }, 'promoted to active');
+      return { ok: true, role: 'active', epoch, waitedMs: waited };
     });
   }
 

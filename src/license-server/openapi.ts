@@ -114,6 +114,12 @@ export const openApiDocument = {
         properties: {
           epoch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
           force: { type: 'boolean', default: false },
+          peerExited: {
+            type: 'boolean',
+            default: false,
+            description:
+              "the peer's process that was active has exited (the kubelet reported it): do not wait out the promise made to it",
+          },
           grant: {
             type: 'object',
             additionalProperties: false,
@@ -151,7 +157,14 @@ export const openApiDocument = {
       },
       RoleResponse: {
         type: 'object',
-        properties: { role: { type: 'string', enum: ['active', 'standby'] }, epoch: { type: 'integer' } },
+        properties: {
+          role: { type: 'string', enum: ['active', 'standby'] },
+          epoch: { type: 'integer' },
+          waitedMs: {
+            type: 'integer',
+            description: 'promote: how long the promise to the peer was waited out',
+          },
+        },
       },
       Status: {
         type: 'object',

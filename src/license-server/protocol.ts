@@ -31,6 +31,11 @@ export const promoteBody = z
     force: z.boolean().default(false),
     /** serve alone from the start: the other member failed (the operator marked it not promotable) */
     grant: z.object(soloGrant).strict().optional(),
+    /**
+     * The operator saw the peer's process that was active exit (its kubelet reported the container
+     * terminated or started again): no promise to it binds any more (R5, docs/reliability.md).
+     */
+    peerExited: z.boolean().default(false),
   })
   .strict();
 export const demoteBody = z.object({ epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();

@@ -310,8 +310,13 @@ export class Member {
 
   // ------------------------------------------------------------------------- roles
 
-  promote(epoch: number, force: boolean, grant?: { anchor: number; ms: number }): Promise<RoleResult> {
-    return this.roles.promote(epoch, force, grant);
+  promote(
+    epoch: number,
+    force: boolean,
+    grant?: { anchor: number; ms: number },
+    peerExited = false,
+  ): Promise<RoleResult> {
+    return this.roles.promote(epoch, force, grant, peerExited);
   }
 
   demote(epoch: number): Promise<RoleResult> {

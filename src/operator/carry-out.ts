@@ -135,12 +135,20 @@ async function roleChange(
     epoch,
     force,
     d.roleChangeTimeoutMs ?? 2000,
-    grant,
+    action === 'promote' ? { ...(grant ? { grant } : {}), peerExited: c.decision.peerExited === true } : {},
   );
   d.prober.forgetServerReport(key, member);
   // A refused token was probably rotated: read the Secret again on the retry, not in five minutes.
   if (r.status === 401) d.tokenRefused(key);
-  if (r.ok) return true;
+  if (r.ok) {
+    // The promise wait is most of a failover's time when the fenced member cannot say it stepped down.
+    if (r.waitedMs)
+      log.info(
+        { member, epoch, waitedMs: r.waitedMs, peerExited: c.decision.peerExited === true },
+        "the promoted member waited out its promise to the fenced member's process",
+      );
+    return true;
+  }
   if (action === 'demote') {
     // A fenced member that does not answer is already out of the Service; it will step down
     // when it sees the higher epoch.

@@ -20,6 +20,7 @@ import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
 import { dataLossOf, noLiveMember } from './no-live-member.ts';
 import { liveLeaving } from './live-leaving.ts';
+import { livePromiseHolderExited } from './promise-holder.ts';
 import type { DataLossVerdict } from './data-loss-promotion.ts';
 import type { ServingAlone, ServingDecision } from './serving.ts';
 
@@ -109,6 +110,11 @@ export interface Decision {
    * that the promoted member finds its peer a standby and need not wait its promise out.
    */
   demoteFirst?: true;
+  /**
+   * The fenced member's process that was live has exited (promise-holder.ts): the promoted member
+   * need not wait out its promise to it.
+   */
+  peerExited?: true;
   /** The epoch to store in status and use for promote/demote; never below status.epoch. */
   epoch: number;
   /** The live member changes: set status.liveSince (and status.liveMember = live). */
@@ -151,6 +157,7 @@ export interface Move {
   live: LiveMember;
   fence?: Member;
   promote?: Member;
+  peerExited?: true;
   requeueAt?: number;
   detectionSeconds?: number;
 }
@@ -254,6 +261,7 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     previousLive: prevLive,
     ...(move.fence !== undefined ? { fence: move.fence } : {}),
     ...(promote !== undefined ? { promote } : {}),
+    ...(move.peerExited && promote !== undefined ? { peerExited: true as const } : {}),
     ...(move.fence !== undefined && (members[move.fence].healthy || members[move.fence].leaving)
       ? { demoteFirst: true as const }
       : {}),
@@ -447,6 +455,9 @@ function liveFailed(g: LiveGroup): Move {
       live: standby,
       fence: live,
       promote: standby,
+      ...(livePromiseHolderExited(g.obs.members[live].pod, g.obs.status.liveSince)
+        ? { peerExited: true as const }
+        : {}),
       ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
     };
   }

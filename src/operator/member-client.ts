@@ -253,6 +253,8 @@ export interface RoleChangeResult {
   status: number;
   code?: string;
   message: string;
+  /** a promotion: how long the member waited out its promise to its peer */
+  waitedMs?: number;
 }
 
 export async function changeRole(
@@ -262,17 +264,22 @@ export async function changeRole(
   epoch: number,
   force: boolean,
   timeoutMs: number,
-  grant?: { anchor: number; ms: number },
+  promotion: { grant?: { anchor: number; ms: number }; peerExited?: boolean } = {},
 ): Promise<RoleChangeResult> {
+  const { grant, peerExited } = promotion;
   const r = await request(`${baseUrl}/v1/admin/${action}`, {
     method: 'POST',
     timeoutMs,
     tls: auth.tls,
     headers: { 'content-type': 'application/json', ...bearer(auth) },
-    body: JSON.stringify(action === 'promote' ? { epoch, force, ...(grant ? { grant } : {}) } : { epoch }),
+    body: JSON.stringify(
+      action === 'promote'
+        ? { epoch, force, ...(grant ? { grant } : {}), ...(peerExited ? { peerExited } : {}) }
+        : { epoch },
+    ),
   });
   if (r.error !== undefined) return { ok: false, status: 0, message: r.error };
-  let body: { code?: string; message?: string } = {};
+  let body: { code?: string; message?: string; waitedMs?: unknown } = {};
   try {
     body = JSON.parse(r.body) as typeof body;
   } catch {
@@ -283,6 +290,7 @@ export async function changeRole(
     status: r.status,
     ...(body.code ? { code: body.code } : {}),
     message: body.message ?? r.body.slice(0, 200),
+    ...(typeof body.waitedMs === 'number' ? { waitedMs: body.waitedMs } : {}),
   };
 }
 

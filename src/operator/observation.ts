@@ -43,6 +43,10 @@ export interface PodObservation {
   image?: string;
   /** When its container started running (else when the pod was created), ms. */
   startedAt?: number;
+  /** metadata.creationTimestamp, ms. */
+  createdAt?: number;
+  /** state.running.startedAt of the container running now (none while it does not run), ms. */
+  runningSince?: number;
 }
 
 /**

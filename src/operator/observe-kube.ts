@@ -34,9 +34,9 @@ export function observePod(
   const last = cs?.lastState?.terminated ?? cs?.state?.terminated;
   const scheduled = st?.conditions?.find((c) => c.type === 'PodScheduled');
   const image = pod.spec?.containers?.find((c) => c.name === containerName)?.image;
-  const startedAt = ms(
-    (cs?.state?.running?.startedAt ?? pod.metadata?.creationTimestamp) as Date | string | undefined,
-  );
+  const createdAt = ms(pod.metadata?.creationTimestamp as Date | string | undefined);
+  const runningSince = ms(cs?.state?.running?.startedAt as Date | string | undefined);
+  const startedAt = runningSince ?? createdAt;
   return {
     phase: (st?.phase as PodPhase | undefined) ?? 'Pending',
     deleting: deletionTs !== undefined,
@@ -64,6 +64,8 @@ export function observePod(
       : {}),
     ...(image ? { image } : {}),
     ...(startedAt !== undefined ? { startedAt } : {}),
+    ...(createdAt !== undefined ? { createdAt } : {}),
+    ...(runningSince !== undefined ? { runningSince } : {}),
   };
 }
 

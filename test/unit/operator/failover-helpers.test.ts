@@ -134,6 +134,16 @@ describe('observePod / observeNode', () => {
     r.status!.containerStatuses![0]!.state = { waiting: { reason: 'ContainerCreating' } };
     expect(observePod(r)?.containerTerminated).toBe(false);
   });
+  it('reads when the pod was made and when its running container started (none while it does not run)', () => {
+    const p = structuredClone(base);
+    p.metadata = { ...p.metadata, creationTimestamp: new Date(2000) };
+    p.status!.containerStatuses![0]!.state = { running: { startedAt: new Date(8000) } };
+    expect(observePod(p)).toMatchObject({ createdAt: 2000, runningSince: 8000, startedAt: 8000 });
+    p.status!.containerStatuses![0]!.state = { terminated: { exitCode: 137, finishedAt: new Date(9000) } };
+    const stopped = observePod(p)!;
+    expect(stopped).toMatchObject({ createdAt: 2000, startedAt: 2000, containerTerminated: true });
+    expect(stopped.runningSince).toBeUndefined();
+  });
   it('accepts timestamps as strings too', () => {
     const p = structuredClone(base);
     (p.status!.conditions![0] as { lastTransitionTime: unknown }).lastTransitionTime = '1970-01-01T00:00:06Z';

@@ -380,6 +380,32 @@ const scenarios: Scenario[] = [
     expect: { action: 'failover', reason: 'ContainerTerminated', live: 'redundant' },
   },
   {
+    name: 'container of the pod that was live terminated: the promotion need not wait out the promise',
+    obs: steady(
+      member('active', {
+        pod: { containerTerminated: true, terminatedAt: T0 - 2 * S, createdAt: T0 - 900 * S },
+      }),
+      member('standby'),
+    ),
+    expect: { action: 'failover', reason: 'ContainerTerminated', promote: 'redundant', peerExited: true },
+  },
+  {
+    name: 'container restarted since the promotion, its checks failing: the promotion need not wait',
+    obs: steady(
+      member('active', { ...probeFailed(), pod: { createdAt: T0 - 900 * S, runningSince: T0 - 1 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'failover', promote: 'redundant', peerExited: true },
+  },
+  {
+    name: 'checks failing, the container running since before the promotion (hung, cut off): waits out the promise',
+    obs: steady(
+      member('active', { ...probeFailed(), pod: { createdAt: T0 - 900 * S, runningSince: T0 - 850 * S } }),
+      member('standby'),
+    ),
+    expect: { action: 'failover', promote: 'redundant', peerExited: undefined },
+  },
+  {
     name: 'pod phase Failed: failover',
     obs: steady(member('active', { pod: { phase: 'Failed' } }), member('standby')),
     expect: { action: 'failover', reason: 'ContainerTerminated', live: 'redundant' },

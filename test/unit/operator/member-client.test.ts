@@ -138,6 +138,13 @@ describe('member calls', () => {
       auth: 'Bearer s3cret',
       body: JSON.stringify({ epoch: 3, force: true }),
     });
+    await changeRole(base, { token: 's3cret' }, 'promote', 4, true, 1000, {
+      grant: { anchor: 2, ms: 5000 },
+      peerExited: true,
+    });
+    expect(seen.filter((s) => s.path === '/v1/admin/promote').at(-1)).toMatchObject({
+      body: JSON.stringify({ epoch: 4, force: true, grant: { anchor: 2, ms: 5000 }, peerExited: true }),
+    });
   });
 });
 

@@ -1,0 +1,56 @@
+// R5 (docs/reliability.md): a standby promoted after its active vanished waits out its last
+// promise to it, unless the operator says the process it promised has exited. Two members in one
+// process over the real replication stream; the active is closed as a killed process would be.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServer } from '../../../src/license-server/main.ts';
+import type { RunningServer } from '../../../src/license-server/main.ts';
+import { freePort, until } from '../../process/harness.ts';
+import { feature, makeFixture, testConfig } from './fixtures.ts';
+import type { Fixture } from './fixtures.ts';
+
+// Long enough that a wait cannot pass unnoticed, short enough for a unit test.
+const PROMISE_MS = 1500;
+
+describe('promotion after the active is gone', () => {
+  let fx: Fixture;
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+    fx.cleanup();
+  });
+
+  async function standbyOfAClosedActive(): Promise<RunningServer> {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const cfg = (member: string, port: number, peer: number) =>
+      testConfig(fx, {
+        member,
+        adminPort: port,
+        peerUrl: `http://127.0.0.1:${peer}`,
+        peerPromiseMs: PROMISE_MS,
+      });
+    const a = await startServer(cfg('primary', pa, pb));
+    const b = await startServer(cfg('redundant', pb, pa));
+    closers.push(() => b.close());
+    expect((await a.member.promote(1, false)).ok).toBe(true);
+    await until('the standby in sync', () => b.member.status().replication.state === 'in-sync');
+    await a.close();
+    return b;
+  }
+
+  it('waits out the promise when nothing says the active stopped', async () => {
+    fx = makeFixture([feature('synth', 5)]);
+    const b = await standbyOfAClosedActive();
+    const r = await b.member.promote(2, true);
+    expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2 });
+    // the last acknowledgement went out at most a heartbeat before the close
+    expect(r.ok && r.waitedMs).toBeGreaterThan(PROMISE_MS / 2);
+  });
+
+  it('becomes active at once when the operator saw the process it promised exit', async () => {
+    fx = makeFixture([feature('synth', 5)]);
+    const b = await standbyOfAClosedActive();
+    const r = await b.member.promote(2, true, undefined, true);
+    expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2, waitedMs: 0 });
+    expect(b.member.status().role).toBe('active');
+  });
+});
