@@ -8,7 +8,7 @@ import { metadataOnly, slimNode, slimPod, withoutManagedFields } from '../kube/s
 import { KubeWriter, NotLeaderError } from '../kube/writer.ts';
 import { CONTROLLER, PairSeries, type Metrics, type TriggerSource } from './metrics.ts';
 import { Prober } from './prober.ts';
-import type { OperatorPeer } from './children.ts';
+import type { OperatorPeer } from './pair-network-policy.ts';
 import { Reconciler } from './reconciler.ts';
 import { InstallationCa } from './tls/installation-ca.ts';
 import { OperatorCertificate } from './tls/operator-certificate.ts';
