@@ -161,7 +161,7 @@ export async function startServer(cfg: ServerConfig, logger?: Logger): Promise<R
 /**
  * After SIGTERM the member closes its listeners and the replication stream and exits; one that
  * takes longer than this exits anyway. In a pod this follows the preStop sleep, and both fit in
- * the pod's grace period (src/operator/children.ts).
+ * the pod's grace period (src/operator/member-pod-spec.ts).
  */
 export const SHUTDOWN_LIMIT_MS = 5000;
 

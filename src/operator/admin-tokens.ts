@@ -4,7 +4,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { LicenseServerPair, PairStatus } from '../api/pair.ts';
-import { ADMIN_TOKEN_KEY, childNames, desiredAdminTokenSecret } from './children.ts';
+import { ADMIN_TOKEN_KEY, desiredAdminTokenSecret } from './admin-token-secret.ts';
+import { childNames } from './child-names.ts';
 
 /** Re-read after this long, so a rotation is picked up. */
 const TOKEN_TTL_MS = 5 * 60_000;

@@ -7,11 +7,12 @@ import type { LicenseServerPair, Member } from '../api/pair.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { KubeWriter } from '../kube/writer.ts';
-import { childNames, desiredClientService } from './children.ts';
+import { childNames } from './child-names.ts';
 import type { Decision } from './failover.ts';
 import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { actionEventOf } from './pair-events.ts';
+import { desiredClientService } from './pair-services.ts';
 import type { Prober } from './prober.ts';
 import { memberAdminBaseUrl, memberCallTls, type OperatorContext } from './tls/member-endpoint.ts';
 

@@ -5,8 +5,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ANNOTATION_SPEC_HASH, MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
 import type { KubeWriter } from '../kube/writer.ts';
-import { childNames, desiredPod } from './children.ts';
+import { childNames } from './child-names.ts';
 import type { Decision } from './failover.ts';
+import { desiredPod } from './member-pod-spec.ts';
 import { settleAll } from './settle-all.ts';
 
 /** How long a created pod is expected to show up in the informer's cache. */

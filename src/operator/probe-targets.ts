@@ -2,7 +2,7 @@
 // an address. Pure: the TLS options and the token come in as arguments.
 import type * as k8s from '@kubernetes/client-node';
 import { MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
-import { podServesTls, portScheme } from './children.ts';
+import { podServesTls, portScheme } from './serves-tls.ts';
 import type { MemberCallTls } from './member-client.ts';
 import type { ProbeTarget } from './prober.ts';
 import { memberAdminBaseUrl } from './tls/member-endpoint.ts';

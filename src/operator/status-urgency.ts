@@ -9,7 +9,7 @@
 // being created, scheduled, given addresses and checked then cost one write with the promotion
 // instead of one each, which at a thousand pairs is most of what the API server does.
 import { MEMBERS, type Condition, type MemberStatus, type PairStatus, type Phase } from '../api/pair.ts';
-import { stableStringify } from './children.ts';
+import { stableStringify } from './stable-stringify.ts';
 import { CONDITION_DEGRADED, CONDITION_READY, CONDITION_STANDBY_READY, findCondition } from './conditions.ts';
 
 export type StatusWrite = 'none' | 'now' | 'may-wait';

@@ -5,14 +5,11 @@ import type * as k8s from '@kubernetes/client-node';
 import { MEMBERS, type LicenseServerPair } from '../api/pair.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { KubeWriter } from '../kube/writer.ts';
-import {
-  childNames,
-  desiredMemberService,
-  desiredNetworkPolicy,
-  desiredPdb,
-  desiredPvc,
-  type OperatorPeer,
-} from './children.ts';
+import { childNames } from './child-names.ts';
+import { desiredPvc } from './member-state-claim.ts';
+import { desiredPdb } from './pair-disruption-budget.ts';
+import { desiredNetworkPolicy, type OperatorPeer } from './pair-network-policy.ts';
+import { desiredMemberService } from './pair-services.ts';
 import { settleAll } from './settle-all.ts';
 
 export interface SupportingObjectsDeps {

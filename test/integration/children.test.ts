@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PairStatus } from '../../src/api/pair.ts';
 import { Informer } from '../../src/kube/informer.ts';
-import { childNames } from '../../src/operator/children.ts';
+import { childNames } from '../../src/operator/child-names.ts';
 import { STATUS_WAIT_MS } from '../../src/operator/reconciler.ts';
 import { createNamespace, deleteNamespace, eventually, kube, type Kube } from '../support/kube.ts';
 import { kubectl } from '../support/kubectl.ts';

@@ -2,7 +2,7 @@
 // by the operator, or provided by the user and checked), until when, or why not. Pure.
 import type { LicenseServerPair } from '../../api/pair.ts';
 import type { ConditionSpec } from '../conditions.ts';
-import { servesTls } from '../children.ts';
+import { servesTls } from '../serves-tls.ts';
 import type { PairCertificateState } from './pair-certificates.ts';
 import type { ProvidedCertificateState } from './provided-certificates.ts';
 

@@ -1,10 +1,10 @@
 // Where and how the operator calls a member's admin port: https with the member's identity to
-// check when its pod was made to serve TLS (children.ts, LABEL_TLS), plain http otherwise; the
+// check when its pod was made to serve TLS (serves-tls.ts, LABEL_TLS), plain http otherwise; the
 // members of a pair with provided certificates are verified with the user's CAs.
 import type { SecureContext } from 'node:tls';
 import type { LicenseServerPair, Member } from '../../api/pair.ts';
 import { memberIdentity, parseIdentity, type Identity } from '../../tls/identity.ts';
-import { podServesTls, usesProvidedCertificates } from '../children.ts';
+import { podServesTls, usesProvidedCertificates } from '../serves-tls.ts';
 import type { MemberCallTls } from '../member-client.ts';
 import type { OperatorCertificate } from './operator-certificate.ts';
 import type { ProvidedCertificates } from './provided-certificates.ts';

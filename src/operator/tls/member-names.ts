@@ -3,7 +3,7 @@
 // answer redirects to). The operator itself checks the member's identity, not a name, so the pod
 // IP it dials need not be in the certificate.
 import type { Member } from '../../api/pair.ts';
-import { childNames } from '../children.ts';
+import { childNames } from '../child-names.ts';
 
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 

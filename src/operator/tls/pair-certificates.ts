@@ -6,7 +6,8 @@ import { MEMBERS, type LicenseServerPair, type Member } from '../../api/pair.ts'
 import { memberIdentity, parseIdentity } from '../../tls/identity.ts';
 import { issueMemberCertificate } from '../../tls/member-certificate.ts';
 import { renewalTime } from '../../tls/renewal.ts';
-import { childNames, memberLabels, ownerReference, pairLabels } from '../children.ts';
+import { memberLabels, ownerReference, pairLabels } from '../child-metadata.ts';
+import { childNames } from '../child-names.ts';
 import type { InstallationCa, IssuingCa } from './installation-ca.ts';
 import { memberDnsNames } from './member-names.ts';
 import { planMemberSecret, type MemberSecretData } from './member-secret-plan.ts';

@@ -1,7 +1,7 @@
 // Which certificate path a pair takes (spec.tls.mode), and what a broken provided Secret holds
 // back: the reconciler asks here instead of knowing the modes.
 import type { LicenseServerPair } from '../../api/pair.ts';
-import { servesTls, usesProvidedCertificates } from '../children.ts';
+import { servesTls, usesProvidedCertificates } from '../serves-tls.ts';
 import type { CertificateState } from './certificate-condition.ts';
 import type { PairCertificates } from './pair-certificates.ts';
 import type { ProvidedCertificates } from './provided-certificates.ts';

@@ -10,7 +10,8 @@ import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { LicenseServerPair } from '../../api/pair.ts';
 import { certificateBlocks } from '../../tls/pem.ts';
-import { childNames, pairLabels } from '../children.ts';
+import { pairLabels } from '../child-metadata.ts';
+import { childNames } from '../child-names.ts';
 import { bundleConfigMap } from './pair-certificates.ts';
 
 /** The certificates of `bundles`, each once (by SHA-256 fingerprint), in order; unparsable blocks are left out. */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePair, type LicenseServerPair } from '../../../../src/api/pair.ts';
-import { desiredPod } from '../../../../src/operator/children.ts';
+import { desiredPod } from '../../../../src/operator/member-pod-spec.ts';
 import { statusCheck } from '../../../../src/operator/member-client.ts';
 import { certificateCondition } from '../../../../src/operator/tls/certificate-condition.ts';
 import { memberAdminBaseUrl, memberCallTls } from '../../../../src/operator/tls/member-endpoint.ts';

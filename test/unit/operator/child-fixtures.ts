@@ -1,0 +1,8 @@
+import { type LicenseServerPairInput, parsePair } from '../../../src/api/pair.ts';
+
+export function pair(spec: Partial<LicenseServerPairInput['spec']> = {}) {
+  return parsePair({
+    metadata: { name: 'eda', namespace: 'lic', uid: 'uid-1', generation: 1 },
+    spec: { server: { license: { secretName: 'eda-license' } }, ...spec },
+  });
+}
