@@ -5,9 +5,17 @@ import { base, finish, parse, requireCaller, sendDenial, sendError } from './htt
 import type { HttpOptions } from './http-common.ts';
 import { openApiDocument } from './openapi.ts';
 import { waitForPeerSilence } from './peer-silence.ts';
-import { demoteBody, entriesQuery, grantBody, promoteBody, statusQuery, streamQuery } from './protocol.ts';
+import {
+  STREAM_PATH,
+  STREAM_PROTOCOL,
+  demoteBody,
+  entriesQuery,
+  grantBody,
+  promoteBody,
+  statusQuery,
+  streamQuery,
+} from './protocol.ts';
 import type { ErrorCode } from './protocol.ts';
-import { STREAM_PATH, STREAM_PROTOCOL } from './replication.ts';
 import type { Member } from './server.ts';
 
 /** The admin port: health, status, roles, leases, licence reload, replication. */

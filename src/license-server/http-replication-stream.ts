@@ -6,15 +6,14 @@ import { StringDecoder } from 'node:string_decoder';
 import type { z } from 'zod';
 import { parse } from './http-common.ts';
 import type { HttpError, HttpOptions } from './http-common.ts';
-import { streamAck, streamQuery } from './protocol.ts';
+import { STREAM_PATH, STREAM_PROTOCOL, streamAck, streamQuery } from './protocol.ts';
 import type { ErrorCode, ErrorJson } from './protocol.ts';
-import { STREAM_PATH, STREAM_PROTOCOL } from './replication.ts';
 import type { Member } from './server.ts';
 
 /**
  * The replication stream on the admin port: GET /v1/replication/stream with
  * `Upgrade: lsp-replication/1` becomes a raw connection (101 Switching Protocols) that carries
- * entries and heartbeats to the standby and its acks back (see replication.ts). Not an express
+ * entries and heartbeats to the standby and its acks back (see protocol.ts). Not an express
  * route: wire `shouldUpgrade` into the server's `shouldUpgradeCallback` and `upgrade` into its
  * 'upgrade' event; `close()` ends the streams (upgraded sockets are no longer the server's).
  */

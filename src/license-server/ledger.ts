@@ -1,3 +1,4 @@
+// One job past 400 lines: decisions, apply and restore share private indexes that a split would expose.
 // Pure lease accounting: no I/O, no timers, no Date.now(). The caller passes the clock in
 // (`now`: monotonic milliseconds; `wallNow`: wall-clock milliseconds, used only for licence dates).
 //

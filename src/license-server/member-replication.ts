@@ -7,11 +7,10 @@ import { refuse } from './admin-answers.ts';
 import type { AdminRefusal, Role } from './admin-answers.ts';
 import type { ServerConfig } from './config.ts';
 import type { Ledger, LogEntry } from './ledger.ts';
-import type { ReplicationState } from './protocol.ts';
+import type { EntriesResponse, ReplicationState, SnapshotResponse, StreamHeartbeat } from './protocol.ts';
 import { Follower } from './replication-follower.ts';
 import { ReplicationSource } from './replication-source.ts';
 import type { StreamHandle, StreamSink } from './replication-source.ts';
-import type { EntriesResponse, SnapshotResponse, StreamHeartbeat } from './replication.ts';
 import type { ServingGuard } from './serving.ts';
 
 export type MemberReplicationOptions = {

@@ -1,8 +1,9 @@
-// Calls from a member to its peer's admin port: status, demotion, snapshot, long-poll. One
-// implementation on node:http for all of them, so every call has the same deadline, source
-// address and error translation.
+// Calls from a member to its peer's admin port: status, demotion, snapshot, long-poll, and the
+// upgrade to the replication stream. All on node:http, so every call has the same deadline,
+// source address, certificate and error translation.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { peerTlsOptions } from './peer-tls.ts';
 
 export class PeerError extends Error {
@@ -85,6 +86,61 @@ export function peerGet<T>(url: string, token: string, timeoutMs: number): Promi
 /** POST a JSON body to the peer's admin port. */
 export function peerPost<T>(url: string, token: string, body: unknown, timeoutMs: number): Promise<T> {
   return peerRequest<T>(url, { method: 'POST', token, body, timeoutMs });
+}
+
+export type PeerUpgrade = {
+  /** the upgraded connection and what the peer sent after its answer; a refusal is a PeerError */
+  connected: Promise<{ socket: Socket; head: Buffer }>;
+  /** give up the request (the follower stops) */
+  cancel(): void;
+};
+
+/**
+ * GET `url` with `Upgrade: protocol`. `timeoutMs` bounds the wait for the peer's answer only:
+ * the upgraded connection lasts as long as its user keeps it.
+ */
+export function peerUpgrade(
+  url: string,
+  r: { token: string; protocol: string; timeoutMs: number; localAddress?: string },
+): PeerUpgrade {
+  const target = new URL(url);
+  const request = target.protocol === 'https:' ? https.request : http.request;
+  const req = request(target, {
+    agent: false,
+    ...(r.localAddress ? { localAddress: r.localAddress } : {}),
+    ...peerTlsOptions(target),
+    headers: {
+      authorization: `Bearer ${r.token}`,
+      connection: 'Upgrade',
+      upgrade: r.protocol,
+    },
+  });
+  const connected = new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => req.destroy(new Error(`the peer did not answer within ${r.timeoutMs} ms`)),
+      r.timeoutMs,
+    );
+    req.on('upgrade', (_res, socket, head) => {
+      clearTimeout(timer);
+      resolve({ socket, head });
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        clearTimeout(timer);
+        reject(peerRefusal(res.statusCode ?? 0, text));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
+  return { connected, cancel: () => req.destroy(new Error('replication stopped')) };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -15,9 +15,8 @@ import type { EntriesQuery, OpenStream, StreamQuery } from './member-replication
 import { MemberRoles } from './member-roles.ts';
 import { createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
-import type { LeaseJson, StatusJson } from './protocol.ts';
+import type { LeaseJson, SnapshotResponse, StatusJson } from './protocol.ts';
 import type { StreamSink } from './replication-source.ts';
-import type { SnapshotResponse } from './replication.ts';
 import { ServingGuard } from './serving.ts';
 import type { Refusal } from './serving.ts';
 import { readiness, statusReport } from './status-report.ts';
