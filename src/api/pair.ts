@@ -1,7 +1,7 @@
 // The LicenseServerPair API: zod schemas are the single source of truth. The CRD's OpenAPI schema
 // (crds/) and the API reference (docs/api.md) are generated from them by src/api/generate-crds.ts.
 //
-// Conventions for the generator (see crd.ts):
+// Conventions for the generator (see structural-schema.ts):
 // - every property carries a description (`.describe()` last, after `.default()`/`.optional()`),
 // - nested objects with defaults use `.prefault({})` so their inner defaults are applied on parse
 //   and the CRD gets `default: {}` (the API server then defaults the inner fields too),
