@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ANNOTATION_SPEC_HASH, type LicenseServerPairInput, parsePair } from '../../../src/api/pair.ts';
+import { parsePair } from '../../../src/api/pair-parse.ts';
+import { ANNOTATION_SPEC_HASH, type LicenseServerPairInput } from '../../../src/api/pair.ts';
 import {
   childNames,
   clientSelector,
