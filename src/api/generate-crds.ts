@@ -5,7 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { apiDocs, crdYaml } from './crd.ts';
+import { apiDocs } from './api-docs.ts';
+import { crdYaml } from './crd.ts';
 import { GROUP, PLURAL } from './pair.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

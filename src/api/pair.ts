@@ -1,7 +1,8 @@
+// Kept whole: it declares one resource, and the CRD's generator reads it as one schema.
 // The LicenseServerPair API: zod schemas are the single source of truth. The CRD's OpenAPI schema
 // (crds/) and the API reference (docs/api.md) are generated from them by src/api/generate-crds.ts.
 //
-// Conventions for the generator (see crd.ts):
+// Conventions for the generator (see structural-schema.ts):
 // - every property carries a description (`.describe()` last, after `.default()`/`.optional()`),
 // - nested objects with defaults use `.prefault({})` so their inner defaults are applied on parse
 //   and the CRD gets `default: {}` (the API server then defaults the inner fields too),
@@ -54,7 +55,7 @@ export function otherMember(m: Member): Member {
   return m === 'primary' ? 'redundant' : 'primary';
 }
 
-const MAX_PORT = 65535;
+export const MAX_PORT = 65535;
 const portNumber = (description: string, def: number) =>
   z.int().min(1).max(MAX_PORT).default(def).describe(description);
 
@@ -721,61 +722,3 @@ export type LicenseServerPair = z.infer<typeof LicenseServerPairSchema>;
 export type LicenseServerPairInput = z.input<typeof LicenseServerPairSchema>;
 export type Health = (typeof HEALTH_VALUES)[number];
 export type Protocol = (typeof PROTOCOLS)[number];
-
-/** Resolve the defaults the schema cannot express (path only for HTTP checks). */
-function completeSpec(spec: PairSpec): PairSpec {
-  if (spec.healthCheck.type === 'HTTP' && spec.healthCheck.path === undefined) {
-    return { ...spec, healthCheck: { ...spec.healthCheck, path: DEFAULT_HEALTH_PATH } };
-  }
-  return spec;
-}
-
-/** Validate a spec and apply every default. Throws a ZodError on invalid input. */
-export function parseSpec(input: unknown): PairSpec {
-  return completeSpec(PairSpecSchema.parse(input));
-}
-
-/** Validate a whole LicenseServerPair (as read from the API server) and apply every default. */
-export function parsePair(input: unknown): LicenseServerPair {
-  const pair = LicenseServerPairSchema.parse(input);
-  return { ...pair, spec: completeSpec(pair.spec) };
-}
-
-/** Like parsePair, without throwing. */
-export function safeParsePair(
-  input: unknown,
-): { success: true; data: LicenseServerPair } | { success: false; error: z.ZodError } {
-  const r = LicenseServerPairSchema.safeParse(input);
-  if (!r.success) return { success: false, error: r.error };
-  return { success: true, data: { ...r.data, spec: completeSpec(r.data.spec) } };
-}
-
-/** Cross-field rules (the CEL rules of the CRD) checked in TypeScript, for callers that bypass the API server. */
-export function checkSpecRules(spec: PairSpec): string[] {
-  const errors: string[] = [];
-  const hc = spec.healthCheck;
-  if (hc.timeoutSeconds > hc.periodSeconds) {
-    errors.push('healthCheck.timeoutSeconds must not exceed healthCheck.periodSeconds');
-  }
-  if (hc.type !== 'HTTP' && hc.path !== undefined) {
-    errors.push('healthCheck.path is only allowed with healthCheck.type HTTP');
-  }
-  if (
-    typeof hc.port === 'string'
-      ? !(NAMED_PORTS as readonly string[]).includes(hc.port)
-      : hc.port < 1 || hc.port > MAX_PORT
-  ) {
-    errors.push('healthCheck.port must be 1-65535 or one of licences, admin, metrics');
-  }
-  const p = spec.server.ports;
-  if (p.licences === p.admin || p.licences === p.metrics || p.admin === p.metrics) {
-    errors.push('ports.licences, ports.admin and ports.metrics must be different');
-  }
-  for (const peer of [...(spec.networkPolicy.clients ?? []), ...(spec.networkPolicy.metricsFrom ?? [])]) {
-    if (!peer.podSelector && !peer.namespaceSelector && !peer.ipBlock)
-      errors.push('a peer needs podSelector, namespaceSelector or ipBlock');
-    if (peer.ipBlock && (peer.podSelector || peer.namespaceSelector))
-      errors.push('ipBlock cannot be combined with podSelector or namespaceSelector');
-  }
-  return errors;
-}

@@ -1,7 +1,7 @@
 // Errors of the Kubernetes API as a person can act on them, with lspctl's exit codes.
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, VERSION } from '../api/pair.ts';
-import { CliExit, EXIT } from './program.ts';
+import { CliExit, EXIT } from './command-io.ts';
 
 /** The metav1.Status of an error answer (the body may be an object, JSON text or plain text). */
 export function apiStatusOf(body: unknown): {

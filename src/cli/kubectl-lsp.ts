@@ -6,13 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { addPairCommands } from './pair-commands.ts';
 import type { PairCommandDeps } from './pair-context.ts';
-import { CliExit, EXIT } from './program.ts';
-import type { Io } from './program.ts';
-
-const defaultIo: Io = {
-  out: (s) => process.stdout.write(`${s}\n`),
-  err: (s) => process.stderr.write(`${s}\n`),
-};
+import { CliExit, EXIT, defaultIo } from './command-io.ts';
+import type { Io } from './command-io.ts';
 
 export function buildKubectlLsp(io: Io = defaultIo, deps?: PairCommandDeps): Command {
   const program = new Command('kubectl lsp').description(

@@ -3,7 +3,8 @@
 // Command modules register themselves with registerCommands() when imported; import them here.
 import { CommanderError } from 'commander';
 import './pair-commands.ts';
-import { CliExit, EXIT, buildProgram } from './program.ts';
+import { CliExit, EXIT } from './command-io.ts';
+import { buildProgram } from './program.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();

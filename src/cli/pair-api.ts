@@ -8,7 +8,7 @@ import { scrapeOperator } from './operator-scrape.ts';
 import type { OperatorLocation, OperatorScrape } from './operator-scrape.ts';
 import { toPairEvent } from './pair-events.ts';
 import type { PairEvent, PairObject } from './pair-object.ts';
-import { CliExit, EXIT } from './program.ts';
+import { CliExit, EXIT } from './command-io.ts';
 
 /** What the commands need from the API server (a fake in unit tests). */
 export interface PairApi {

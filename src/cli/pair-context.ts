@@ -4,7 +4,7 @@ import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { connect } from './pair-api.ts';
 import type { KubeOptions, PairApi } from './pair-api.ts';
-import type { Io } from './program.ts';
+import type { Io } from './command-io.ts';
 
 export interface PairCommandDeps {
   connect: (opts: KubeOptions) => PairApi;

@@ -8,7 +8,7 @@ import type { Member } from '../api/pair.ts';
 import { humanDuration, parseDuration } from './durations.ts';
 import { notReadyReason } from './health-format.ts';
 import type { PairCommandContext } from './pair-context.ts';
-import { CliExit, EXIT } from './program.ts';
+import { CliExit, EXIT } from './command-io.ts';
 import { planDataLossPromotion, promoteOutcome } from './promote-plan.ts';
 
 interface PromoteOptions {

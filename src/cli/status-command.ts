@@ -5,7 +5,7 @@ import type { PairApi } from './pair-api.ts';
 import type { PairCommandContext } from './pair-context.ts';
 import { recentEvents } from './pair-events.ts';
 import type { PairEvent } from './pair-object.ts';
-import type { Io } from './program.ts';
+import type { Io } from './command-io.ts';
 import { probesOfPair } from './probe-metrics.ts';
 import { addOperatorOptions, readOperator } from './probe-reading.ts';
 import type { OperatorOptions } from './probe-reading.ts';

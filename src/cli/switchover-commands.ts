@@ -8,8 +8,8 @@ import { humanDuration, parseDuration } from './durations.ts';
 import type { PairApi } from './pair-api.ts';
 import type { PairCommandContext, PairCommandDeps } from './pair-context.ts';
 import type { PairObject } from './pair-object.ts';
-import { CliExit, EXIT } from './program.ts';
-import type { Io } from './program.ts';
+import { CliExit, EXIT } from './command-io.ts';
+import type { Io } from './command-io.ts';
 import { planFailback, planSwitchover, waitingFor } from './switchover-plans.ts';
 import type { Plan } from './switchover-plans.ts';
 

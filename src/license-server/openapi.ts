@@ -1,3 +1,4 @@
+// Kept whole: one document, served as it is and checked against the routes as a whole.
 // OpenAPI 3 description of the licence server, served at /v1/openapi.json on the licences and
 // admin ports. `x-port` names the port a path is served on; a unit test checks that the paths
 // and methods here are exactly the routes registered on each express app.

@@ -7,11 +7,11 @@ import {
   MEMBERS,
   PLURAL,
   VERSION,
-  safeParsePair,
   type LicenseServerPair,
   type Member,
   type PairStatus,
 } from '../api/pair.ts';
+import { safeParsePair } from '../api/pair-parse.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { mergePatch } from '../kube/merge-patch.ts';

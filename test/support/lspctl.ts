@@ -1,5 +1,6 @@
 import '../../src/cli/pair-commands.ts';
-import { CliExit, buildProgram } from '../../src/cli/program.ts';
+import { CliExit } from '../../src/cli/command-io.ts';
+import { buildProgram } from '../../src/cli/program.ts';
 
 /** Run `lspctl …` in-process through the exported program (the cluster from KUBECONFIG); its exit code and output. */
 export async function lspctl(args: string[]): Promise<{ code: number; out: string; err: string }> {

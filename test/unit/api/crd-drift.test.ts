@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { apiDocs, crd, crdYaml, type JsonSchema, openApiSchema, toStructural } from '../../../src/api/crd.ts';
+import { apiDocs } from '../../../src/api/api-docs.ts';
+import { crd, crdYaml, openApiSchema } from '../../../src/api/crd.ts';
+import { type JsonSchema, toStructural } from '../../../src/api/structural-schema.ts';
 import { CRD_PATH, DOCS_PATH, generatedFiles } from '../../../src/api/generate-crds.ts';
 
 type Node = JsonSchema & {

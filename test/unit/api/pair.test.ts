@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkSpecRules,
-  LABEL_MEMBER,
-  LABEL_PAIR,
-  LABEL_ROLE,
-  otherMember,
-  parsePair,
-  parseSpec,
-  safeParsePair,
-} from '../../../src/api/pair.ts';
+import { checkSpecRules, parsePair, parseSpec, safeParsePair } from '../../../src/api/pair-parse.ts';
+import { LABEL_MEMBER, LABEL_PAIR, LABEL_ROLE, otherMember } from '../../../src/api/pair.ts';
 
 const minimal = { server: { license: { secretName: 'lic' } } };
 

@@ -1,7 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../../src/cli/kubectl-lsp.ts';
-import { CliExit, EXIT, buildProgram } from '../../../src/cli/program.ts';
+import { CliExit, EXIT } from '../../../src/cli/command-io.ts';
+import { buildProgram } from '../../../src/cli/program.ts';
 import { kubeError } from '../../../src/cli/kube-errors.ts';
 import type { OperatorLocation, OperatorScrape } from '../../../src/cli/operator-scrape.ts';
 import type { KubeOptions, PairApi } from '../../../src/cli/pair-api.ts';

@@ -1,4 +1,5 @@
-import { type LicenseServerPairInput, parsePair } from '../../../src/api/pair.ts';
+import { parsePair } from '../../../src/api/pair-parse.ts';
+import type { LicenseServerPairInput } from '../../../src/api/pair.ts';
 
 export function pair(spec: Partial<LicenseServerPairInput['spec']> = {}) {
   return parsePair({

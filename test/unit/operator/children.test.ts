@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePair } from '../../../src/api/pair.ts';
+import { parsePair } from '../../../src/api/pair-parse.ts';
 import { desiredAdminTokenSecret } from '../../../src/operator/admin-token-secret.ts';
 import { desiredChildren } from '../../../src/operator/children.ts';
 import { desiredPdb } from '../../../src/operator/pair-disruption-budget.ts';

@@ -1,6 +1,6 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../../../src/api/pair.ts';
+import { parseSpec } from '../../../src/api/pair-parse.ts';
 import {
   EMPTY_PROBE_HISTORY,
   observeNode,

@@ -1,7 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parsePair, type Member } from '../../../../src/api/pair.ts';
+import { parsePair } from '../../../../src/api/pair-parse.ts';
+import type { Member } from '../../../../src/api/pair.ts';
 import { certificateCondition } from '../../../../src/operator/tls/certificate-condition.ts';
 import type { InstallationCa } from '../../../../src/operator/tls/installation-ca.ts';
 import { memberDnsNames } from '../../../../src/operator/tls/member-names.ts';
