@@ -13,8 +13,10 @@
 import type { ConditionSpec } from './conditions.ts';
 import { conditionsOf, licenceConditionOf, phaseOf, servingCondition } from './decision-conditions.ts';
 import type { Phase } from './decision-conditions.ts';
-import { other, MEMBER_LIST, notPromotable } from './observation.ts';
-import type { LiveMember, Member, Observation, Policy } from './observation.ts';
+import { MEMBERS, otherMember } from '../api/pair.ts';
+import type { Member } from '../api/pair.ts';
+import { notPromotable } from './observation.ts';
+import type { LiveMember, Observation, Policy } from './observation.ts';
 import { assess } from './assess.ts';
 import type { MemberAssessment, MemberReason } from './assess.ts';
 import { decideServing } from './serving.ts';
@@ -202,9 +204,9 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
   const rollout =
     prevLive !== '' &&
     obs.members[prevLive].specOutdated === true &&
-    obs.members[other(prevLive)].specOutdated !== true &&
-    obs.members[other(prevLive)].pod !== undefined;
-  const policy = rollout ? { ...specPolicy, preferredMember: other(prevLive as Member) } : specPolicy;
+    obs.members[otherMember(prevLive)].specOutdated !== true &&
+    obs.members[otherMember(prevLive)].pod !== undefined;
+  const policy = rollout ? { ...specPolicy, preferredMember: otherMember(prevLive as Member) } : specPolicy;
   const liveSince = obs.status.liveSince;
   const assessed = {
     primary: assess(
@@ -225,7 +227,7 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     ),
   };
   const members = withPromotability(assessed, obs.status.servingAlone);
-  const reported = MEMBER_LIST.map((m) =>
+  const reported = MEMBERS.map((m) =>
     policy.protocol === 'reference' ? (obs.members[m].server?.epoch ?? 0) : 0,
   );
   const currentEpoch = Math.max(0, obs.status.epoch);
@@ -320,7 +322,7 @@ function servingOf(
 ): ServingDecision {
   const live = move.live;
   const liveServer = live === '' ? undefined : obs.members[live].server;
-  const standbyServer = live === '' ? undefined : obs.members[other(live)].server;
+  const standbyServer = live === '' ? undefined : obs.members[otherMember(live)].server;
   const promoted = move.promote;
   return decideServing({
     protocol: p.protocol,
@@ -331,7 +333,7 @@ function servingOf(
     // resync from it (dropping what only it had) before it is promotable again.
     ...(promoted !== undefined &&
     move.action !== 'initial-promote' &&
-    (a[other(promoted)].failed || move.action === 'promote-accepting-data-loss')
+    (a[otherMember(promoted)].failed || move.action === 'promote-accepting-data-loss')
       ? { promotingAlone: promoted }
       : {}),
     epoch,
@@ -341,7 +343,7 @@ function servingOf(
     ...(liveServer?.serving ? { liveServing: liveServer.serving } : {}),
     ...(liveServer?.sentAt !== undefined ? { liveReportSentAt: liveServer.sentAt } : {}),
     standbyInSync: standbyServer?.role === 'standby' && standbyServer.replication === 'in-sync',
-    standbyLeaving: live !== '' && obs.members[other(live)].pod?.deleting === true,
+    standbyLeaving: live !== '' && obs.members[otherMember(live)].pod?.deleting === true,
     ...(obs.status.servingAlone ? { alone: obs.status.servingAlone } : {}),
     grantsBindUntil: obs.grantsBindUntil ?? -Infinity,
     now,
@@ -366,9 +368,9 @@ function table(
     p,
     now,
     live,
-    standby: other(live),
+    standby: otherMember(live),
     L: a[live],
-    S: a[other(live)],
+    S: a[otherMember(live)],
     ...intervalOf(obs, p, now),
   };
   return g.L.failed ? liveFailed(g) : liveServing(g, requested, preferredChanged, rollout);

@@ -4,7 +4,8 @@
 // leaving one demoted first, so that the standby's promotion need not wait its promise out. Pure.
 import type { MemberAssessment } from './assess.ts';
 import type { Move } from './failover.ts';
-import type { Member, Observation, Policy } from './observation.ts';
+import type { Member } from '../api/pair.ts';
+import type { Observation, Policy } from './observation.ts';
 
 export function liveLeaving(
   obs: Observation,

@@ -21,7 +21,7 @@ import {
 } from './member-client.ts';
 import { confirmTimeoutMs, EARLY_SILENT_MS, nextSilenceAsk, SILENCE_WAIT_MS } from './detection.ts';
 import type { Metrics } from './metrics.ts';
-import { other } from './observation.ts';
+import { MEMBERS, otherMember, type Member } from '../api/pair.ts';
 import { ALONE_AFTER_SECONDS, GRANT_EVERY_MS, grantBindsUntil, needsAlone } from './serving.ts';
 
 /**
@@ -33,7 +33,7 @@ import { ALONE_AFTER_SECONDS, GRANT_EVERY_MS, grantBindsUntil, needsAlone } from
  */
 export interface ProbeTarget {
   pairKey: string;
-  member: 'primary' | 'redundant';
+  member: Member;
   podUID: string;
   podIP: string;
   type: 'HTTP' | 'TCP';
@@ -77,7 +77,7 @@ export interface MemberProbeState {
 
 /** Solo grants to send a pair's live member every GRANT_EVERY_MS, apart from its health checks (serving.ts). */
 export interface SoloGrant {
-  member: 'primary' | 'redundant';
+  member: Member;
   epoch: number;
   ms: number;
 }
@@ -175,7 +175,7 @@ export class Prober {
    * reads a report sent after the end (the end's own answer is one). False when it could not be
    * done now (still granting, no answer to anchor at, not the leader, no answer back).
    */
-  async endGrants(pairKey: string, member: 'primary' | 'redundant', epoch: number): Promise<boolean> {
+  async endGrants(pairKey: string, member: Member, epoch: number): Promise<boolean> {
     const e = this.entries.get(`${pairKey}/${member}`);
     const t = e?.target;
     const n = Math.max(e?.state.anchor?.n ?? 0, e?.lastGrantAnchor ?? 0);
@@ -211,9 +211,9 @@ export class Prober {
   setTargets(
     pairKey: string,
     targets: ProbeTarget[],
-    seed: (member: 'primary' | 'redundant') => MemberProbeState | undefined = () => undefined,
+    seed: (member: Member) => MemberProbeState | undefined = () => undefined,
   ): void {
-    for (const member of ['primary', 'redundant'] as const) {
+    for (const member of MEMBERS) {
       const key = `${pairKey}/${member}`;
       const target = targets.find((t) => t.member === member);
       const existing = this.entries.get(key);
@@ -243,14 +243,14 @@ export class Prober {
     this.ended.delete(pairKey);
   }
 
-  state(pairKey: string, member: 'primary' | 'redundant', podUID: string | undefined): MemberProbeState {
+  state(pairKey: string, member: Member, podUID: string | undefined): MemberProbeState {
     const e = this.entries.get(`${pairKey}/${member}`);
     if (!e || e.target.podUID !== podUID) return { history: EMPTY_PROBE_HISTORY };
     return e.state;
   }
 
   /** After a promote or demote the last server report is stale: forget it until the next check. */
-  forgetServerReport(pairKey: string, member: 'primary' | 'redundant'): void {
+  forgetServerReport(pairKey: string, member: Member): void {
     const e = this.entries.get(`${pairKey}/${member}`);
     if (e) {
       delete e.state.server;
@@ -311,11 +311,7 @@ export class Prober {
    * A grant of `ms` for a promotion of `member` (serving alone from its first moment), anchored
    * at its last status answer; undefined when there is no recent one.
    */
-  promotionGrant(
-    pairKey: string,
-    member: 'primary' | 'redundant',
-    ms: number,
-  ): { anchor: number; ms: number } | undefined {
+  promotionGrant(pairKey: string, member: Member, ms: number): { anchor: number; ms: number } | undefined {
     const e = this.entries.get(`${pairKey}/${member}`);
     return e ? this.anchored(e, ms) : undefined;
   }
@@ -367,7 +363,8 @@ export class Prober {
       const r = e.state.server;
       const midway = (e.silenceAsk ?? EARLY_SILENT_MS) > EARLY_SILENT_MS;
       if (r?.role !== 'standby' || (!midway && !followsItsActive(r))) continue;
-      if (this.entries.get(`${t.pairKey}/${other(t.member)}`)?.state.server?.role !== 'active') continue;
+      if (this.entries.get(`${t.pairKey}/${otherMember(t.member)}`)?.state.server?.role !== 'active')
+        continue;
       e.watching = true;
       void this.watch(e, now, e.silenceAsk ?? EARLY_SILENT_MS).finally(() => (e.watching = false));
     }
@@ -397,7 +394,7 @@ export class Prober {
     if (!status) return;
     e.state = { ...e.state, ...this.answered(e.state, status, sentAt) };
     if (!silent) return;
-    const live = other(t.member);
+    const live = otherMember(t.member);
     if (silentMs === EARLY_SILENT_MS) this.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
     // The decision reads the new report with the live member's failed check (assess.ts: PeerLost);
     // without one there is nothing to decide (the standby may be the one cut off).
@@ -406,7 +403,7 @@ export class Prober {
   }
 
   /** The standby lost the live member: check it now, with `timeoutMs` (a check in flight will tell). */
-  private confirm(pairKey: string, member: 'primary' | 'redundant', timeoutMs: number): void {
+  private confirm(pairKey: string, member: Member, timeoutMs: number): void {
     const e = this.entries.get(`${pairKey}/${member}`);
     if (!e || e.inFlight) return;
     e.inFlight = true;
@@ -457,7 +454,7 @@ export class Prober {
 
     // A failed check: read the other member now rather than at its next period, so the decision
     // has the standby's fresh view of the live member (failover.ts: standbyLostLive).
-    if (!result.ok) this.checkSoon(t.pairKey, t.member === 'primary' ? 'redundant' : 'primary');
+    if (!result.ok) this.checkSoon(t.pairKey, otherMember(t.member));
     const corroborating = e.corroborating === true;
     e.corroborating = false;
 
@@ -481,7 +478,7 @@ export class Prober {
     );
   }
 
-  private checkSoon(pairKey: string, member: 'primary' | 'redundant'): void {
+  private checkSoon(pairKey: string, member: Member): void {
     const e = this.entries.get(`${pairKey}/${member}`);
     if (!e || e.inFlight || !e.target.statusUrl) return;
     e.corroborating = true;
