@@ -5,7 +5,7 @@ import type { MemberAssessment } from './assess.ts';
 import { judgeDataLossPromotion } from './data-loss-promotion.ts';
 import type { DataLossVerdict } from './data-loss-promotion.ts';
 import { pairCause } from './diagnosis.ts';
-import type { Decision, Move } from './failover.ts';
+import type { Decision, Move } from './decision.ts';
 import { MEMBERS, otherMember } from '../api/pair.ts';
 import type { Member } from '../api/pair.ts';
 import { notPromotable } from './observation.ts';

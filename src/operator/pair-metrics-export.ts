@@ -1,7 +1,8 @@
 // The pair's series after each reconcile: readiness and its reason, the licence in force, which
 // member is live, health, certificates, serving alone. Sets gauges only; no I/O.
 import { MEMBERS, otherMember, type LicenseServerPair, type PairStatus } from '../api/pair.ts';
-import type { Decision, Observation } from './failover.ts';
+import type { Decision } from './decision.ts';
+import type { Observation } from './observation.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 
 export function exportPairMetrics(

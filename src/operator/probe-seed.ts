@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { MemberStatus } from '../api/pair.ts';
-import type { ReplicationState } from './failover.ts';
+import type { ReplicationState } from './observation.ts';
 import type { MemberProbeState } from './prober.ts';
 
 /**

@@ -6,7 +6,7 @@ import {
   type LicenceReport,
   type ProbeHistory,
   type ServerReport,
-} from './failover.ts';
+} from './observation.ts';
 import {
   sendGrant,
   httpCheck,
@@ -453,7 +453,7 @@ export class Prober {
       );
 
     // A failed check: read the other member now rather than at its next period, so the decision
-    // has the standby's fresh view of the live member (failover.ts: standbyLostLive).
+    // has the standby's fresh view of the live member (assess.ts: standbyLostLive).
     if (!result.ok) this.checkSoon(t.pairKey, otherMember(t.member));
     const corroborating = e.corroborating === true;
     e.corroborating = false;

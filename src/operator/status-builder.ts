@@ -10,7 +10,7 @@ import {
   type PairStatus,
 } from '../api/pair.ts';
 import { setConditions, type ConditionSpec } from './conditions.ts';
-import type { Decision } from './failover.ts';
+import type { Decision } from './decision.ts';
 import type { MemberProbeState } from './prober.ts';
 
 const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -2,12 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MEMBERS, otherMember, type Member } from '../../../src/api/pair.ts';
 import { dataLossRequestValue } from '../../../src/operator/data-loss-promotion.ts';
-import {
-  decide,
-  type MemberObservation,
-  type Observation,
-  type Policy,
-} from '../../../src/operator/failover.ts';
+import { decide } from '../../../src/operator/failover.ts';
+import type { MemberObservation, Observation, Policy } from '../../../src/operator/observation.ts';
 
 const T0 = 1_800_000_000_000;
 
