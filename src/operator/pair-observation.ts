@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { MEMBERS, type Member, type PairStatus } from '../api/pair.ts';
 import type { Observation } from './observation.ts';
 import { observeNode, observePod } from './observe-kube.ts';
-import type { MemberProbeState } from './prober.ts';
+import type { MemberProbeState } from './probe-check.ts';
 
 export interface ObservationSources {
   pods: Record<Member, k8s.V1Pod | undefined>;
