@@ -1,9 +1,13 @@
 // The assessment of one member for the failover decision: healthy, failed (and how, since when),
-// eligible to take over. Pure, from the member's observation, the policy and the other member's.
+// eligible to take over. Pure, from the member's observation, the policy and the other member's;
+// then the pair's status.servingAlone may mark one of them not promotable.
+import type { Member } from '../api/pair.ts';
+import { notPromotable } from './observation.ts';
 import type { LicenceSecretCheck, MemberObservation, Policy } from './observation.ts';
 import { PEER_SILENT_SECONDS } from './detection.ts';
 import { licenceCause, podCause } from './diagnosis.ts';
 import type { CauseReason } from './diagnosis.ts';
+import type { ServingAlone } from './serving.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Assessment of one member
@@ -224,5 +228,28 @@ function notYet(
     healthy: false,
     eligibleForFailover: false,
     eligibleForSwitchover: false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mark of an episode of serving alone
+
+/** A member `status.servingAlone` marks cannot take over, however healthy (R5, docs/reliability.md). */
+export function withPromotability(
+  a: Record<Member, MemberAssessment>,
+  alone: ServingAlone | undefined,
+): Record<Member, MemberAssessment> {
+  const m = notPromotable(alone);
+  if (m === undefined || alone === undefined) return a;
+  const since = new Date(alone.since).toISOString();
+  return {
+    ...a,
+    [m]: {
+      ...a[m],
+      notPromotable: true,
+      eligibleForFailover: false,
+      eligibleForSwitchover: false,
+      message: `${a[m].healthy ? 'healthy, but ' : `${a[m].message}; `}not promotable until it has resynced (the ${alone.member} member has served alone since ${since})`,
+    },
   };
 }

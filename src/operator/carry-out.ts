@@ -8,7 +8,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { KubeWriter } from '../kube/writer.ts';
 import { childNames } from './child-names.ts';
-import type { Decision } from './failover.ts';
+import type { Decision } from './decision.ts';
 import { changeRole } from './member-client.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { actionEventOf } from './pair-events.ts';

@@ -2,7 +2,7 @@
 // request and cause, not at every reconcile of the wait. Refusals and the promotion itself are
 // Events of the status and of the move (pair-events.ts).
 import { ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS } from '../api/pair.ts';
-import type { Decision } from './failover.ts';
+import type { Decision } from './decision.ts';
 import type { PairEvent } from './pair-events.ts';
 
 export class PendingDataLossEvents {

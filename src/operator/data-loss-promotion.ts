@@ -11,8 +11,9 @@
 // promise (R1), which the promoted member itself waits out before it becomes active (R5, on the
 // member). The request only lifts the mark; it shortens no wait.
 import { parseDataLossRequest } from '../api/data-loss-request.ts';
-import { other } from './observation.ts';
-import type { LiveMember, Member } from './observation.ts';
+import { otherMember } from '../api/pair.ts';
+import type { Member } from '../api/pair.ts';
+import type { LiveMember } from './observation.ts';
 import type { ServingAlone } from './serving.ts';
 
 export { dataLossRequestValue, parseDataLossRequest } from '../api/data-loss-request.ts';
@@ -87,7 +88,7 @@ export function judgeDataLossPromotion(i: DataLossInput): DataLossVerdict {
       cause: 'StaleEpisode',
       message: `it names the episode since ${iso(r.since)}; the ${alone.member} member has served alone since ${iso(alone.since)}`,
     };
-  const target = other(alone.member);
+  const target = otherMember(alone.member);
   if (r.member !== target)
     return {
       kind: 'refuse',

@@ -10,8 +10,9 @@ import {
   CONDITION_STANDBY_READY,
 } from './conditions.ts';
 import { isCause, licenceCondition, pairCause } from './diagnosis.ts';
-import { other } from './observation.ts';
-import type { LiveMember, Member, Observation, Policy } from './observation.ts';
+import { otherMember } from '../api/pair.ts';
+import type { Member } from '../api/pair.ts';
+import type { LiveMember, Observation, Policy } from './observation.ts';
 import type { ServingDecision } from './serving.ts';
 
 export type Phase = 'Pending' | 'Running' | 'Degraded' | 'FailedOver' | 'Unavailable';
@@ -30,7 +31,7 @@ export function servingCondition(s: ServingDecision): ConditionSpec {
       status: 'True',
       // One reason from the episode's first write on: its cause is in the message.
       reason: s.reason === 'StartServingAlone' || s.reason === 'StandbyLeaving' ? 'ServingAlone' : s.reason,
-      message: `the ${s.alone.member} member serves alone (epoch ${s.alone.epoch}); the ${other(s.alone.member)} member is not promoted until it has resynced: ${s.message}`,
+      message: `the ${s.alone.member} member serves alone (epoch ${s.alone.epoch}); the ${otherMember(s.alone.member)} member is not promoted until it has resynced: ${s.message}`,
     };
   // One steady reason while paired, so that the condition does not cost a status write per reconcile.
   return s.reason === 'NotApplicable'
@@ -52,7 +53,7 @@ export function phaseOf(
   if (live === '') return neverPromoted ? 'Pending' : 'Unavailable';
   if (a[live].failed) return 'Unavailable';
   if (live !== preferred) return 'FailedOver';
-  if (!a[other(live)].eligibleForSwitchover) return 'Degraded';
+  if (!a[otherMember(live)].eligibleForSwitchover) return 'Degraded';
   return 'Running';
 }
 
@@ -65,7 +66,7 @@ export function licenceConditionOf(
   now: number,
 ): ConditionSpec {
   const first = move.live === '' ? p.preferredMember : move.live;
-  const order = [first, other(first)];
+  const order = [first, otherMember(first)];
   const cause = pairCause(a, order);
   const secretCause =
     cause && (cause.reason === 'LicenceSecretMissing' || cause.reason === 'LicenceKeyMissing')
@@ -119,7 +120,7 @@ export function conditionsOf(
             reason: 'LiveMemberServing',
             message: `the ${live} member serves (epoch ${epoch})`,
           };
-    const s = other(live);
+    const s = otherMember(live);
     const S = a[s];
     standbyReady = S.eligibleForSwitchover
       ? {

@@ -3,13 +3,8 @@
 // from the observation of a pod, the licence a member reports and the licence Secret.
 import type { ConditionSpec } from './conditions.ts';
 import { CONDITION_LICENCE_VALID } from './conditions.ts';
-import type {
-  LicenceReport,
-  LicenceSecretCheck,
-  LicenceSource,
-  Member,
-  PodObservation,
-} from './observation.ts';
+import type { Member } from '../api/pair.ts';
+import type { LicenceReport, LicenceSecretCheck, LicenceSource, PodObservation } from './observation.ts';
 
 export const CAUSE_REASONS = [
   'LicenceSecretMissing',

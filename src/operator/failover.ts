@@ -1,170 +1,25 @@
 // The failover decision: a pure function from observations + policy + clock to a decision.
 // No I/O and no clock of its own: `now` (ms since the epoch) is an argument. The reconciler (the
-// shell) gathers the observation, calls decide(), carries the decision out and writes status.
-//
-// How the shell carries out a decision (order matters: never two live members):
-//   1. write status (liveMember, epoch, …) — the intent is durable; a restarted operator repeats
-//      the rest (a live member that reports `standby` is promoted again: action `repromote`),
-//   2. if `fence`: when nobody is promoted, point the client Service at nothing; demote the
-//      fenced member through the admin API with `epoch` (best effort: it may be unreachable;
-//      awaited only when it is healthy, as in a switchover),
-//   3. if `promote`: POST /v1/admin/promote {epoch, force: fence !== undefined}, then
-//   4. point the client Service at `live` (or at nothing when `live` is '').
-import type { ConditionSpec } from './conditions.ts';
-import { conditionsOf, licenceConditionOf, phaseOf, servingCondition } from './decision-conditions.ts';
-import type { Phase } from './decision-conditions.ts';
-import { other, MEMBER_LIST, notPromotable } from './observation.ts';
-import type { LiveMember, Member, Observation, Policy } from './observation.ts';
-import { assess } from './assess.ts';
-import type { MemberAssessment, MemberReason } from './assess.ts';
-import { decideServing } from './serving.ts';
-import { dataLossOf, noLiveMember } from './no-live-member.ts';
-import { liveLeaving } from './live-leaving.ts';
-import { livePromiseHolderExited } from './promise-holder.ts';
+// shell) gathers the observation, calls decide(), carries the decision out (decision.ts: how) and
+// writes status.
+import { MEMBERS, otherMember } from '../api/pair.ts';
+import type { Member } from '../api/pair.ts';
+import { assess, withPromotability } from './assess.ts';
+import type { MemberAssessment } from './assess.ts';
 import type { DataLossVerdict } from './data-loss-promotion.ts';
-import type { ServingAlone, ServingDecision } from './serving.ts';
-
-// The decision's inputs and their Kubernetes adapters live beside it; importers of the decision
-// get them from here too.
-export * from './observation.ts';
-export * from './observe-kube.ts';
-export * from './assess.ts';
-export type { Phase } from './decision-conditions.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Decision
-
-export type Action =
-  | 'none'
-  | 'initial-promote'
-  | 'failover'
-  | 'failback'
-  | 'switchover'
-  | 'serve-first-recovered'
-  | 'fence-only'
-  | 'repromote'
-  | 'promote-accepting-data-loss';
-
-export type Reason =
-  | 'Healthy'
-  | 'WaitingForMembers'
-  | 'InitialPromotion'
-  | 'MemberRecovered'
-  | MemberReason
-  | 'BothDown'
-  | 'NoHealthyStandby'
-  | 'StandbyNotInSync'
-  | 'StandbyNotPromotable'
-  | 'FailoverDisabled'
-  | 'FailoverDelayed'
-  | 'MinIntervalNotElapsed'
-  | 'PreferredMemberChanged'
-  | 'SwitchoverRequested'
-  | 'SpecChanged'
-  | 'WaitingForPreferred'
-  | 'SwitchoverPending'
-  | 'FailbackStable'
-  | 'FailbackPending'
-  | 'FailbackManual'
-  | 'LiveMemberNotActive'
-  | 'StrayActive'
-  | 'DataLossAccepted'
-  | 'LiveMemberLeaving';
-
-/** The rows of the decision table (table()); each test scenario is checked to name its own. */
-export const TABLE_ROWS = [
-  '1',
-  '2a',
-  '2b',
-  '2',
-  '3a',
-  '3',
-  '4',
-  '5',
-  '6',
-  '7',
-  '8',
-  '9',
-  '10',
-  '11',
-  '12',
-] as const;
-export type TableRow = (typeof TABLE_ROWS)[number];
-
-export interface Decision {
-  /** The row of the decision table that decided. */
-  row: TableRow;
-  action: Action;
-  reason: Reason;
-  message: string;
-  /** The live member after the decision ('' = the client Service selects no pod). */
-  live: LiveMember;
-  /** The live member before (status.liveMember). */
-  previousLive: LiveMember;
-  /** Take this member out of the Service and demote it (with `epoch`) before anything else. */
-  fence?: Member;
-  /** Promote this member with `epoch` (force: true when `fence` is set), then point the Service at it. */
-  promote?: Member;
-  /**
-   * The fenced member answers (healthy, or leaving): await its demotion before the promotion, so
-   * that the promoted member finds its peer a standby and need not wait its promise out.
-   */
-  demoteFirst?: true;
-  /**
-   * The fenced member's process that was live has exited (promise-holder.ts): the promoted member
-   * need not wait out its promise to it.
-   */
-  peerExited?: true;
-  /** The epoch to store in status and use for promote/demote; never below status.epoch. */
-  epoch: number;
-  /** The live member changes: set status.liveSince (and status.liveMember = live). */
-  moved: boolean;
-  /** Increment status.failoverCount (failover, failback, switchover). */
-  countsAsFailover: boolean;
-  /** For status.lastFailover: present when the Service moves, except for the initial promotion. */
-  lastFailover?: {
-    from: LiveMember;
-    to: LiveMember;
-    action: Action;
-    reason: Reason;
-    detectionSeconds?: number;
-  };
-  /** The value for status.preferredMember. */
-  acknowledgedPreferredMember: Member;
-  /** The switchover request (annotation) is handled: record its value in status.lastSwitchoverRequest. */
-  requestHandled: boolean;
-  phase: Phase;
-  conditions: ConditionSpec[];
-  members: Record<Member, MemberAssessment>;
-  /** Reconcile again after this many ms: a timed rule (delay, stable period, min interval) is pending. */
-  requeueAfterMs?: number;
-  /** The serving rules (serving.ts): the next status.servingAlone and the solo grant to send. */
-  serving: ServingDecision;
-  /**
-   * The verdict on a new lpo.dev/promote-accepting-data-loss value (data-loss-promotion.ts), with
-   * the value: carried out (row 2a), pending (row 2b) or refused.
-   */
-  dataLoss?: { request: string; verdict: DataLossVerdict };
-}
-
-/** What a row of the table decides (rows of their own modules return it too). */
-export interface Move {
-  /** The row of the table that decided (see table()). */
-  row: TableRow;
-  action: Action;
-  reason: Reason;
-  message: string;
-  live: LiveMember;
-  fence?: Member;
-  promote?: Member;
-  peerExited?: true;
-  requeueAt?: number;
-  detectionSeconds?: number;
-}
+import type { Action, Decision, Move } from './decision.ts';
+import { conditionsOf, licenceConditionOf, phaseOf, servingCondition } from './decision-conditions.ts';
+import { servingOf } from './decision-serving.ts';
+import { liveFailed } from './live-failed.ts';
+import { liveGroupOf } from './live-group.ts';
+import { liveServing } from './live-serving.ts';
+import { dataLossOf, noLiveMember } from './no-live-member.ts';
+import type { Observation, Policy } from './observation.ts';
 
 /**
- * The decision table. Rows are checked top to bottom; the first that applies wins (rows 1-2 are
- * in no-live-member.ts).
+ * The decision table. Rows are checked top to bottom; the first that applies wins. One function
+ * per group of rows: no live member (rows 1-2, no-live-member.ts), the live member failed (rows
+ * 3a-7, live-failed.ts), the live member not failed (rows 8-12, live-serving.ts).
  *
  *  no live member:
  *    1. a member eligible (healthy, not catching up) → promote it (preferred first):
@@ -209,9 +64,9 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
   const rollout =
     prevLive !== '' &&
     obs.members[prevLive].specOutdated === true &&
-    obs.members[other(prevLive)].specOutdated !== true &&
-    obs.members[other(prevLive)].pod !== undefined;
-  const policy = rollout ? { ...specPolicy, preferredMember: other(prevLive as Member) } : specPolicy;
+    obs.members[otherMember(prevLive)].specOutdated !== true &&
+    obs.members[otherMember(prevLive)].pod !== undefined;
+  const policy = rollout ? { ...specPolicy, preferredMember: otherMember(prevLive as Member) } : specPolicy;
   const liveSince = obs.status.liveSince;
   const assessed = {
     primary: assess(
@@ -232,7 +87,7 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     ),
   };
   const members = withPromotability(assessed, obs.status.servingAlone);
-  const reported = MEMBER_LIST.map((m) =>
+  const reported = MEMBERS.map((m) =>
     policy.protocol === 'reference' ? (obs.members[m].server?.epoch ?? 0) : 0,
   );
   const currentEpoch = Math.max(0, obs.status.epoch);
@@ -298,64 +153,6 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
   return d;
 }
 
-/** A member `status.servingAlone` marks cannot take over, however healthy (R5, docs/reliability.md). */
-function withPromotability(
-  a: Record<Member, MemberAssessment>,
-  alone: ServingAlone | undefined,
-): Record<Member, MemberAssessment> {
-  const m = notPromotable(alone);
-  if (m === undefined || alone === undefined) return a;
-  const since = new Date(alone.since).toISOString();
-  return {
-    ...a,
-    [m]: {
-      ...a[m],
-      notPromotable: true,
-      eligibleForFailover: false,
-      eligibleForSwitchover: false,
-      message: `${a[m].healthy ? 'healthy, but ' : `${a[m].message}; `}not promotable until it has resynced (the ${alone.member} member has served alone since ${since})`,
-    },
-  };
-}
-
-function servingOf(
-  obs: Observation,
-  p: Policy,
-  now: number,
-  move: Move,
-  a: Record<Member, MemberAssessment>,
-  epoch: number,
-): ServingDecision {
-  const live = move.live;
-  const liveServer = live === '' ? undefined : obs.members[live].server;
-  const standbyServer = live === '' ? undefined : obs.members[other(live)].server;
-  const promoted = move.promote;
-  return decideServing({
-    protocol: p.protocol,
-    live,
-    moving: promoted !== undefined || move.fence !== undefined,
-    // A new pair's first promotion has nothing the other member could miss: it is not marked.
-    // Promoted accepting data loss, it serves alone too: the member that served alone must
-    // resync from it (dropping what only it had) before it is promotable again.
-    ...(promoted !== undefined &&
-    move.action !== 'initial-promote' &&
-    (a[other(promoted)].failed || move.action === 'promote-accepting-data-loss')
-      ? { promotingAlone: promoted }
-      : {}),
-    epoch,
-    liveConfirmed:
-      live !== '' && a[live].healthy && liveServer?.role === 'active' && liveServer.epoch === epoch,
-    ...(liveServer ? { liveReplication: liveServer.replication } : {}),
-    ...(liveServer?.serving ? { liveServing: liveServer.serving } : {}),
-    ...(liveServer?.sentAt !== undefined ? { liveReportSentAt: liveServer.sentAt } : {}),
-    standbyInSync: standbyServer?.role === 'standby' && standbyServer.replication === 'in-sync',
-    standbyLeaving: live !== '' && obs.members[other(live)].pod?.deleting === true,
-    ...(obs.status.servingAlone ? { alone: obs.status.servingAlone } : {}),
-    grantsBindUntil: obs.grantsBindUntil ?? -Infinity,
-    now,
-  });
-}
-
 /** The decision table: the group of rows that applies, by the live member's state. */
 function table(
   obs: Observation,
@@ -369,240 +166,6 @@ function table(
 ): Move {
   const live = obs.status.liveMember;
   if (live === '') return noLiveMember(obs, p, now, a, dataLoss);
-  const g: LiveGroup = {
-    obs,
-    p,
-    now,
-    live,
-    standby: other(live),
-    L: a[live],
-    S: a[other(live)],
-    ...intervalOf(obs, p, now),
-  };
+  const g = liveGroupOf(obs, p, now, live, a);
   return g.L.failed ? liveFailed(g) : liveServing(g, requested, preferredChanged, rollout);
-}
-
-/** The live member's pod is gone or was replaced: nothing a wait could bring back. */
-const GONE: readonly Reason[] = ['PodDeleted', 'PodMissing', 'PodPending'];
-
-/** What the rows about a live member read. */
-interface LiveGroup {
-  obs: Observation;
-  p: Policy;
-  now: number;
-  live: Member;
-  standby: Member;
-  L: MemberAssessment;
-  S: MemberAssessment;
-  /** failover.minSecondsBetweenFailovers after the last move */
-  intervalEnd: number | undefined;
-  intervalPending: boolean;
-}
-
-function intervalOf(
-  obs: Observation,
-  p: Policy,
-  now: number,
-): Pick<LiveGroup, 'intervalEnd' | 'intervalPending'> {
-  const lastAt = obs.status.lastFailoverAt;
-  const intervalEnd = lastAt === undefined ? undefined : lastAt + p.minSecondsBetweenFailovers * 1000;
-  return { intervalEnd, intervalPending: intervalEnd !== undefined && now < intervalEnd };
-}
-
-/** Rows 3a-7: the live member failed. */
-function liveFailed(g: LiveGroup): Move {
-  const { p, now, live, standby, L, S, intervalEnd, intervalPending } = g;
-  const handover = liveLeaving(g.obs, p, live, standby, L, S);
-  if (handover) return handover;
-  const why = `the live ${live} member failed: ${L.message}`;
-  if (!p.enabled)
-    return {
-      row: '3',
-      action: 'none',
-      reason: 'FailoverDisabled',
-      message: `${why}; failover is disabled`,
-      live,
-    };
-  const delayEnd = L.failingSince === undefined ? undefined : L.failingSince + p.delaySeconds * 1000;
-  if (p.delaySeconds > 0 && delayEnd !== undefined && now < delayEnd) {
-    return {
-      action: 'none',
-      row: '4',
-      reason: 'FailoverDelayed',
-      message: `${why}; waiting failover.delaySeconds`,
-      live,
-      requeueAt: delayEnd,
-    };
-  }
-  const detectionSeconds =
-    L.failingSince === undefined ? undefined : Math.max(0, (now - L.failingSince) / 1000);
-  if (S.eligibleForFailover) {
-    if (intervalPending && !GONE.includes(L.reason)) {
-      return {
-        action: 'none',
-        row: '5',
-        reason: 'MinIntervalNotElapsed',
-        message: `${why}; waiting failover.minSecondsBetweenFailovers since the last failover`,
-        live,
-        requeueAt: intervalEnd,
-      };
-    }
-    return {
-      row: '6',
-      action: 'failover',
-      reason: L.reason,
-      message: `${why}; failing over to the ${standby} member`,
-      live: standby,
-      fence: live,
-      promote: standby,
-      ...(livePromiseHolderExited(g.obs.members[live].pod, g.obs.status.liveSince)
-        ? { peerExited: true as const }
-        : {}),
-      ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
-    };
-  }
-  const reason: Reason = S.failed
-    ? 'BothDown'
-    : S.notPromotable
-      ? 'StandbyNotPromotable'
-      : S.healthy
-        ? 'StandbyNotInSync'
-        : 'NoHealthyStandby';
-  return {
-    row: '7',
-    action: 'fence-only',
-    reason,
-    message: `${why}; the ${standby} member cannot take over (${S.message}); no member serves`,
-    live: '',
-    fence: live,
-    ...(detectionSeconds !== undefined ? { detectionSeconds } : {}),
-  };
-}
-
-/** Rows 8-12: the live member has not failed. */
-function liveServing(g: LiveGroup, requested: boolean, preferredChanged: boolean, rollout: boolean): Move {
-  const { obs, p, now, live, standby, L, S, intervalEnd } = g;
-  const preferred = p.preferredMember;
-  // Row 8: two actives: demote the standby.
-  if (S.reportsActive) {
-    return {
-      action: 'fence-only',
-      row: '8',
-      reason: 'StrayActive',
-      message: `the ${standby} member reports role active while the ${live} member is live; demoting it`,
-      live,
-      fence: standby,
-    };
-  }
-  // Row 9: the live member restarted (or was never promoted): promote it again.
-  if (p.protocol === 'reference' && L.eligibleForFailover && obs.members[live].server?.role === 'standby') {
-    return {
-      action: 'repromote',
-      row: '9',
-      reason: 'LiveMemberNotActive',
-      message: `the live ${live} member reports role standby; promoting it again`,
-      live,
-      promote: live,
-    };
-  }
-
-  if (live !== preferred) {
-    const P = S; // the standby is the preferred member here
-    // After a rollout switchover the member left behind still runs the old spec until its pod is
-    // replaced: switching back to it would serve from a pod about to be deleted.
-    const beingReplaced =
-      obs.members[preferred].specOutdated === true && obs.members[live].specOutdated !== true;
-    if (beingReplaced) {
-      return {
-        action: 'none',
-        row: requested ? '10' : '11',
-        reason: requested ? 'SwitchoverPending' : 'FailbackPending',
-        message: `${requested ? 'switchover' : 'failback'} to the ${preferred} member pending: its pod is being replaced with the new spec`,
-        live,
-      };
-    }
-    // Row 10: planned switchover.
-    if (requested) {
-      const reason: Reason = rollout
-        ? 'SpecChanged'
-        : preferredChanged
-          ? 'PreferredMemberChanged'
-          : 'SwitchoverRequested';
-      if (P.eligibleForSwitchover) {
-        return {
-          row: '10',
-          action: 'switchover',
-          reason,
-          message: `switching over from the ${live} to the ${preferred} member`,
-          live: preferred,
-          fence: live,
-          promote: preferred,
-        };
-      }
-      return {
-        action: 'none',
-        row: '10',
-        reason: 'SwitchoverPending',
-        message: `switchover to the ${preferred} member pending: ${P.healthy ? 'not in sync' : P.message}`,
-        live,
-      };
-    }
-    // Row 11: automatic failback.
-    if (p.failback === 'Automatic') {
-      if (!P.eligibleForSwitchover) {
-        return {
-          action: 'none',
-          row: '11',
-          reason: 'FailbackPending',
-          message: `failback to the ${preferred} member pending: ${P.healthy ? 'not in sync' : P.message}`,
-          live,
-        };
-      }
-      if (P.stableSince === undefined) {
-        // Without probe.successSince (use recordProbe) the stable period cannot be measured.
-        return {
-          action: 'none',
-          row: '11',
-          reason: 'FailbackPending',
-          message: `failback to the ${preferred} member pending: unknown since when it is healthy`,
-          live,
-        };
-      }
-      const stableEnd = P.stableSince + p.failbackStableSeconds * 1000;
-      const waitUntil = Math.max(stableEnd, intervalEnd ?? -Infinity);
-      if (now < waitUntil) {
-        return {
-          action: 'none',
-          row: '11',
-          reason: 'FailbackPending',
-          message: `failback to the ${preferred} member once it has been stable for ${p.failbackStableSeconds}s`,
-          live,
-          requeueAt: waitUntil,
-        };
-      }
-      return {
-        action: 'failback',
-        row: '11',
-        reason: 'FailbackStable',
-        message: `the ${preferred} member has been healthy for ${p.failbackStableSeconds}s; failing back`,
-        live: preferred,
-        fence: live,
-        promote: preferred,
-      };
-    }
-    return {
-      action: 'none',
-      row: '12',
-      reason: 'FailbackManual',
-      message: `serving from the ${live} member; failback is manual (request a switchover)`,
-      live,
-    };
-  }
-  return {
-    action: 'none',
-    row: '12',
-    reason: L.failed ? L.reason : 'Healthy',
-    message: `the ${live} member serves`,
-    live,
-  };
 }

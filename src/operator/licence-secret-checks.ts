@@ -1,10 +1,10 @@
 // The licence Secret, read only while a member pod waits to start: whether it exists and holds
-// both keys (failover.ts: LicenceSecretCheck). Only the finding is kept, never the Secret's data.
+// both keys (observation.ts: LicenceSecretCheck). Only the finding is kept, never the Secret's data.
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
 import type { KubeWriter } from '../kube/writer.ts';
-import type { LicenceSecretCheck } from './failover.ts';
+import type { LicenceSecretCheck } from './observation.ts';
 
 /**
  * A member pod still waiting to start this long after its creation may be waiting for its licence

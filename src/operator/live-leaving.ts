@@ -3,8 +3,9 @@
 // failure to wait out but a planned removal: the member is handed over as in a switchover, the
 // leaving one demoted first, so that the standby's promotion need not wait its promise out. Pure.
 import type { MemberAssessment } from './assess.ts';
-import type { Move } from './failover.ts';
-import type { Member, Observation, Policy } from './observation.ts';
+import type { Move } from './decision.ts';
+import type { Member } from '../api/pair.ts';
+import type { Observation, Policy } from './observation.ts';
 
 export function liveLeaving(
   obs: Observation,

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ANNOTATION_SPEC_HASH, MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
 import type { KubeWriter } from '../kube/writer.ts';
 import { childNames } from './child-names.ts';
-import type { Decision } from './failover.ts';
+import type { Decision } from './decision.ts';
 import { desiredPod } from './member-pod-spec.ts';
 import { settleAll } from './settle-all.ts';
 

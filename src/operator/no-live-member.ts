@@ -5,9 +5,11 @@ import type { MemberAssessment } from './assess.ts';
 import { judgeDataLossPromotion } from './data-loss-promotion.ts';
 import type { DataLossVerdict } from './data-loss-promotion.ts';
 import { pairCause } from './diagnosis.ts';
-import type { Decision, Move } from './failover.ts';
-import { MEMBER_LIST, notPromotable, other } from './observation.ts';
-import type { Member, Observation, Policy } from './observation.ts';
+import type { Decision, Move } from './decision.ts';
+import { MEMBERS, otherMember } from '../api/pair.ts';
+import type { Member } from '../api/pair.ts';
+import { notPromotable } from './observation.ts';
+import type { Observation, Policy } from './observation.ts';
 
 /** The verdict on a data-loss promotion request not handled before (status.dataLossPromotion). */
 export function dataLossOf(
@@ -42,7 +44,7 @@ export function noLiveMember(
   dataLoss: DataLossVerdict | undefined,
 ): Move {
   const preferred = p.preferredMember;
-  const order: Member[] = [preferred, other(preferred)];
+  const order: Member[] = [preferred, otherMember(preferred)];
   const c = order.find((m) => a[m].eligibleForFailover);
   const initial = obs.status.epoch <= 0;
   // A new pair starts on its preferred member: when the other passed its checks first, the
@@ -69,7 +71,7 @@ export function noLiveMember(
       requeueAt: graceEnd,
     };
   if (c !== undefined) {
-    const o = other(c);
+    const o = otherMember(c);
     return {
       row: '1',
       action: initial ? 'initial-promote' : 'serve-first-recovered',
@@ -89,12 +91,12 @@ export function noLiveMember(
       live: dataLoss.member,
       promote: dataLoss.member,
       // Out of the Service already; demoted with the new epoch in case it is only cut off.
-      fence: other(dataLoss.member),
+      fence: otherMember(dataLoss.member),
     };
-  const stale = MEMBER_LIST.find((m) => a[m].notPromotable && a[m].healthy);
+  const stale = MEMBERS.find((m) => a[m].notPromotable && a[m].healthy);
   const why =
     stale &&
-    `no member can serve: the ${stale} member is ${a[stale].message}; the ${other(stale)} member: ${a[other(stale)].message}`;
+    `no member can serve: the ${stale} member is ${a[stale].message}; the ${otherMember(stale)} member: ${a[otherMember(stale)].message}`;
   if (dataLoss?.kind === 'wait')
     return {
       row: '2b',

@@ -1,16 +1,11 @@
 // What the failover decision observes of a pair, and the pure reducers that keep it (the prober
 // keeps probe histories and server reports per member). No Kubernetes types: the adapters from
 // pods and nodes are in observe-kube.ts.
-import type { PairSpec } from '../api/pair.ts';
+import { otherMember } from '../api/pair.ts';
+import type { Member, PairSpec } from '../api/pair.ts';
 import type { ServingAlone, ServingReport } from './serving.ts';
 
-export type Member = 'primary' | 'redundant';
 export type LiveMember = Member | '';
-export const MEMBER_LIST: readonly Member[] = ['primary', 'redundant'];
-
-export function other(m: Member): Member {
-  return m === 'primary' ? 'redundant' : 'primary';
-}
 
 // ---------------------------------------------------------------------------------------------
 // Observation
@@ -184,7 +179,7 @@ export interface Policy {
 
 /** The member `status.servingAlone` marks as not promotable, if any. */
 export function notPromotable(alone: ServingAlone | undefined): Member | undefined {
-  return alone === undefined ? undefined : other(alone.member);
+  return alone === undefined ? undefined : otherMember(alone.member);
 }
 
 export function policyFromSpec(spec: PairSpec): Policy {

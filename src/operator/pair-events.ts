@@ -7,7 +7,7 @@ import { CONDITION_LICENCE_VALID, CONDITION_READY, CONDITION_STANDBY_READY } fro
 import { CERTIFICATES_READY } from './tls/certificate-condition.ts';
 import { PROVIDED_DEFECTS } from './tls/provided-check.ts';
 import { CAUSE_REASONS } from './diagnosis.ts';
-import type { Decision } from './failover.ts';
+import type { Decision } from './decision.ts';
 
 export interface PairEvent {
   type: 'Normal' | 'Warning';

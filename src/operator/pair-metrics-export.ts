@@ -1,9 +1,9 @@
 // The pair's series after each reconcile: readiness and its reason, the licence in force, which
 // member is live, health, certificates, serving alone. Sets gauges only; no I/O.
-import { MEMBERS, type LicenseServerPair, type PairStatus } from '../api/pair.ts';
-import type { Decision, Observation } from './failover.ts';
+import { MEMBERS, otherMember, type LicenseServerPair, type PairStatus } from '../api/pair.ts';
+import type { Decision } from './decision.ts';
+import type { Observation } from './observation.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
-import { other } from './observation.ts';
 
 export function exportPairMetrics(
   metrics: Metrics,
@@ -20,7 +20,7 @@ export function exportPairMetrics(
   series.setReady(namespace, name, ready?.status === 'True', ready?.reason ?? 'Unknown');
   // The licence in force: the live member's, else the other's.
   const first = decision.live === '' ? pair.spec.preferredMember : decision.live;
-  const licence = [first, other(first)]
+  const licence = [first, otherMember(first)]
     .map((mb) => obs.members[mb].server?.licence)
     .find((l) => l?.state === 'valid');
   if (licence?.firstExpiry) m.pairLicenceExpiry.set(sel, licence.firstExpiry.at / 1000);
@@ -36,7 +36,7 @@ export function exportPairMetrics(
     m.pairLiveMember.set({ ...sel, member }, decision.live === member ? 1 : 0);
     m.memberHealthy.set({ ...sel, member }, decision.members[member].healthy ? 1 : 0);
   }
-  const standby = decision.live === '' ? undefined : other(decision.live);
+  const standby = decision.live === '' ? undefined : otherMember(decision.live);
   m.pairStandbyReady.set(sel, standby && decision.members[standby].eligibleForFailover ? 1 : 0);
   m.pairServingAlone.set(sel, decision.serving.alone ? 1 : 0);
   if (status.liveSince) m.pairLiveSince.set(sel, Date.parse(status.liveSince) / 1000);

@@ -1,9 +1,10 @@
-// What the decision reads of one pair (failover.ts: Observation), from the pods, their nodes, the
+// What the decision reads of one pair (observation.ts: Observation), from the pods, their nodes, the
 // prober's state and the pair's status. Pure: the caches are passed in as lookups.
 import type * as k8s from '@kubernetes/client-node';
 import { MEMBERS, type Member, type PairStatus } from '../api/pair.ts';
-import { observeNode, observePod, type Observation } from './failover.ts';
-import type { MemberProbeState } from './prober.ts';
+import type { Observation } from './observation.ts';
+import { observeNode, observePod } from './observe-kube.ts';
+import type { MemberProbeState } from './probe-check.ts';
 
 export interface ObservationSources {
   pods: Record<Member, k8s.V1Pod | undefined>;

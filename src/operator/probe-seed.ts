@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { MemberStatus } from '../api/pair.ts';
-import type { ReplicationState } from './failover.ts';
-import type { MemberProbeState } from './prober.ts';
+import type { ReplicationState } from './observation.ts';
+import type { MemberProbeState } from './probe-check.ts';
 
 /**
  * What a newly started (or newly elected) operator may take over from status for a member it has

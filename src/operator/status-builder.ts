@@ -10,8 +10,8 @@ import {
   type PairStatus,
 } from '../api/pair.ts';
 import { setConditions, type ConditionSpec } from './conditions.ts';
-import type { Decision } from './failover.ts';
-import type { MemberProbeState } from './prober.ts';
+import type { Decision } from './decision.ts';
+import type { MemberProbeState } from './probe-check.ts';
 
 const iso = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
 

@@ -19,7 +19,7 @@ import {
 } from '../support/members.ts';
 import { ensureCrd } from '../support/operator.ts';
 import { lspctl } from '../support/lspctl.ts';
-import { other } from '../../src/operator/observation.ts';
+import { otherMember } from '../../src/api/pair.ts';
 import { CUT_SIDES, healAddresses, partitionAddresses } from '../support/partition.ts';
 import { ServingSampler } from '../support/serving-sampler.ts';
 
@@ -116,7 +116,7 @@ describe('promoting the member marked not promotable, accepting data loss', () =
   it('the member that served alone is lost: a stale request is refused, the command promotes the other once no grant can be valid, never two granting, and the request cannot fire again', async () => {
     const before = await status();
     const live = before.liveMember as MemberName;
-    const standby = other(live);
+    const standby = otherMember(live);
     const leaseBefore = await checkout(live, 'before-the-episode');
     expect(leaseBefore).toBeDefined();
     await eventually('the standby has the first lease', async () =>

@@ -18,7 +18,7 @@ import {
   type OperatedLoopbackPair,
 } from '../support/members.ts';
 import { ensureCrd, leaderElectionEnv, OperatorProcess } from '../support/operator.ts';
-import { other } from '../../src/operator/observation.ts';
+import { otherMember } from '../../src/api/pair.ts';
 import { CUT_SIDES, healAddresses, partitionAddresses } from '../support/partition.ts';
 import { ServingSampler } from '../support/serving-sampler.ts';
 
@@ -163,7 +163,7 @@ class Clients {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.refused[code] = (this.refused[code] ?? 0) + 1;
-      if (this.side === 'host') this.target.set(clientId, other(this.target.get(clientId)!));
+      if (this.side === 'host') this.target.set(clientId, otherMember(this.target.get(clientId)!));
     }
   }
 
@@ -178,7 +178,7 @@ class Clients {
     );
     if (code === 'NOT_ACTIVE' || code === 'NO_QUORUM') {
       if (to && to !== r.member) this.target.set(clientId, to);
-      else if (this.side === 'host') this.target.set(clientId, other(r.member));
+      else if (this.side === 'host') this.target.set(clientId, otherMember(r.member));
     }
   }
 
@@ -269,7 +269,7 @@ describe('split-brain-proof serving', () => {
   it('the active cut off from its standby and the operator, clients on its side: it stops granting, the standby takes over, nothing is lost', async () => {
     const before = await settled();
     const live = before.liveMember as MemberName;
-    const standby = other(live);
+    const standby = otherMember(live);
     const all: Clients[] = [];
     const hostSide = new Clients('host', 6, live, all);
     const isolatedSide = new Clients('isolated', 6, live, all);
@@ -315,7 +315,7 @@ describe('split-brain-proof serving', () => {
   it('the members cut off from each other only: the active serves alone, the standby is never promoted, then resyncs', async () => {
     const before = await settled();
     const live = before.liveMember as MemberName;
-    const standby = other(live);
+    const standby = otherMember(live);
     const all: Clients[] = [];
     const clients = new Clients('host', 8, live, all);
     const sampler = newSampler();
@@ -420,7 +420,7 @@ describe('split-brain-proof serving', () => {
   it('the operator leader killed while the live member serves alone: its last grant outlasts the handover (no refusal), never two granting', async () => {
     const before = await settled();
     const live = before.liveMember as MemberName;
-    const standby = other(live);
+    const standby = otherMember(live);
     // Two replicas with leader election instead of the single operator.
     await loopback.operator.stop();
     const LEASE = 'lpo-split-leader';

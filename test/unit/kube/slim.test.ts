@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { metadataOnly, slimNode, slimPod, withoutManagedFields } from '../../../src/kube/slim.ts';
-import { observeNode, observePod } from '../../../src/operator/failover.ts';
+import { observeNode, observePod } from '../../../src/operator/observe-kube.ts';
 
 const managedFields = [
   {

@@ -8,8 +8,10 @@ import {
 } from '../../../src/operator/data-loss-promotion.ts';
 import type { DataLossInput, DataLossVerdict } from '../../../src/operator/data-loss-promotion.ts';
 import { PendingDataLossEvents } from '../../../src/operator/data-loss-events.ts';
-import { EMPTY_PROBE_HISTORY, decide } from '../../../src/operator/failover.ts';
-import type { Decision, Observation } from '../../../src/operator/failover.ts';
+import type { Decision } from '../../../src/operator/decision.ts';
+import { decide } from '../../../src/operator/failover.ts';
+import { EMPTY_PROBE_HISTORY } from '../../../src/operator/observation.ts';
+import type { Observation } from '../../../src/operator/observation.ts';
 import { actionEventOf, statusEventsOf } from '../../../src/operator/pair-events.ts';
 import { nextStatus } from '../../../src/operator/status-builder.ts';
 import { POLICY, S, T0, member, notProbed, probeFailed, steady, type Patch } from './decision-fixtures.ts';

@@ -2,13 +2,13 @@
 // minutes unless patched, a status that has been steady for an hour, and how a scenario's
 // expectation is checked.
 import { expect } from 'vitest';
+import type { Decision } from '../../../src/operator/decision.ts';
 import type {
-  Decision,
   MemberObservation,
   Observation,
   Policy,
   StatusObservation,
-} from '../../../src/operator/failover.ts';
+} from '../../../src/operator/observation.ts';
 
 export const T0 = 1_800_000_000_000;
 export const S = 1000;

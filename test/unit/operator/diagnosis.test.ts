@@ -7,17 +7,15 @@ import {
   pairCause,
   podCause,
 } from '../../../src/operator/diagnosis.ts';
-import {
-  decide,
-  type MemberObservation,
-  type Observation,
-  type Policy,
-} from '../../../src/operator/failover.ts';
+import { decide } from '../../../src/operator/failover.ts';
 import type {
   LicenceReport,
   LicenceSecretCheck,
   LicenceSource,
+  MemberObservation,
+  Observation,
   PodObservation,
+  Policy,
 } from '../../../src/operator/observation.ts';
 
 const SRC: LicenceSource = {

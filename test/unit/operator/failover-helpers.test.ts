@@ -3,12 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../../../src/api/pair-parse.ts';
 import {
   EMPTY_PROBE_HISTORY,
-  observeNode,
-  observePod,
   policyFromSpec,
   recordProbe,
   recordServerReport,
-} from '../../../src/operator/failover.ts';
+} from '../../../src/operator/observation.ts';
+import { observeNode, observePod } from '../../../src/operator/observe-kube.ts';
 
 describe('recordProbe', () => {
   it('tracks streaks and their start times', () => {

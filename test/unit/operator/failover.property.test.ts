@@ -1,17 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { other } from '../../../src/operator/observation.ts';
+import { MEMBERS, otherMember, type Member } from '../../../src/api/pair.ts';
 import { dataLossRequestValue } from '../../../src/operator/data-loss-promotion.ts';
-import {
-  decide,
-  type Member,
-  type MemberObservation,
-  type Observation,
-  type Policy,
-} from '../../../src/operator/failover.ts';
+import { decide } from '../../../src/operator/failover.ts';
+import type { MemberObservation, Observation, Policy } from '../../../src/operator/observation.ts';
 
 const T0 = 1_800_000_000_000;
-const MEMBERS: Member[] = ['primary', 'redundant'];
 
 /** true about one time in seven. */
 const rarely = fc.constantFrom(false, false, false, false, false, false, true);
@@ -132,7 +126,7 @@ describe('decide: properties', () => {
         if (d.promote !== undefined) {
           expect(d.live).toBe(d.promote);
           expect(d.fence).not.toBe(d.promote);
-          const o2 = other(d.promote);
+          const o2 = otherMember(d.promote);
           const mayBeActive =
             o.status.liveMember === o2 ||
             (p.protocol === 'reference' && o.members[o2].server?.role === 'active');
@@ -291,11 +285,11 @@ describe('decide: properties', () => {
         const live = o.status.liveMember;
         const d0 = decide(o, p, T0);
         if (live === '' || !p.enabled || !d0.members[live].failed) return;
-        if (!d0.members[other(live)].eligibleForFailover) return;
+        if (!d0.members[otherMember(live)].eligibleForFailover) return;
         // far enough in the future every timer has run out (times are within 2 minutes of T0)
         const d = decide(o, p, T0 + 3_600_000);
         expect(d.action).toBe(d.row === '3a' ? 'switchover' : 'failover');
-        expect(d.live).toBe(other(live));
+        expect(d.live).toBe(otherMember(live));
       }),
       RUNS,
     );
@@ -318,10 +312,10 @@ describe('decide: properties', () => {
         expect(d).toMatchObject({
           action: 'switchover',
           fence: live,
-          promote: other(live),
+          promote: otherMember(live),
           demoteFirst: true,
         });
-        expect(d.members[other(live)].eligibleForSwitchover).toBe(true);
+        expect(d.members[otherMember(live)].eligibleForSwitchover).toBe(true);
       }),
       RUNS,
     );
@@ -372,10 +366,10 @@ const episodeArb: fc.Arbitrary<Observation> = fc
   })
   .map(({ o, alone, request, grantsBindUntil, outage }) => {
     const since = new Date(alone?.since ?? T0).toISOString();
-    const target = alone ? other(alone.member) : 'redundant';
+    const target = alone ? otherMember(alone.member) : 'redundant';
     const value = {
       fits: dataLossRequestValue(target, since, 'r1'),
-      'wrong-member': dataLossRequestValue(other(target), since),
+      'wrong-member': dataLossRequestValue(otherMember(target), since),
       stale: dataLossRequestValue(target, new Date((alone?.since ?? T0) - 1000).toISOString()),
       garbage: 'please',
     };
@@ -407,7 +401,7 @@ describe('decide: the promotion accepting data loss (properties)', () => {
         if (kind === 'wait') seen.waiting++;
         if (kind === 'refuse') seen.refused++;
         const alone = o.status.servingAlone;
-        if (d.promote === undefined || alone === undefined || d.promote !== other(alone.member)) return;
+        if (d.promote === undefined || alone === undefined || d.promote !== otherMember(alone.member)) return;
         expect(d.action).toBe('promote-accepting-data-loss');
         expect(o.dataLossRequest).toBeDefined();
         const value = o.dataLossRequest!;
@@ -484,7 +478,7 @@ describe('decide: the promotion accepting data loss (properties)', () => {
         expect(d.live).toBe(d.promote);
         expect(d.epoch).toBeGreaterThan(o.status.epoch);
         expect(d.members[d.promote].healthy).toBe(true);
-        const o2 = other(d.promote);
+        const o2 = otherMember(d.promote);
         if (
           o.status.liveMember === o2 ||
           (p.protocol === 'reference' && o.members[o2].server?.role === 'active')

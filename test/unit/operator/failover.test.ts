@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TABLE_ROWS, decide, type Policy } from '../../../src/operator/failover.ts';
+import { TABLE_ROWS } from '../../../src/operator/decision.ts';
+import { decide } from '../../../src/operator/failover.ts';
+import type { Policy } from '../../../src/operator/observation.ts';
 import {
   POLICY,
   S,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition, PairStatus } from '../../../src/api/pair.ts';
-import type { Decision } from '../../../src/operator/failover.ts';
+import type { Decision } from '../../../src/operator/decision.ts';
 import { actionEventOf, eventsOf, statusEventsOf } from '../../../src/operator/pair-events.ts';
 
 const cond = (type: string, status: string, reason: string, message = reason): Condition => ({

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { MemberStatus } from '../../../src/api/pair.ts';
-import { recordProbe } from '../../../src/operator/failover.ts';
+import { recordProbe } from '../../../src/operator/observation.ts';
 import { probeStateFromStatus } from '../../../src/operator/probe-seed.ts';
 
 const pod: V1Pod = {

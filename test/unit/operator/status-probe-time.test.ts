@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { LicenseServerPair, PairStatus } from '../../../src/api/pair.ts';
 import { LicenseServerPairSchema } from '../../../src/api/pair.ts';
 import { decide } from '../../../src/operator/failover.ts';
-import type { MemberProbeState } from '../../../src/operator/prober.ts';
+import type { MemberProbeState } from '../../../src/operator/probe-check.ts';
 import { nextStatus } from '../../../src/operator/status-builder.ts';
 import { POLICY, T0, member, steady } from './decision-fixtures.ts';
 
