@@ -57,6 +57,8 @@ export class MemberReplication {
   private readonly opts: MemberReplicationOptions;
   private sourceValue: ReplicationSource;
   private follower: Follower | undefined;
+  /** knownActiveSeq of the follower stopped last (a standby being promoted has none running) */
+  private lastFollowerKnew: number | undefined;
   private peerSeenAt = -Infinity;
   private peerSkew: number | null = null;
   private closed = false;
@@ -89,6 +91,8 @@ export class MemberReplication {
 
   /** Promotion: a new source whose log begins after entry `seq` of `epoch`. */
   renewSource(seq: number, epoch: number): void {
+    // Active now: what an active announced before says nothing about this member once it steps down.
+    this.lastFollowerKnew = undefined;
     this.sourceValue.close();
     this.sourceValue = this.newSource();
     this.sourceValue.reset(seq, epoch);
@@ -101,7 +105,7 @@ export class MemberReplication {
 
   /** The last seq the active this member followed was known to have (undefined: none). */
   get knownActiveSeq(): number | undefined {
-    return this.follower?.knownActiveSeq;
+    return this.follower?.knownActiveSeq ?? this.lastFollowerKnew;
   }
 
   /** Standby: follow the peer (a member without a peer follows nobody). */
@@ -133,6 +137,8 @@ export class MemberReplication {
   /** Promotion: the follower stops and is forgotten. */
   async stopFollower(): Promise<void> {
     const f = this.follower;
+    // Still what the last active announced while this member is promoted (its readiness reads it).
+    this.lastFollowerKnew = f?.knownActiveSeq ?? this.lastFollowerKnew;
     this.follower = undefined;
     await f?.stop();
   }

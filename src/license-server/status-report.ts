@@ -12,13 +12,21 @@ export type StatusSources = {
   role: Role;
   epoch: number;
   licence: Pick<LicenceWatcher, 'valid' | 'message' | 'json'>;
-  replication: Pick<MemberReplication, 'lag' | 'state' | 'mode' | 'peerLastSeenSeconds' | 'clockSkewSeconds'>;
+  replication: Pick<
+    MemberReplication,
+    'lag' | 'state' | 'mode' | 'peerLastSeenSeconds' | 'clockSkewSeconds' | 'knownActiveSeq'
+  >;
   guard: Pick<ServingGuard, 'status'>;
   ledger: { readonly seq: number; readonly leaseCount: number };
 };
 
-/** Ready: it can serve licences in its role (a standby that could not serve once promoted is not). */
-export function readiness(s: Pick<StatusSources, 'role' | 'licence' | 'replication'>): {
+/**
+ * Ready: it can serve licences in its role (a standby that could not serve once promoted is not).
+ * A standby cut off from its active can, when it holds everything that active had announced (the
+ * member's own test before a promotion): reporting NotReady the moment its active dies had the
+ * kubelet mark it NotReady while the operator promoted it, which read as the new live member failing.
+ */
+export function readiness(s: Pick<StatusSources, 'role' | 'licence' | 'replication' | 'ledger'>): {
   ready: boolean;
   reason: string;
 } {
@@ -26,9 +34,11 @@ export function readiness(s: Pick<StatusSources, 'role' | 'licence' | 'replicati
     return { ready: false, reason: `${s.role} without a valid licence: ${s.licence.message}` };
   if (s.role === 'active') return { ready: true, reason: 'active with a valid licence' };
   const st = s.replication.state();
-  return st === 'in-sync'
-    ? { ready: true, reason: 'standby following the active' }
-    : { ready: false, reason: `standby, replication ${st}` };
+  if (st === 'in-sync') return { ready: true, reason: 'standby following the active' };
+  const known = s.replication.knownActiveSeq;
+  if (st === 'disconnected' && known !== undefined && s.ledger.seq >= known)
+    return { ready: true, reason: 'standby cut off from its active, holding everything it had announced' };
+  return { ready: false, reason: `standby, replication ${st}` };
 }
 
 export function statusReport(s: StatusSources): StatusJson {

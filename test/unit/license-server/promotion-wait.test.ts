@@ -37,10 +37,16 @@ describe('promotion after the active is gone', () => {
     return b;
   }
 
-  it('waits out the promise when nothing says the active stopped', async () => {
+  it('waits out the promise when nothing says the active stopped, ready all the while', async () => {
     fx = makeFixture([feature('synth', 5)]);
     const b = await standbyOfAClosedActive();
-    const r = await b.member.promote(2, true);
+    // It holds everything its active announced: the kubelet must not see it NotReady as it is promoted.
+    expect(b.member.ready()).toMatchObject({ ready: true });
+    const promotion = b.member.promote(2, true);
+    await new Promise((resolve) => setTimeout(resolve, PROMISE_MS / 4));
+    expect(b.member.status().role).toBe('standby');
+    expect(b.member.ready()).toMatchObject({ ready: true });
+    const r = await promotion;
     expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2 });
     // the last acknowledgement went out at most a heartbeat before the close
     expect(r.ok && r.waitedMs).toBeGreaterThan(PROMISE_MS / 2);
