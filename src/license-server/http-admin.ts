@@ -56,7 +56,10 @@ export function adminApp(member: Member, opts: HttpOptions): Express {
   });
   app.post('/v1/admin/promote', operator, async (req, res) => {
     const body = parse(promoteBody, req.body);
-    const r = await member.promote(body.epoch, body.force, body.grant, body.peerExited);
+    const r = await member.promote(body.epoch, body.force, {
+      ...(body.grant ? { grant: body.grant } : {}),
+      peerExited: body.peerExited,
+    });
     if (!r.ok) return sendError(res, r.status, { code: r.code as ErrorCode, message: r.message });
     res.json({ role: r.role, epoch: r.epoch, ...(r.waitedMs !== undefined ? { waitedMs: r.waitedMs } : {}) });
   });

@@ -4,7 +4,7 @@
 // watching the peer. Role changes are serialised.
 import type { Logger } from 'pino';
 import { refuse } from './admin-answers.ts';
-import type { AdminRefusal, Role, RoleResult } from './admin-answers.ts';
+import type { AdminRefusal, Promotion, Role, RoleResult } from './admin-answers.ts';
 import type { ServerConfig } from './config.ts';
 import type { Ledger } from './ledger.ts';
 import type { LedgerJournal } from './ledger-journal.ts';
@@ -70,13 +70,9 @@ export class MemberRoles {
     return next;
   }
 
-  promote(
-    epoch: number,
-    force: boolean,
-    grant?: { anchor: number; ms: number },
-    peerExited = false,
-  ): Promise<RoleResult> {
+  promote(epoch: number, force: boolean, promotion: Promotion = {}): Promise<RoleResult> {
     const { config, log, guard, ledger, journal, replication } = this.opts;
+    const { grant, peerExited = false } = promotion;
     return this.serial(async () => {
       // A standby may already know epoch N from its peer (the peer was demoted with N just before
       // this promotion with N): equal is fine for a standby, and a repeat for an active member.

@@ -197,32 +197,24 @@ export type StatusJson = {
 export const STREAM_PROTOCOL = 'lsp-replication/1';
 export const STREAM_PATH = '/v1/replication/stream';
 
-export type EntriesResponse = {
+/** What the active says of itself with every answer and heartbeat of the replication stream. */
+type ActivePosition = {
   role: 'active' | 'standby';
   epoch: number;
   lastSeq: number;
   wall: number;
   advertiseUrl: string | null;
+};
+export type EntriesResponse = ActivePosition & {
   /** numbers this answer; the next poll names it (`hb`) as its acknowledgement */
   n?: number;
   entries: LogEntry[];
 };
-export type SnapshotResponse = {
-  role: 'active' | 'standby';
-  epoch: number;
-  wall: number;
-  advertiseUrl: string | null;
-  ledger: LedgerSnapshot;
-};
+export type SnapshotResponse = Omit<ActivePosition, 'lastSeq'> & { ledger: LedgerSnapshot };
 
 /** A heartbeat line of the replication stream. */
-export type StreamHeartbeat = {
+export type StreamHeartbeat = ActivePosition & {
   hb: 1;
-  role: 'active' | 'standby';
-  epoch: number;
-  lastSeq: number;
-  wall: number;
-  advertiseUrl: string | null;
   /** numbers this heartbeat; acknowledgements name the last one the standby had */
   n?: number;
 };

@@ -5,7 +5,7 @@
 // report (status-report.ts). The HTTP layer (http.ts) is a thin shell over this class; main.ts
 // wires it to the environment.
 import type { Logger } from 'pino';
-import type { AdminRefusal, Role, RoleResult } from './admin-answers.ts';
+import type { AdminRefusal, Promotion, Role, RoleResult } from './admin-answers.ts';
 import type { ServerConfig } from './config.ts';
 import type { CheckoutRequest, Denial, Granted, Lease, Ledger, LogEntry, Released } from './ledger.ts';
 import { LedgerJournal } from './ledger-journal.ts';
@@ -309,13 +309,8 @@ export class Member {
 
   // ------------------------------------------------------------------------- roles
 
-  promote(
-    epoch: number,
-    force: boolean,
-    grant?: { anchor: number; ms: number },
-    peerExited = false,
-  ): Promise<RoleResult> {
-    return this.roles.promote(epoch, force, grant, peerExited);
+  promote(epoch: number, force: boolean, promotion: Promotion = {}): Promise<RoleResult> {
+    return this.roles.promote(epoch, force, promotion);
   }
 
   demote(epoch: number): Promise<RoleResult> {

@@ -55,7 +55,7 @@ describe('promotion after the active is gone', () => {
   it('becomes active at once when the operator saw the process it promised exit', async () => {
     fx = makeFixture([feature('synth', 5)]);
     const b = await standbyOfAClosedActive();
-    const r = await b.member.promote(2, true, undefined, true);
+    const r = await b.member.promote(2, true, { peerExited: true });
     expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2, waitedMs: 0 });
     expect(b.member.status().role).toBe('active');
   });
