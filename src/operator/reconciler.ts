@@ -42,6 +42,7 @@ import { nextStatus } from './status-builder.ts';
 import { statusWrite } from './status-urgency.ts';
 import { ensureSupportingObjects } from './supporting-objects.ts';
 import { certificateCondition } from './tls/certificate-condition.ts';
+import { CERTIFICATE_RETRY_MS } from './tls/provided-certificates.ts';
 import { memberCallTls, type OperatorContext } from './tls/member-endpoint.ts';
 import {
   ensureCertificates,
@@ -238,7 +239,7 @@ export class Reconciler {
       certificates
         ? certificates.ok
           ? Math.max(1000, certificates.renewAt.getTime() - now)
-          : 10_000
+          : CERTIFICATE_RETRY_MS
         : undefined,
     ]);
   }

@@ -4,7 +4,7 @@ import type { LicenseServerPair } from '../../api/pair.ts';
 import type { ConditionSpec } from '../conditions.ts';
 import { servesTls } from '../serves-tls.ts';
 import type { PairCertificateState } from './pair-certificates.ts';
-import type { ProvidedCertificateState } from './provided-certificates.ts';
+import { CERTIFICATE_RETRY_MS, type ProvidedCertificateState } from './provided-certificates.ts';
 
 export const CERTIFICATES_READY = 'CertificatesReady';
 
@@ -48,7 +48,7 @@ function providedCondition(state: ProvidedCertificateState): ConditionSpec {
       type: CERTIFICATES_READY,
       status: 'False',
       reason: state.reason,
-      message: `${state.message}. Member pods are not created or replaced until it is fixed; running members keep what they have (checked again within 30 s)`,
+      message: `${state.message}. Member pods are not created or replaced until it is fixed; running members keep what they have (checked again within ${CERTIFICATE_RETRY_MS / 1000} s)`,
     };
   const earliest = Math.min(state.expires.primary.getTime(), state.expires.redundant.getTime());
   if (state.overdue)

@@ -2,7 +2,9 @@
 // named in spec.tls.secretNames are read by name (never listed or watched), checked
 // (provided-check.ts), and, when both can serve, the members' trust ConfigMap and the clients'
 // CA ConfigMap are written. Nothing is issued and the user's Secrets are never written. A pair's
-// Secrets are read again at most every RECHECK_MS, or at once when the pair's spec changes.
+// Secrets are read again at most every PROVIDED_RECHECK_MS while they are good, every
+// CERTIFICATE_RETRY_MS while they are not (a fix shows within seconds, without watching every
+// Secret of the namespace), and at once when the pair's spec changes.
 import type { LicenseServerPair, Member } from '../../api/pair.ts';
 import { MEMBERS } from '../../api/pair.ts';
 import { memberIdentity } from '../../tls/identity.ts';
@@ -19,8 +21,10 @@ import {
 } from './provided-check.ts';
 import { memberTrustBundle, trustConfigMap, unionBundle } from './provided-trust.ts';
 
-/** The Secrets are read again at most this often (and when the pair's spec changes). */
+/** Good Secrets are read again at most this often (and when the pair's spec changes). */
 export const PROVIDED_RECHECK_MS = 30_000;
+/** Certificates that cannot serve (a broken Secret, a failed issue) are looked at again this often. */
+export const CERTIFICATE_RETRY_MS = 5_000;
 /** A steady pair is reconciled at least this often to look at its Secrets (a renewal, an edit). */
 const STEADY_RECHECK_MS = 5 * 60_000;
 /** A certificate in the last sixth of its life was not renewed when cert-manager (by default) would have. */
@@ -81,8 +85,8 @@ export class ProvidedCertificates {
     try {
       const { bundle } = await this.ca.current();
       const k = this.known.get(key);
-      if (k && k.spec === spec && k.bundle === bundle && this.now() < k.checkedAt + PROVIDED_RECHECK_MS)
-        return k.state;
+      const fresh = k?.state.ok ? PROVIDED_RECHECK_MS : CERTIFICATE_RETRY_MS;
+      if (k && k.spec === spec && k.bundle === bundle && this.now() < k.checkedAt + fresh) return k.state;
       const state = await this.check(pair, key, bundle);
       this.known.set(key, { spec, bundle, checkedAt: this.now(), state });
       return state;

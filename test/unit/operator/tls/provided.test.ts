@@ -326,8 +326,14 @@ describe('ProvidedCertificates', () => {
     expect(certs.trustedCa('lic/eda')).toBe(userCa.certPem);
 
     fx.secrets['eda-primary-cert'] = secretOf(await certManagerCert());
-    now += 31_000;
+    // A broken pair's Secrets are looked at again within seconds, not at the good pair's 30 s.
+    fx.reads.length = 0;
+    now += 4_000;
+    expect((await certs.ensure(pair)).ok).toBe(false);
+    expect(fx.reads).toEqual([]);
+    now += 1_500;
     expect((await certs.ensure(pair)).ok).toBe(true);
+    expect(fx.reads.sort()).toEqual(['eda-primary-cert', 'eda-redundant-cert']);
   });
 
   it('a certificate in the last sixth of its life: still True, reason RenewalOverdue', async () => {
