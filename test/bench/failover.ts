@@ -191,11 +191,17 @@ class Load {
       if (!x.ok && x.done >= fault && x.done <= end) counts.set(x.why, (counts.get(x.why) ?? 0) + 1);
     return [...counts].map(([w, n]) => `${w}×${n}`).join(' ') || 'none';
   }
-  /** Time since the last failure, ms (0 if the latest answer failed). */
-  okStreakMs(): number {
-    const lastFail = this.samples.filter((s) => !s.ok).at(-1)?.done ?? 0;
-    const lastOk = this.samples.filter((s) => s.ok).at(-1)?.done ?? 0;
-    return lastOk > lastFail ? Date.now() - lastFail : 0;
+  /**
+   * How long the answers completed after `since` have been good, ms: since the last failure, or
+   * since the first of them when none failed (0 while the latest failed or none came). Answers
+   * from before `since` do not count: after a fault, a client whose requests all hang has no
+   * streak, however long ago its last failure was.
+   */
+  okStreakMs(since = 0): number {
+    const after = this.samples.filter((s) => s.done > since);
+    const lastFail = after.filter((s) => !s.ok).at(-1)?.done;
+    const firstOk = after.find((s) => s.ok && (lastFail === undefined || s.done > lastFail))?.done;
+    return firstOk === undefined ? 0 : Date.now() - (lastFail ?? firstOk);
   }
   async stop(): Promise<void> {
     if (this.proc.exitCode !== null) return;
@@ -408,7 +414,7 @@ async function pairRound(ns: string, fault: Fault, load: Load, operatorNs: strin
     100,
   );
   // The clients are served again: the outage window closes once answers have been good for 3 s.
-  await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
+  await until('the client served again', async () => load.okStreakMs(at) > 3000, ROUND_TIMEOUT_MS, 100);
   const end = Date.now();
   const outageS = load.outage(at, end);
   const failed = load.failures(at, end);
@@ -615,7 +621,7 @@ async function singleRound(ns: string, fault: Fault, load: Load): Promise<Round>
   } finally {
     await resume();
   }
-  await until('the client served again', async () => load.okStreakMs() > 3000, ROUND_TIMEOUT_MS, 100);
+  await until('the client served again', async () => load.okStreakMs(at) > 3000, ROUND_TIMEOUT_MS, 100);
   const end = Date.now();
   const app = await appRound(ns, at);
   return {

@@ -4,7 +4,10 @@ import https from 'node:https';
 /**
  * One HTTP request on a NEW connection. Through a Service, a kept-alive connection stays on the pod
  * conntrack first chose, even after the selector moved; tests and benchmarks that measure routing
- * must not reuse one. Resolves with the status and body; rejects on a network error or timeout.
+ * must not reuse one. Resolves with the status and body; rejects on a network error, or when no
+ * whole answer came within `timeoutMs` (a deadline for the whole request: the socket's idle timeout
+ * is armed only once the connection is made, and fired after about twice its value against a
+ * stopped TLS server).
  */
 /** TLS for an https request: the CA bundle, an optional client certificate, the name to verify. */
 export interface RequestTls {
@@ -49,7 +52,6 @@ export function requestOnNewConnection(
         ...tls,
         method: opts.method ?? (opts.json === undefined ? 'GET' : 'POST'),
         agent: false,
-        timeout: opts.timeoutMs ?? 1000,
         ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         headers: {
           ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -59,12 +61,18 @@ export function requestOnNewConnection(
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, body });
+        });
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    const deadline = setTimeout(() => req.destroy(new Error('timeout')), opts.timeoutMs ?? 1000);
+    req.on('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
     req.end(opts.json === undefined ? undefined : JSON.stringify(opts.json));
   });
 }
