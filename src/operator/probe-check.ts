@@ -142,18 +142,26 @@ export function signalOf(
   const first = prev.lastResult === undefined;
   const reachedFailure = history.consecutiveFailures === t.failureThreshold;
   const reachedSuccess = history.consecutiveSuccesses === t.successThreshold;
-  const serverChanged =
-    (prev.server === undefined) !== (server === undefined) ||
-    prev.server?.role !== server?.role ||
-    prev.server?.epoch !== server?.epoch ||
-    prev.server?.replication !== server?.replication ||
-    prev.server?.serving?.right !== server?.serving?.right ||
-    licenceNews(prev.server?.licence) !== licenceNews(server?.licence) ||
-    needsAlone(prev.server?.replication, prev.server?.serving) !==
-      needsAlone(server?.replication, server?.serving);
+  const serverChanged = reportNews(prev.server, server);
   if (!(corroborating || flipped || first || reachedFailure || reachedSuccess || serverChanged))
     return undefined;
   return corroborating || !result.ok || reachedFailure ? 'failure' : reachedSuccess ? 'healthy' : 'changed';
+}
+
+/**
+ * A member's report changed in what the decision or the serving rules read: worth a reconcile,
+ * whichever read brought it (a check, or the status read held on a standby).
+ */
+export function reportNews(prev: ServerReport | undefined, next: ServerReport | undefined): boolean {
+  return (
+    (prev === undefined) !== (next === undefined) ||
+    prev?.role !== next?.role ||
+    prev?.epoch !== next?.epoch ||
+    prev?.replication !== next?.replication ||
+    prev?.serving?.right !== next?.serving?.right ||
+    licenceNews(prev?.licence) !== licenceNews(next?.licence) ||
+    needsAlone(prev?.replication, prev?.serving) !== needsAlone(next?.replication, next?.serving)
+  );
 }
 
 /** What of a licence report the conditions say: a change of it is worth a reconcile. */

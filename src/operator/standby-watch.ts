@@ -8,6 +8,7 @@ import type { ServerReport } from './observation.ts';
 import {
   answered,
   authOf,
+  reportNews,
   type MemberProbeState,
   type ProbeSignal,
   type ProbeTarget,
@@ -81,8 +82,15 @@ async function watch(ctx: WatchContext, e: WatchedEntry, sentAt: number, silentM
   if (!(silent && next !== undefined) && !(waited && !silent))
     e.watchAfter = now + Math.max(t.periodMs, 1000);
   if (!status) return;
+  const before = e.state.server;
   e.state = { ...e.state, ...answered(e.state, status, sentAt, ctx.now()) };
-  if (!silent) return;
+  // The answer may be the news a check would have signalled (the standby in sync again after a
+  // switchover): the check that follows finds nothing changed, so it is signalled here, or the
+  // pair waits for its next periodic reconcile with a stale condition.
+  if (!silent) {
+    if (reportNews(before, e.state.server)) ctx.onChange(t.pairKey, 'changed');
+    return;
+  }
   const live = otherMember(t.member);
   if (silentMs === EARLY_SILENT_MS) ctx.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
   // The decision reads the new report with the live member's failed check (assess.ts: PeerLost);
