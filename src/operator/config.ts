@@ -21,8 +21,9 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(64).default(4),
   PROBE_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(128),
-  // The standby's held status read (detection.ts): off by default until its start-up race is understood.
-  STANDBY_SILENCE_WATCH: z.enum(['true', 'false']).default('false'),
+  // The standby's held status read (detection.ts): a hung or dead live member is checked as soon as
+  // its standby stops hearing it. 'false' leaves detection to the checks' period.
+  STANDBY_SILENCE_WATCH: z.enum(['true', 'false']).default('true'),
   RESYNC_SECONDS: z.coerce.number().positive().default(300),
   // Certificates the operator issues (spec.tls.mode Operator). A member's lasts 30 days and is
   // renewed after 20; the operator's own, in memory only, a day; the CA ten years, its successor

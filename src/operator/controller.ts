@@ -64,7 +64,7 @@ export class Controller {
 
     this.prober = new Prober({
       concurrency: opts.probeConcurrency,
-      watchStandbys: opts.standbySilenceWatch ?? false,
+      watchStandbys: opts.standbySilenceWatch ?? true,
       log,
       metrics,
       isLeader: opts.isLeader,

@@ -37,7 +37,7 @@
 //
 // Run: npm run bench -- failover [--rounds 5] [--interval-ms 50] [--skip-single]
 //        [--faults pod-deleted,…,node-lost,node-partitioned] [--policy default|aggressive]
-//        [--standby-reads]
+//        [--no-standby-reads]
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -92,8 +92,11 @@ const POLICY_NAME = (() => {
   return name;
 })();
 const POLICY = POLICIES[POLICY_NAME];
-/** `--standby-reads`: the operator holds status reads on each standby (STANDBY_SILENCE_WATCH). */
-const STANDBY_READS = args.includes('--standby-reads');
+/**
+ * The operator holds a status read on each standby (STANDBY_SILENCE_WATCH, on by default);
+ * `--no-standby-reads` turns it off (detection by the checks' period alone).
+ */
+const STANDBY_READS = !args.includes('--no-standby-reads');
 const REQUEST_TIMEOUT_MS = 1000;
 const ROUND_TIMEOUT_MS = 240_000;
 /** `--faults a,b`: only these (e.g. --faults pod-partitioned); the node faults only when named. */
@@ -664,7 +667,7 @@ async function main(): Promise<void> {
       release,
       operatorNs,
       ['image.pullPolicy=Never', ...(NODES > 1 ? [operatorOnFirstNode] : [])],
-      STANDBY_READS ? { STANDBY_SILENCE_WATCH: 'true' } : {},
+      { STANDBY_SILENCE_WATCH: STANDBY_READS ? 'true' : 'false' },
     );
 
     say(
@@ -790,7 +793,7 @@ async function main(): Promise<void> {
     `detection         a silent fault (hung, partitioned, node lost) is decided within ${f2(silentFaultBoundMs(POLICY, STANDBY_READS) / 1000)} s with this policy ` +
       (STANDBY_READS
         ? `(the standby's 0.5 s of silence, a confirming check of ${f2(confirmTimeoutMs(timeoutMs) / 1000)} s, at least 1 s of silence for the decision: ${f2(hungDetectionBoundMs(timeoutMs) / 1000)} s whatever the period)`
-        : `(the next check, one period away, times out; the standby's 1 s of silence; with --standby-reads: ${f2(silentFaultBoundMs(POLICY, true) / 1000)} s)`) +
+        : `(the next check, one period away, times out; the standby's 1 s of silence; with the standby reads (the default): ${f2(silentFaultBoundMs(POLICY, true) / 1000)} s)`) +
       `; a reported fault (pod deleted, container killed) on the platform's report; the move adds the fence, the promotion, the Service and kube-proxy\n`,
   );
   process.stdout.write(
