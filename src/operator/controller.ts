@@ -13,6 +13,9 @@ import { reconcileWorker } from './reconcile-worker.ts';
 import { triggerReconciles } from './reconcile-triggers.ts';
 import { Reconciler } from './reconciler.ts';
 
+/** The component the operator's Events name (source.component, reportingComponent). */
+export const OPERATOR_COMPONENT = 'license-pair-operator';
+
 /**
  * Wires the informers (pairs, and the pods, Services, PDBs, PVCs, NetworkPolicies and Nodes they own
  * or use) to a work queue keyed by `namespace/name`, and the queue to a bounded pool of reconcile workers.
@@ -96,7 +99,7 @@ export class Controller {
       ...(opts.operatorPeer ? { operatorPeer: opts.operatorPeer } : {}),
       ...(informers.nodes ? { nodes: informers.nodes } : {}),
       writer,
-      events: new EventRecorder(writer, 'license-pair-operator', log),
+      events: new EventRecorder(writer, OPERATOR_COMPONENT, log),
       prober: this.prober,
       metrics,
       series,
