@@ -37,7 +37,8 @@ export type FeatureConfig = {
   lingerMs: number;
 };
 
-export type Lease = {
+/** Who holds which seats: what a grant records and a lease carries. */
+type Holding = {
   id: string;
   feature: string;
   count: number;
@@ -46,6 +47,9 @@ export type Lease = {
   host: string;
   /** how many of `count` seats come from the host's reservation */
   reserved: number;
+};
+
+export type Lease = Holding & {
   /** monotonic ms */
   expiresAt: number;
   /** monotonic ms */
@@ -54,17 +58,7 @@ export type Lease = {
   lingering: boolean;
 };
 
-export type GrantOp = {
-  type: 'grant';
-  id: string;
-  feature: string;
-  count: number;
-  clientId: string;
-  user: string;
-  host: string;
-  reserved: number;
-  ttlMs: number;
-};
+export type GrantOp = Holding & { type: 'grant'; ttlMs: number };
 export type Op =
   | GrantOp
   | { type: 'renew'; id: string; ttlMs: number }
