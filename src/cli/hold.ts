@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
+import { CliExit } from './command-io.ts';
 import {
   LeaseLostError,
   LicenseClient,
@@ -49,32 +50,22 @@ export type HoldOptions = {
   err: (s: string) => void;
 };
 
-/** An outcome of lspctl itself: exit code and message. */
-export class HoldExit extends Error {
-  override name = 'HoldExit';
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
 const signalNumber = (s: NodeJS.Signals): number => os.constants.signals[s] ?? 0;
 
-function checkoutFailure(err: unknown, feature: string): HoldExit {
+function checkoutFailure(err: unknown, feature: string): CliExit {
   if (err instanceof NoSeatError)
-    return new HoldExit(HOLD_EXIT.NO_SEAT, `no seat of ${feature} is free: ${err.message}`);
+    return new CliExit(HOLD_EXIT.NO_SEAT, `no seat of ${feature} is free: ${err.message}`);
   if (err instanceof LicenseUnavailableError)
-    return new HoldExit(HOLD_EXIT.UNAVAILABLE, `the licence server is unreachable: ${err.message}`);
-  if (err instanceof LicenseRefusedError) return new HoldExit(HOLD_EXIT.REFUSED, err.message);
+    return new CliExit(HOLD_EXIT.UNAVAILABLE, `the licence server is unreachable: ${err.message}`);
+  if (err instanceof LicenseRefusedError) return new CliExit(HOLD_EXIT.REFUSED, err.message);
   // final like a refusal (retrying cannot change a certificate); its message names the fix
-  if (err instanceof TlsCertificateError) return new HoldExit(HOLD_EXIT.REFUSED, err.message);
-  return new HoldExit(HOLD_EXIT.UNAVAILABLE, `checkout of ${feature} failed: ${(err as Error).message}`);
+  if (err instanceof TlsCertificateError) return new CliExit(HOLD_EXIT.REFUSED, err.message);
+  return new CliExit(HOLD_EXIT.UNAVAILABLE, `checkout of ${feature} failed: ${(err as Error).message}`);
 }
 
 /**
  * Run the hold mode; resolves with the exit code (the command's status, or 128 + the number of
- * the signal that ended it), rejects with HoldExit for lspctl's own outcomes.
+ * the signal that ended it), rejects with CliExit for lspctl's own outcomes.
  */
 export async function hold(o: HoldOptions): Promise<number> {
   let lost: ((e: LeaseLostError) => void) | undefined;
@@ -120,7 +111,7 @@ export async function hold(o: HoldOptions): Promise<number> {
         lost = resolve;
         if (lostEarly[0]) resolve(lostEarly[0]);
       }).finally(() => clearInterval(keepAlive));
-      if (reason) throw new HoldExit(HOLD_EXIT.LEASE_LOST, `lost ${describe(lease)}: ${reason.message}`);
+      if (reason) throw new CliExit(HOLD_EXIT.LEASE_LOST, `lost ${describe(lease)}: ${reason.message}`);
       await release(client, lease, o.err);
       return 0;
     }
@@ -200,10 +191,10 @@ async function runCommand(
   if ('error' in end) {
     await release(client, lease, o.err);
     const code = end.error.code === 'ENOENT' ? HOLD_EXIT.NOT_FOUND : HOLD_EXIT.CANNOT_RUN;
-    throw new HoldExit(code, `cannot run ${file}: ${end.error.message}`);
+    throw new CliExit(code, `cannot run ${file}: ${end.error.message}`);
   }
   if (lostReason)
-    throw new HoldExit(
+    throw new CliExit(
       HOLD_EXIT.LEASE_LOST,
       `${file} was stopped (exit status ${end.status}): lost ${describe(lease)}: ${lostReason.message}`,
     );

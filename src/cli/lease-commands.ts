@@ -8,7 +8,7 @@ import { LicenseClient, LicenseError, LicenseUnavailableError, RETRY_DEFAULTS } 
 import { CliExit, EXIT } from './command-io.ts';
 import type { Io } from './command-io.ts';
 import { positiveInt, tokenFrom } from './command-options.ts';
-import { HoldExit, hold } from './hold.ts';
+import { hold } from './hold.ts';
 import { addTlsOptions, clientTls } from './tls-options.ts';
 import type { TlsFlags } from './tls-options.ts';
 
@@ -111,21 +111,16 @@ export function addLeaseCommands(program: Command, io: Io): void {
           ...clientTls(opts),
         };
         if (opts.hold) {
-          let code: number;
-          try {
-            code = await hold({
-              client: clientOptions,
-              feature,
-              count: opts.count,
-              command,
-              verbose: Boolean(opts.verbose),
-              out: io.out,
-              err: io.err,
-            });
-          } catch (err) {
-            if (err instanceof HoldExit) throw new CliExit(err.code, err.message);
-            throw err;
-          }
+          // hold() throws CliExit for what lspctl itself says (no seat, unreachable, refused)
+          const code = await hold({
+            client: clientOptions,
+            feature,
+            count: opts.count,
+            command,
+            verbose: Boolean(opts.verbose),
+            out: io.out,
+            err: io.err,
+          });
           if (code !== 0) throw new CliExit(code, '');
           return;
         }
