@@ -56,7 +56,22 @@ async function pairStatus(): Promise<Status> {
   return o.status ?? {};
 }
 
-/** Ready, both members Healthy, the standby in sync (replication from the active member works). */
+/**
+ * Both member pods on the patched spec (applyPair's health check, every second), none leaving: the
+ * rollout that the patch starts is over. Between its steps the pair can be Running with both
+ * members healthy, and a pod replaced under a test changes its address.
+ */
+async function rolledOut(): Promise<boolean> {
+  const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `lpo.dev/pair=${PAIR}` })).items;
+  return (
+    pods.length === 2 &&
+    pods.every(
+      (p) => !p.metadata?.deletionTimestamp && p.spec?.containers[0]?.readinessProbe?.periodSeconds === 1,
+    )
+  );
+}
+
+/** Ready, both members Healthy, the standby in sync (replication from the active member works), no rollout under way. */
 async function settled(): Promise<Status> {
   return eventually(
     'the pair Ready with both members Healthy and the standby in sync',
@@ -67,7 +82,8 @@ async function settled(): Promise<Status> {
         cond('Ready') === 'True' &&
         cond('StandbyReady') === 'True' &&
         st.members?.primary?.health === 'Healthy' &&
-        st.members.redundant?.health === 'Healthy'
+        st.members.redundant?.health === 'Healthy' &&
+        (await rolledOut())
         ? st
         : undefined;
     },
