@@ -250,17 +250,7 @@ export class Follower {
     if (lines.heartbeat) this.host.sawPeer(lines.heartbeat);
     if (!this.running) return;
     const last = lines.entries[lines.entries.length - 1];
-    if (last) {
-      try {
-        this.host.applyEntries(lines.entries, lines.jsons);
-      } catch (err) {
-        this.host.log('warn', 'replication: cannot apply entries; resyncing from a snapshot', {
-          error: (err as Error).message,
-        });
-        this.core.applyFailed();
-        throw new ApplyError();
-      }
-    }
+    if (last && !this.apply(lines.entries, lines.jsons)) throw new ApplyError();
     this.core.applied(now, last?.seq, this.host.position().seq);
   }
 
@@ -280,17 +270,21 @@ export class Follower {
     this.core.polled(now, Date.now(), res);
     this.host.sawPeer(res);
     if (!this.running) return;
-    if (res.entries.length > 0) {
-      try {
-        this.host.applyEntries(res.entries);
-      } catch (err) {
-        this.host.log('warn', 'replication: cannot apply entries; resyncing from a snapshot', {
-          error: (err as Error).message,
-        });
-        this.core.applyFailed();
-        return;
-      }
-    }
+    if (res.entries.length > 0 && !this.apply(res.entries)) return;
     this.core.pollApplied(now, res.lastSeq, this.host.position().seq);
+  }
+
+  /** Entries that do not apply are a gap: logged, and the next step resyncs from a snapshot. */
+  private apply(entries: LogEntry[], jsons?: readonly string[]): boolean {
+    try {
+      this.host.applyEntries(entries, jsons);
+      return true;
+    } catch (err) {
+      this.host.log('warn', 'replication: cannot apply entries; resyncing from a snapshot', {
+        error: (err as Error).message,
+      });
+      this.core.applyFailed();
+      return false;
+    }
   }
 }

@@ -34,7 +34,6 @@ export type SourceOptions = SourceCoreOptions & {
 
 /** The active member's side: the in-memory log window, streams, long-polls and acks. */
 export class ReplicationSource {
-  readonly mode: 'sync' | 'async';
   private readonly core: SourceCore;
   private readonly now: () => number;
   private readonly onAck: ((seq: number, anchorAt: number | undefined) => void) | undefined;
@@ -46,9 +45,12 @@ export class ReplicationSource {
 
   constructor(opts: SourceOptions) {
     this.core = new SourceCore(opts);
-    this.mode = opts.mode;
     this.onAck = opts.onAck;
     this.now = opts.now ?? (() => performance.now());
+  }
+
+  get mode(): 'sync' | 'async' {
+    return this.core.mode;
   }
 
   /** Start the window after the given (seq, epoch), e.g. after loading a snapshot. */

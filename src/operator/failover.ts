@@ -116,7 +116,7 @@ export function decide(obs: Observation, specPolicy: Policy, now: number): Decis
     previousLive: prevLive,
     ...(move.fence !== undefined ? { fence: move.fence } : {}),
     ...(promote !== undefined ? { promote } : {}),
-    ...(move.peerExited && promote !== undefined ? { peerExited: true as const } : {}),
+    ...(move.peerExited ? { peerExited: true as const } : {}),
     ...(move.fence !== undefined && (members[move.fence].healthy || members[move.fence].leaving)
       ? { demoteFirst: true as const }
       : {}),

@@ -37,16 +37,15 @@ describe('watchStandbys', () => {
 
   it('signals a held answer that changed the standby report (in sync again after a switchover)', async () => {
     let answer: ((body: unknown) => void) | undefined;
-    const asked = new Promise<void>((seen) => {
-      const server = http.createServer((_req, res) => {
-        answer = (body) => res.end(JSON.stringify(body));
-        seen();
-      });
-      servers.push(server);
-      server.listen(0, '127.0.0.1');
+    let seen: () => void = () => undefined;
+    const asked = new Promise<void>((resolve) => (seen = resolve));
+    const server = http.createServer((_req, res) => {
+      answer = (body) => res.end(JSON.stringify(body));
+      seen();
     });
-    await new Promise((r) => setImmediate(r));
-    const port = (servers[0]!.address() as AddressInfo).port;
+    servers.push(server);
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const port = (server.address() as AddressInfo).port;
     const target = (member: Member, statusUrl?: string): ProbeTarget => ({
       pairKey: 'lic/eda',
       member,
