@@ -157,7 +157,9 @@ export class Prober {
     const now = this.now();
     if (this.opts.watchStandbys) watchStandbys(this.watch, now);
     for (const e of this.entries.values()) {
-      if (this.inFlight >= this.opts.concurrency) return;
+      // Full slots end the checks of this tick, not the grants below: a pair serving alone is
+      // granted every second however many members are hung (prober-grants.test.ts).
+      if (this.inFlight >= this.opts.concurrency) break;
       if (e.inFlight || e.nextDue > now) continue;
       e.inFlight = true;
       this.inFlight++;
