@@ -1,51 +1,10 @@
+// HTTP calls from the operator to a member: its health check, and for the reference server the
+// status and role changes of docs/server-contract.md. Every call has a deadline; none throws.
 import net from 'node:net';
-import type { SecureContext } from 'node:tls';
 import { afterPendingIo } from '../license-server/after-pending-io.ts';
-import type { Identity } from '../tls/identity.ts';
 import { request, type Answer } from './member-request.ts';
 import { parseStatus } from './member-status-answer.ts';
-import type { LicenceReport } from './observation.ts';
-import type { ServingReport } from './serving.ts';
-
-/**
- * HTTP calls from the operator to a member: its health check, and for the reference server the
- * status and role changes of docs/server-contract.md. Every call has a deadline; none throws.
- */
-export interface ProbeResult {
-  ok: boolean;
-  latencyMs: number;
-  message: string;
-}
-
-export interface MemberStatus {
-  role: 'active' | 'standby';
-  epoch: number;
-  replication: 'in-sync' | 'catching-up' | 'disconnected' | 'none';
-  lagEntries?: number;
-  lagSeconds?: number;
-  peerLastSeenSeconds?: number;
-  serving?: ServingReport;
-  licence?: LicenceReport;
-  /** names this answer: a solo grant sent later is counted from it */
-  anchor?: number;
-}
-
-/**
- * TLS to a member: the operator's context (the installation's trust bundle and its client
- * certificate, read for each call so a renewal is picked up) and the member identity the
- * certificate must carry. The operator dials pod IPs, which are in no certificate: the identity
- * is what proves it reached that member of that pair.
- */
-export interface MemberCallTls {
-  context: () => SecureContext | undefined;
-  identity: Identity & { kind: 'member' };
-}
-
-/** How the operator authenticates to a member, and the member to it. */
-export interface MemberAuth {
-  token?: string | undefined;
-  tls?: MemberCallTls | undefined;
-}
+import type { MemberAuth, MemberCallTls, MemberStatus, ProbeResult } from './member-wire.ts';
 
 export async function httpCheck(url: string, timeoutMs: number, tls?: MemberCallTls): Promise<ProbeResult> {
   return (await timedCheck(url, { timeoutMs, tls }, (status) => status >= 200 && status < 400)).result;

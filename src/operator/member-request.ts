@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { SecureContext } from 'node:tls';
 import { afterPendingIo } from '../license-server/after-pending-io.ts';
 import { describeCallError } from './member-call-error.ts';
-import type { MemberCallTls } from './member-client.ts';
+import type { MemberCallTls } from './member-wire.ts';
 import { checkMemberIdentity } from './tls/member-identity-check.ts';
 
 /** Bodies past this are not a health or status answer: the call fails instead of buffering them. */

@@ -1,7 +1,7 @@
 // A member's status answer (docs/server-contract.md) as the operator's decisions may use it: it is
 // another process's JSON, so each field is checked and a malformed one is left out (taken as
 // unknown) rather than failing the whole answer.
-import type { MemberStatus } from './member-client.ts';
+import type { MemberStatus } from './member-wire.ts';
 import type { LicenceReport } from './observation.ts';
 
 export function parseStatus(text: string, field?: 'status'): MemberStatus | undefined {

@@ -2,16 +2,8 @@
 // (the streaks, the server report), the answer a solo grant is counted from, the metrics, and
 // whether the pair is worth a reconcile. When checks run is the prober's (prober.ts).
 import type { Member } from '../api/pair.ts';
-import {
-  httpCheck,
-  readStatus,
-  statusCheck,
-  tcpCheck,
-  type MemberAuth,
-  type MemberCallTls,
-  type MemberStatus,
-  type ProbeResult,
-} from './member-client.ts';
+import { httpCheck, readStatus, statusCheck, tcpCheck } from './member-client.ts';
+import type { MemberAuth, MemberCallTls, MemberStatus, ProbeResult } from './member-wire.ts';
 import type { Metrics } from './metrics.ts';
 import {
   recordServerReport,

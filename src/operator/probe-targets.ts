@@ -3,7 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
 import { podServesTls, portScheme } from './serves-tls.ts';
-import type { MemberCallTls } from './member-client.ts';
+import type { MemberCallTls } from './member-wire.ts';
 import type { ProbeTarget } from './probe-check.ts';
 import { memberAdminBaseUrl } from './tls/member-endpoint.ts';
 

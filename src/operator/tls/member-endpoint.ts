@@ -5,7 +5,7 @@ import type { SecureContext } from 'node:tls';
 import type { LicenseServerPair, Member } from '../../api/pair.ts';
 import { memberIdentity, parseIdentity, type Identity } from '../../tls/identity.ts';
 import { podServesTls, usesProvidedCertificates } from '../serves-tls.ts';
-import type { MemberCallTls } from '../member-client.ts';
+import type { MemberCallTls } from '../member-wire.ts';
 import type { OperatorCertificate } from './operator-certificate.ts';
 import type { ProvidedCertificates } from './provided-certificates.ts';
 

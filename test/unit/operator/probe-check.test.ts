@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MemberStatus, ProbeResult } from '../../../src/operator/member-client.ts';
+import type { MemberStatus, ProbeResult } from '../../../src/operator/member-wire.ts';
 import { EMPTY_PROBE_HISTORY, recordProbe } from '../../../src/operator/observation.ts';
 import {
   aloneRecheckAt,
