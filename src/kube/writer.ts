@@ -153,6 +153,15 @@ export class KubeWriter {
     }
   }
 
+  async readConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
+    try {
+      return await this.core.readNamespacedConfigMap({ namespace, name });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
   /** Replaces a Secret at the resourceVersion it carries: false when it changed since (409). */
   async replaceSecret(secret: k8s.V1Secret): Promise<boolean> {
     this.guard('update', 'Secret');

@@ -34,7 +34,10 @@ export class OperatorTls {
 
   /** `onCaChange`: the installation CA changed (every pair's certificates and trust follow it). */
   constructor(
-    writer: Pick<KubeWriter, 'readSecret' | 'createIfAbsent' | 'replaceSecret' | 'applyIfChanged'>,
+    writer: Pick<
+      KubeWriter,
+      'readSecret' | 'readConfigMap' | 'createIfAbsent' | 'replaceSecret' | 'applyIfChanged'
+    >,
     settings: TlsSettings,
     metrics: Metrics,
     log: Logger,
@@ -56,6 +59,7 @@ export class OperatorTls {
     this.operatorCertificate = new OperatorCertificate(ca, settings.operatorLifetimeMs);
     const io: PairCertificateIo = {
       readSecret: (ns, name) => writer.readSecret(ns, name),
+      readConfigMap: (ns, name) => writer.readConfigMap(ns, name),
       apply: (desired, live) => writer.applyIfChanged(desired, live),
     };
     const pairCertificates = new PairCertificates(ca, io, {

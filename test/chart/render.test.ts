@@ -207,7 +207,7 @@ describe('helm template', () => {
     expect(cr.rules).toContainEqual({
       apiGroups: [''],
       resources: ['configmaps'],
-      verbs: ['create', 'patch'],
+      verbs: ['get', 'create', 'patch'],
     });
     // The installation CA: a Role in the release namespace, get and update by name only.
     const caRole = find(objs, 'Role', 'lpo-license-pair-operator-ca') as K8sObject & { rules: Rule[] };

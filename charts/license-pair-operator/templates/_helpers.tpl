@@ -77,10 +77,11 @@ server-side apply is a patch (and a create when the object is new), status is a 
 - apiGroups: ['']
   resources: [secrets]
   verbs: [get, create, patch]
-# The pair's CA bundle for clients (server-side apply).
+# The pair's CA bundle for clients (server-side apply; read back by name once after a restart, for
+# the CAs still in their overlap with spec.tls.mode Provided).
 - apiGroups: ['']
   resources: [configmaps]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch]

@@ -28,6 +28,7 @@ export type PairCertificateState =
 
 export interface PairCertificateIo {
   readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined>;
+  readConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined>;
   /** server-side apply (skipped when `live` already carries this desired state) */
   apply(desired: k8s.KubernetesObject, live?: k8s.KubernetesObject): Promise<unknown>;
 }

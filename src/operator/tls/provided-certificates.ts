@@ -1,7 +1,9 @@
 // The members' certificates when the user provides them (`spec.tls.mode: Provided`): the Secrets
 // named in spec.tls.secretNames are read by name (never listed or watched), checked
 // (provided-check.ts), and, when both can serve, the members' trust ConfigMap and the clients'
-// CA ConfigMap are written. Nothing is issued and the user's Secrets are never written. A pair's
+// CA ConfigMap are written. A user CA the Secrets no longer hold stays in both ConfigMaps for
+// PROVIDED_CA_OVERLAP_MS (provided-trust.ts), so that an issuer's CA rotation refuses nothing
+// while the kubelet brings each pod the new files. Nothing is issued and the user's Secrets are never written. A pair's
 // Secrets are read again at most every PROVIDED_RECHECK_MS while they are good, every
 // CERTIFICATE_RETRY_MS while they are not (a fix shows within seconds, without watching every
 // Secret of the namespace), and at once when the pair's spec changes.
@@ -19,7 +21,14 @@ import {
   type ProvidedKey,
   type ProvidedSecretFinding,
 } from './provided-check.ts';
-import { memberTrustBundle, trustConfigMap, unionBundle } from './provided-trust.ts';
+import { childNames } from '../child-names.ts';
+import {
+  memberTrustBundle,
+  trustConfigMap,
+  trustedUserCas,
+  unionBundle,
+  type UserCaSet,
+} from './provided-trust.ts';
 
 /** Good Secrets are read again at most this often (and when the pair's spec changes). */
 export const PROVIDED_RECHECK_MS = 30_000;
@@ -53,6 +62,8 @@ export class ProvidedCertificates {
   private readonly known = new Map<string, Known>();
   /** Per pair: the user's CAs in the Secrets as last read (what the operator verifies members with). */
   private readonly trusted = new Map<string, string>();
+  /** Per pair: the user CAs trusted after the last read, with those kept for the overlap. */
+  private readonly userCas = new Map<string, UserCaSet>();
   /** Per pair: the ConfigMap contents written by this process (written again only when they change). */
   private readonly written = new Map<string, { trust: string; clients: string }>();
 
@@ -70,6 +81,7 @@ export class ProvidedCertificates {
   forget(key: string): void {
     this.known.delete(key);
     this.trusted.delete(key);
+    this.userCas.delete(key);
     this.written.delete(key);
   }
 
@@ -133,8 +145,11 @@ export class ProvidedCertificates {
     );
     // The operator verifies the members with the CAs their Secrets hold now, even when a Secret
     // is broken otherwise: the kubelet gives the members what the Secrets hold.
-    const userCas = read.map((d) => d?.['ca.crt'] ?? '');
-    const cas = unionBundle(...userCas);
+    // With CAs no Secret holds any more, still in their overlap.
+    const previous = this.userCas.get(key) ?? (await this.trustedBefore(pair));
+    const set = trustedUserCas(unionBundle(...read.map((d) => d?.['ca.crt'] ?? '')), previous, this.now());
+    this.userCas.set(key, set);
+    const cas = set.cas;
     if (cas !== '') this.trusted.set(key, cas);
 
     const bad = findings.find((f): f is ProvidedSecretFinding & { ok: false } => !f.ok);
@@ -142,7 +157,7 @@ export class ProvidedCertificates {
     const good = findings as (ProvidedSecretFinding & { ok: true })[];
 
     // Both can serve: the members' trust and the clients' bundle follow the user's CAs (each
-    // finding's caPem is its Secret's ca.crt, so `cas` is their union).
+    // finding's caPem is its Secret's ca.crt, so `cas` is their union, with the retired ones).
     const trust = memberTrustBundle([cas], installationBundle);
     const clients = cas;
     const was = this.written.get(key);
@@ -157,6 +172,7 @@ export class ProvidedCertificates {
       t + STEADY_RECHECK_MS,
       ...overdueAt.filter((at) => at > t),
       ...good.map((f) => f.notAfter.getTime()),
+      ...set.retired.map((r) => r.until),
     ];
     return {
       ok: true,
@@ -173,6 +189,18 @@ export class ProvidedCertificates {
           }
         : {}),
     };
+  }
+
+  /**
+   * A process that has not read this pair's Secrets yet (it just started) takes the clients'
+   * bundle it finds as what was trusted before: a CA in it that the Secrets no longer hold starts
+   * its overlap now (a restart can lengthen an overlap, never cut one short).
+   */
+  private async trustedBefore(pair: LicenseServerPair): Promise<UserCaSet | undefined> {
+    const { namespace, name } = pair.metadata;
+    const cm = await this.io.readConfigMap(namespace, childNames(name).caConfigMap);
+    const cas = cm?.data?.['ca.crt'];
+    return cas ? { cas, retired: [] } : undefined;
   }
 }
 

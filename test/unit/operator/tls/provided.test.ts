@@ -13,7 +13,12 @@ import {
   type ProvidedSecretCheck,
   type ProvidedSecretFinding,
 } from '../../../../src/operator/tls/provided-check.ts';
-import { memberTrustBundle, trustConfigMap } from '../../../../src/operator/tls/provided-trust.ts';
+import {
+  memberTrustBundle,
+  PROVIDED_CA_OVERLAP_MS,
+  trustConfigMap,
+  trustedUserCas,
+} from '../../../../src/operator/tls/provided-trust.ts';
 import { issueCertificateAuthority } from '../../../../src/tls/certificate-authority.ts';
 import { memberIdentity } from '../../../../src/tls/identity.ts';
 import { issueLeaf, type KeyPurpose } from '../../../../src/tls/issue-leaf.ts';
@@ -256,6 +261,8 @@ function fakeIo(secrets: Record<string, Record<string, string>>) {
             }
           : undefined;
       },
+      readConfigMap: async (_ns: string, name: string) =>
+        applied.findLast((o): o is k8s.V1ConfigMap => o.kind === 'ConfigMap' && o.metadata?.name === name),
       apply: async (desired: k8s.KubernetesObject) => {
         applied.push(desired);
       },
@@ -343,5 +350,115 @@ describe('ProvidedCertificates', () => {
     const cond = certificateCondition(pair, await certs.ensure(pair))!;
     expect(cond).toMatchObject({ status: 'True', reason: 'RenewalOverdue' });
     expect(cond.message).toContain('eda-primary-cert');
+  });
+});
+
+describe('trustedUserCas: a user CA the Secrets no longer hold stays trusted for the overlap', () => {
+  const t = at(10).getTime();
+  const H = PROVIDED_CA_OVERLAP_MS;
+  const fps = (pem: string) => certificateBlocks(pem).map((b) => new X509Certificate(b).fingerprint256);
+  const fp = (ca: Ca) => new X509Certificate(ca.certPem).fingerprint256;
+
+  it('first read: what the Secrets hold, nothing retired', () => {
+    expect(trustedUserCas(userCa.certPem, undefined, t)).toEqual({ cas: userCa.certPem, retired: [] });
+  });
+
+  it('the issuer rotated: the new CA first, the old one kept until an overlap after it was missed', () => {
+    const rotated = trustedUserCas(otherCa.certPem, { cas: userCa.certPem, retired: [] }, t);
+    expect(fps(rotated.cas)).toEqual([fp(otherCa), fp(userCa)]);
+    expect(rotated.retired).toEqual([{ pem: userCa.certPem, until: t + H }]);
+    // read again later: the deadline is the first one, not pushed on
+    const later = trustedUserCas(otherCa.certPem, rotated, t + H / 2);
+    expect(later).toEqual(rotated);
+    // at the deadline it is gone, and it does not come back from `cas`
+    const past = trustedUserCas(otherCa.certPem, later, t + H);
+    expect(past).toEqual({ cas: otherCa.certPem, retired: [] });
+    expect(trustedUserCas(otherCa.certPem, past, t + H + 1)).toEqual(past);
+  });
+
+  it('a retired CA that the Secrets hold again is current again', () => {
+    const rotated = trustedUserCas(otherCa.certPem, { cas: userCa.certPem, retired: [] }, t);
+    const back = trustedUserCas(userCa.certPem + otherCa.certPem, rotated, t + 1000);
+    expect(back).toEqual({ cas: userCa.certPem + otherCa.certPem, retired: [] });
+  });
+
+  it('never past its own notAfter; an expired or unparsable one is not kept at all', async () => {
+    const shortCa = await issueCertificateAuthority({
+      commonName: 'short CA',
+      lifetimeMs: 20 * 60_000,
+      now: new Date(t),
+    });
+    const notAfter = Date.parse(new X509Certificate(shortCa.certPem).validTo);
+    const rotated = trustedUserCas(userCa.certPem, { cas: shortCa.certPem, retired: [] }, t);
+    expect(rotated.retired).toEqual([{ pem: shortCa.certPem, until: notAfter }]);
+    expect(trustedUserCas(userCa.certPem, rotated, notAfter)).toEqual({ cas: userCa.certPem, retired: [] });
+    const garbage = '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n';
+    expect(trustedUserCas(userCa.certPem, { cas: garbage, retired: [] }, t)).toEqual({
+      cas: userCa.certPem,
+      retired: [],
+    });
+  });
+});
+
+describe('ProvidedCertificates: the issuer rotates its CA', () => {
+  const installation = () =>
+    ({
+      current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
+    }) as unknown as InstallationCa;
+  const configMaps = (applied: k8s.KubernetesObject[]) => {
+    const last = (name: string) =>
+      (applied.findLast((o) => o.metadata?.name === name) as k8s.V1ConfigMap | undefined)?.data?.['ca.crt'];
+    return { clients: last('eda-ca') ?? '', members: last('eda-member-trust') ?? '' };
+  };
+  const names = (pem: string) => certificateBlocks(pem).map((b) => new X509Certificate(b).subject);
+
+  it('both ConfigMaps and the operator keep the old CA for the overlap, then drop it; a restarted operator keeps it too', async () => {
+    let now = at(1).getTime();
+    const fx = fakeIo({
+      'eda-primary-cert': secretOf(await certManagerCert()),
+      'eda-redundant-cert': secretOf(await certManagerCert({ member: 'redundant' })),
+    });
+    const pair = providedPair();
+    const certs = new ProvidedCertificates(installation(), fx.io, {
+      clusterDomain: 'cluster.local',
+      now: () => now,
+    });
+    expect((await certs.ensure(pair)).ok).toBe(true);
+    expect(names(configMaps(fx.applied).clients)).toEqual(['CN=user CA']);
+
+    // cert-manager re-issued both certificates from the issuer's new CA
+    fx.secrets['eda-primary-cert'] = secretOf(await certManagerCert({ ca: otherCa, from: at(2) }), otherCa);
+    fx.secrets['eda-redundant-cert'] = secretOf(
+      await certManagerCert({ ca: otherCa, member: 'redundant', from: at(2) }),
+      otherCa,
+    );
+    now = at(2).getTime() + 60_000;
+    const rotated = await certs.ensure(pair);
+    expect(rotated.ok).toBe(true);
+    expect(names(configMaps(fx.applied).clients)).toEqual(['CN=other CA', 'CN=user CA']);
+    expect(names(configMaps(fx.applied).members)).toEqual(['CN=other CA', 'CN=user CA', 'CN=lpo CA']);
+    expect(names(certs.trustedCa('lic/eda')!)).toEqual(['CN=other CA', 'CN=user CA']);
+    const overlapEnds = now + PROVIDED_CA_OVERLAP_MS;
+
+    // an operator started during the overlap reads what was trusted from the clients' ConfigMap
+    const restarted = new ProvidedCertificates(installation(), fx.io, {
+      clusterDomain: 'cluster.local',
+      now: () => now + 30 * 60_000,
+    });
+    expect((await restarted.ensure(pair)).ok).toBe(true);
+    expect(names(restarted.trustedCa('lic/eda')!)).toEqual(['CN=other CA', 'CN=user CA']);
+
+    // a minute before its end the pair is told to look again when the overlap ends
+    now = overlapEnds - 60_000;
+    const ending = await certs.ensure(pair);
+    expect(ending.ok && ending.renewAt.getTime()).toBe(overlapEnds);
+    expect(names(certs.trustedCa('lic/eda')!)).toEqual(['CN=other CA', 'CN=user CA']);
+
+    // past the overlap the old CA is gone from both ConfigMaps and from the operator's trust
+    now = overlapEnds;
+    expect((await certs.ensure(pair)).ok).toBe(true);
+    expect(names(configMaps(fx.applied).clients)).toEqual(['CN=other CA']);
+    expect(names(configMaps(fx.applied).members)).toEqual(['CN=other CA', 'CN=lpo CA']);
+    expect(names(certs.trustedCa('lic/eda')!)).toEqual(['CN=other CA']);
   });
 });
