@@ -25,6 +25,7 @@ import type { Decision } from './decision.ts';
 import { decide } from './failover.ts';
 import { policyFromSpec } from './observation.ts';
 import { LicenceSecretChecks } from './licence-secret-checks.ts';
+import { isCertificateRefusal } from './member-call-error.ts';
 import { MemberPods, podOutdated } from './member-pods.ts';
 import type { Metrics, PairSeries } from './metrics.ts';
 import { OwnStatusWrites } from './own-writes.ts';
@@ -36,6 +37,7 @@ import { probeStateFromStatus } from './probe-seed.ts';
 import { probeTargets } from './probe-targets.ts';
 import type { Prober } from './prober.ts';
 import { soloGrantMs } from './serving.ts';
+import { usesProvidedCertificates } from './serves-tls.ts';
 import { settleAll } from './settle-all.ts';
 import { stableStringify } from './stable-stringify.ts';
 import { nextStatus } from './status-builder.ts';
@@ -156,6 +158,7 @@ export class Reconciler {
       },
     );
     const tokenRecheckMs = token !== undefined ? this.recheckTokenIfRefused(key, pods) : undefined;
+    const certificateRecheckMs = this.recheckCertificatesIfRefused(key, pair, pods);
 
     // Observe, then decide.
     const now = this.now();
@@ -233,6 +236,7 @@ export class Reconciler {
     return requeueOf([
       endedGrants ? 1 : decision.requeueAfterMs,
       tokenRecheckMs,
+      certificateRecheckMs,
       statusWaitMs,
       secret.recheckAfterMs,
       // Renewed when due even if nothing else wakes the pair; a failed issue is retried.
@@ -369,6 +373,20 @@ export class Reconciler {
       return !probe.fromStatus && probe.lastResult?.ok === true && probe.server === undefined;
     });
     return this.tokens.recheckIfRefused(key, refused);
+  }
+
+  /** With provided certificates, a member refused on its certificate has the Secrets read again soon. */
+  private recheckCertificatesIfRefused(
+    key: string,
+    pair: LicenseServerPair,
+    pods: Record<Member, k8s.V1Pod | undefined>,
+  ): number | undefined {
+    const provided = this.d.certificates?.provided;
+    if (!provided || !usesProvidedCertificates(pair)) return undefined;
+    const refused = MEMBERS.some((m) =>
+      isCertificateRefusal(this.d.prober.state(key, m, pods[m]?.metadata?.uid).lastResult?.message),
+    );
+    return provided.recheckIfRefused(key, refused);
   }
 }
 

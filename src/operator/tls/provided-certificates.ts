@@ -85,6 +85,21 @@ export class ProvidedCertificates {
     this.written.delete(key);
   }
 
+  /**
+   * `refused`: the operator's last call to a member of the pair failed on its certificate, most
+   * likely one its issuer renewed from a new CA that this process has not read yet. Forget the
+   * last read so the next reconcile reads the Secrets again (at most every CERTIFICATE_RETRY_MS)
+   * instead of waiting out PROVIDED_RECHECK_MS; returns when to come back.
+   */
+  recheckIfRefused(key: string, refused: boolean): number | undefined {
+    const k = this.known.get(key);
+    if (!k || !refused) return undefined;
+    const wait = k.checkedAt + CERTIFICATE_RETRY_MS - this.now();
+    if (wait > 0) return wait;
+    this.known.delete(key);
+    return CERTIFICATE_RETRY_MS;
+  }
+
   /** The user's CAs (PEM) the operator verifies the pair's members with; undefined before a first read. */
   trustedCa(key: string): string | undefined {
     return this.trusted.get(key);

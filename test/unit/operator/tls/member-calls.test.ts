@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePair } from '../../../../src/api/pair-parse.ts';
 import type { LicenseServerPair } from '../../../../src/api/pair.ts';
 import { desiredPod } from '../../../../src/operator/member-pod-spec.ts';
+import { isCertificateRefusal } from '../../../../src/operator/member-call-error.ts';
 import { statusCheck } from '../../../../src/operator/member-client.ts';
 import { certificateCondition } from '../../../../src/operator/tls/certificate-condition.ts';
 import { memberAdminBaseUrl, memberCallTls } from '../../../../src/operator/tls/member-endpoint.ts';
@@ -109,12 +110,15 @@ describe('operator calls to a TLS member', () => {
     expect(r.result.message).toMatch(
       /^TLS: .*certificate.*\(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
     );
+    // the reconciler reads it as a refusal on trust (a provided pair's Secrets are read again)
+    expect(isCertificateRefusal(r.result.message)).toBe(true);
     const none = await statusCheck(
       url,
       { tls: memberCallTls(pairOf(), 'primary', TLS_POD, () => undefined)! },
       2000,
     );
     expect(none.result).toMatchObject({ ok: false, message: expect.stringContaining('no TLS context') });
+    expect(isCertificateRefusal(none.result.message)).toBe(false);
   });
 });
 

@@ -7,7 +7,10 @@ import { certificateCondition } from '../../../../src/operator/tls/certificate-c
 import type { InstallationCa } from '../../../../src/operator/tls/installation-ca.ts';
 import { memberDnsNames } from '../../../../src/operator/tls/member-names.ts';
 import { podsMayChange } from '../../../../src/operator/tls/pair-tls.ts';
-import { ProvidedCertificates } from '../../../../src/operator/tls/provided-certificates.ts';
+import {
+  CERTIFICATE_RETRY_MS,
+  ProvidedCertificates,
+} from '../../../../src/operator/tls/provided-certificates.ts';
 import {
   checkProvidedSecret,
   type ProvidedSecretCheck,
@@ -460,5 +463,36 @@ describe('ProvidedCertificates: the issuer rotates its CA', () => {
     expect(names(configMaps(fx.applied).clients)).toEqual(['CN=other CA']);
     expect(names(configMaps(fx.applied).members)).toEqual(['CN=other CA', 'CN=lpo CA']);
     expect(names(certs.trustedCa('lic/eda')!)).toEqual(['CN=other CA']);
+  });
+});
+
+describe('ProvidedCertificates.recheckIfRefused', () => {
+  it('a member refused on its certificate has the Secrets read again within CERTIFICATE_RETRY_MS, not 30 s', async () => {
+    let now = at(1).getTime();
+    const fx = fakeIo({
+      'eda-primary-cert': secretOf(await certManagerCert()),
+      'eda-redundant-cert': secretOf(await certManagerCert({ member: 'redundant' })),
+    });
+    const pair = providedPair();
+    const certs = new ProvidedCertificates(
+      {
+        current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
+      } as unknown as InstallationCa,
+      fx.io,
+      { clusterDomain: 'cluster.local', now: () => now },
+    );
+    await certs.ensure(pair);
+    expect(certs.recheckIfRefused('lic/eda', false)).toBeUndefined();
+    expect(certs.recheckIfRefused('lic/other', true)).toBeUndefined();
+    fx.reads.length = 0;
+    now += 2_000;
+    // too soon after the last read: come back when it is due, and the read is still the cached one
+    expect(certs.recheckIfRefused('lic/eda', true)).toBe(CERTIFICATE_RETRY_MS - 2_000);
+    await certs.ensure(pair);
+    expect(fx.reads).toEqual([]);
+    now += CERTIFICATE_RETRY_MS;
+    expect(certs.recheckIfRefused('lic/eda', true)).toBe(CERTIFICATE_RETRY_MS);
+    await certs.ensure(pair);
+    expect(fx.reads.sort()).toEqual(['eda-primary-cert', 'eda-redundant-cert']);
   });
 });
