@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,6 +216,150 @@ describe('certificates the user provides (spec.tls.mode Provided)', () => {
       },
       60_000,
       250,
+    );
+  });
+
+  it('the issuer rotates its CA under continuous checkouts: no call refused, and the old CA stays trusted after both certificates moved on', async () => {
+    const oldCa = userCa;
+    const newCa = await issueCertificateAuthority({
+      commonName: 'team CA 2 (rotated)',
+      lifetimeMs: 365 * DAY,
+    });
+    const subjects = (pem: string | undefined) =>
+      certificateBlocks(pem ?? '').map((b) => new X509Certificate(b).subject.replace(/^CN=/, ''));
+    const bundle = async (name: string) =>
+      (await k.core.readNamespacedConfigMap({ namespace: ns, name })).data?.['ca.crt'];
+    // What a client pod has mounted from <pair>-ca: refreshed about every second, as the kubelet does.
+    let clientBundle = (await bundle(`${PAIR}-ca`))!;
+    const mount = setInterval(() => {
+      void bundle(`${PAIR}-ca`).then(
+        (b) => b && (clientBundle = b),
+        () => undefined,
+      );
+    }, 1000);
+    const client = new LicenseClient({
+      addresses: MEMBERS.map((m) => members[m]!.clientUrl),
+      clientId: 'byo-rotation',
+      user: 'alice',
+      host: 'ws1',
+      autoRenew: false,
+      ca: () => clientBundle,
+      servername: clientServerName(ns, PAIR),
+    });
+    const errors: string[] = [];
+    let calls = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        try {
+          const lease = await client.checkout('synth');
+          await client.release(lease.id);
+          calls++;
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    // The operator reads good Secrets at its own pace (at most every 30 s, on a reconcile): an
+    // annotation wakes the pair while the test waits.
+    let nudges = 0;
+    const nudge = () =>
+      kubectl(['annotate', 'lsp', PAIR, '-n', ns, `test.lpo.dev/nudge=${++nudges}`, '--overwrite']);
+    const writeSecrets = async (ca: Ca, caCrt: string) => {
+      userCa = ca;
+      for (const m of MEMBERS) {
+        const c = await certManagerCertificate(ns, PAIR, m);
+        await k.core.replaceNamespacedSecret({
+          namespace: ns,
+          name: secretNames(PAIR)[m],
+          body: {
+            metadata: { name: secretNames(PAIR)[m] },
+            type: 'kubernetes.io/tls',
+            stringData: { 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': caCrt },
+          },
+        });
+      }
+    };
+    try {
+      // 1. The new CA is published first: each Secret's ca.crt holds both (certificates still old).
+      await writeSecrets(oldCa, oldCa.certPem + newCa.certPem);
+      await eventually(
+        'both CAs in the members’ trust',
+        async () => {
+          nudge();
+          return subjects(await bundle(`${PAIR}-member-trust`)).includes('team CA 2 (rotated)');
+        },
+        90_000,
+        2000,
+      );
+      // 2. Both certificates re-issued from the new CA, whose Secret names only itself.
+      await writeSecrets(newCa, newCa.certPem);
+      await eventually(
+        'the Secrets read again (CertificatesReady True, the old CA kept for the overlap)',
+        async () => {
+          nudge();
+          const clients = subjects(await bundle(`${PAIR}-ca`));
+          const cond = await certificatesReady(ns, PAIR);
+          return cond?.status === 'True' && clients[0] === 'team CA 2 (rotated)' && clients.length === 2;
+        },
+        90_000,
+        2000,
+      );
+      expect(subjects(await bundle(`${PAIR}-ca`))).toEqual([
+        'team CA 2 (rotated)',
+        'team CA (cert-manager Issuer)',
+      ]);
+      expect(subjects(await bundle(`${PAIR}-member-trust`)).slice(0, 2)).toEqual([
+        'team CA 2 (rotated)',
+        'team CA (cert-manager Issuer)',
+      ]);
+      // Calls go on past the members' reload of the new files.
+      const before = calls;
+      await eventually('more checkouts after the rotation', async () => calls > before + 20, 30_000, 250);
+    } finally {
+      running = false;
+      await load;
+      clearInterval(mount);
+      client.close();
+    }
+    expect(errors).toEqual([]);
+    expect(calls).toBeGreaterThan(20);
+
+    // The members now serve certificates of the new CA: a client that trusts only it is served,
+    // and the pair is still Running with its standby in sync.
+    const newOnly = new LicenseClient({
+      addresses: MEMBERS.map((m) => members[m]!.clientUrl),
+      clientId: 'byo-new-ca',
+      user: 'alice',
+      host: 'ws1',
+      autoRenew: false,
+      ca: newCa.certPem,
+      servername: clientServerName(ns, PAIR),
+    });
+    try {
+      await eventually('a checkout verified with the new CA alone', async () => {
+        const lease = await newOnly.checkout('synth').catch(() => undefined);
+        if (lease) await newOnly.release(lease.id);
+        return lease !== undefined;
+      });
+    } finally {
+      newOnly.close();
+    }
+    await eventually(
+      'Running, the standby in sync',
+      async () => {
+        const pair = await readPair(k, ns, PAIR);
+        const st = pair.status as {
+          phase?: string;
+          liveMember?: MemberName;
+          members?: Record<string, { replication?: { state?: string } }>;
+        };
+        const standby = st.liveMember === 'primary' ? 'redundant' : 'primary';
+        return st.phase === 'Running' && st.members?.[standby]?.replication?.state === 'in-sync';
+      },
+      60_000,
+      500,
     );
   });
 
