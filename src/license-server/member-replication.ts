@@ -16,7 +16,7 @@ import type { ServingGuard } from './serving.ts';
 export type MemberReplicationOptions = {
   config: Pick<
     ServerConfig,
-    'member' | 'peerUrl' | 'advertiseUrl' | 'bind' | 'replicationMode' | 'heartbeatMs'
+    'member' | 'peerUrl' | 'advertiseUrl' | 'bind' | 'replicationMode' | 'heartbeatMs' | 'peerPromiseMs'
   >;
   log: Logger;
   /** the admin token presented to the peer */
@@ -59,6 +59,8 @@ export class MemberReplication {
   private follower: Follower | undefined;
   /** knownActiveSeq of the follower stopped last (a standby being promoted has none running) */
   private lastFollowerKnew: number | undefined;
+  /** the P the active this member follows announced last (its acknowledgements promise at least that) */
+  private activePromiseMs: number | undefined;
   private peerSeenAt = -Infinity;
   private peerSkew: number | null = null;
   private closed = false;
@@ -119,9 +121,12 @@ export class MemberReplication {
         memberEpoch: () => this.opts.epoch(),
         applyEntries: (entries, jsons) => this.opts.applyEntries(entries, jsons),
         applySnapshot: (snap) => this.opts.applySnapshot(snap),
-        sawPeer: (info) => this.opts.sawPeer(info.role, info.epoch, info.wall, info.advertiseUrl),
+        sawPeer: (info) => {
+          if (info.role === 'active') this.activePromiseMs = info.p;
+          this.opts.sawPeer(info.role, info.epoch, info.wall, info.advertiseUrl);
+        },
         log: (level, msg, extra) => log[level](extra ?? {}, msg),
-        promising: () => guard.promisedPeer(),
+        promising: () => guard.promisedPeer(this.activePromiseMs),
       },
       {
         peerUrl: config.peerUrl,
@@ -196,6 +201,7 @@ export class MemberReplication {
       epoch: this.opts.epoch(),
       wall: Date.now(),
       advertiseUrl: this.opts.config.advertiseUrl,
+      p: this.opts.config.peerPromiseMs,
       ledger: this.opts.ledger.snapshot(this.now()),
     };
   }
@@ -220,6 +226,7 @@ export class MemberReplication {
         lastSeq: src.lastSeq,
         wall: Date.now(),
         advertiseUrl: this.opts.config.advertiseUrl,
+        p: this.opts.config.peerPromiseMs,
         n,
       };
       respond(`${JSON.stringify(head).slice(0, -1)},"entries":[${entries.join(',')}]}`);
@@ -247,6 +254,7 @@ export class MemberReplication {
         lastSeq: src.lastSeq,
         wall: Date.now(),
         advertiseUrl: this.opts.config.advertiseUrl,
+        p: this.opts.config.peerPromiseMs,
         n,
       };
       return JSON.stringify(hb);

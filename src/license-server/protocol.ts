@@ -204,6 +204,8 @@ type ActivePosition = {
   lastSeq: number;
   wall: number;
   advertiseUrl: string | null;
+  /** the active's P (ms): how long it counts each acknowledgement as a promise (R2); the standby promises at least that */
+  p?: number;
 };
 export type EntriesResponse = ActivePosition & {
   /** numbers this answer; the next poll names it (`hb`) as its acknowledgement */

@@ -25,6 +25,8 @@ export type FollowerHost = {
     epoch: number;
     wall: number;
     advertiseUrl: string | null;
+    /** the active's P, when it announces it */
+    p?: number;
   }): void;
   log(level: 'info' | 'warn', msg: string, extra?: Record<string, unknown>): void;
   /** about to acknowledge (or ask for entries after) its position: a promise to stay standby (R1) */

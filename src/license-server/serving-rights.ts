@@ -177,13 +177,38 @@ export interface StandbyPromise {
   bindsUntil: number;
 }
 
-export function standbyStarted(now: number, p: RightsPolicy): StandbyPromise {
-  return { bindsUntil: now + p.peerPromiseMs };
+/**
+ * The promise an active that does not announce its own length counts on: every member before the
+ * announcement (`p` in heartbeats and answers) used 1000 ms, and so does the default.
+ */
+export const UNANNOUNCED_PROMISE_MS = 1000;
+
+/**
+ * How long an acknowledgement promises: this member's own P, and never less than the P the active
+ * it follows counts its right with (R2 uses the active's own P). So members configured with
+ * different P — a pair whose health-check timeout changes is rolled out one member at a time —
+ * stay safe: the standby promises the longer of the two, and only a pair whose members agree on
+ * a short P promotes sooner. `announced`: the active's P as its last heartbeat or answer said.
+ */
+export function promiseLengthMs(ownMs: number, announced: number | undefined): number {
+  const theirs =
+    typeof announced === 'number' && Number.isFinite(announced) && announced > 0
+      ? announced
+      : UNANNOUNCED_PROMISE_MS;
+  return Math.max(ownMs, theirs);
 }
 
-/** The standby sent an acknowledgement at `now`. */
-export function promised(s: StandbyPromise, now: number, p: RightsPolicy): StandbyPromise {
-  const until = now + p.peerPromiseMs;
+/**
+ * A standby that starts keeps what its previous process may have promised, to an active whose P
+ * it does not know yet: the longer of its own P and the unannounced one.
+ */
+export function standbyStarted(now: number, p: RightsPolicy): StandbyPromise {
+  return { bindsUntil: now + promiseLengthMs(p.peerPromiseMs, undefined) };
+}
+
+/** The standby sent an acknowledgement at `now` that promises `lengthMs` (promiseLengthMs). */
+export function promised(s: StandbyPromise, now: number, lengthMs: number): StandbyPromise {
+  const until = now + lengthMs;
   return until > s.bindsUntil ? { bindsUntil: until } : s;
 }
 

@@ -12,6 +12,7 @@ import {
   promised,
   promotionWaitMs,
   rightAt,
+  promiseLengthMs,
   standbyStarted,
   withoutPeerMs,
 } from './serving-rights.ts';
@@ -124,9 +125,9 @@ export class ServingGuard {
     return { ok: true };
   }
 
-  /** R1: this standby sent an acknowledgement to its active. */
-  promisedPeer(): void {
-    this.promise = promised(this.promise, this.now(), this.opts);
+  /** R1: this standby sent an acknowledgement to its active; `announcedMs`: that active's P, if it said. */
+  promisedPeer(announcedMs?: number): void {
+    this.promise = promised(this.promise, this.now(), promiseLengthMs(this.opts.peerPromiseMs, announcedMs));
   }
 
   /** R5: how long a promotion must still wait (0 once the peer is known to have stepped down). */

@@ -19,6 +19,7 @@ import {
   promised,
   promotionWaitMs,
   rightAt,
+  promiseLengthMs,
   standbyStarted,
   withoutPeerMs,
 } from '../../src/license-server/serving-rights.ts';
@@ -50,7 +51,7 @@ const CATCH_UP_PER_HEARTBEAT = 40;
 const STEP_MS = 5;
 
 type Msg =
-  | { kind: 'hb'; mark: number; epoch: number; lastSeq: number }
+  | { kind: 'hb'; mark: number; epoch: number; lastSeq: number; p: number }
   | { kind: 'ack'; mark: number; epoch: number; seq: number }
   | { kind: 'probe'; id: number; grant?: { epoch: number; anchor: number; ms: number } }
   /** R6: the operator ends its grants (a grant of 0 ms anchored at its latest answer) */
@@ -90,6 +91,8 @@ interface MemberState {
   role: 'active' | 'standby' | 'promoting';
   epoch: number;
   rights: ActiveRights | undefined;
+  /** this member's own P (LS_PEER_PROMISE_MS) */
+  policy: RightsPolicy;
   promise: StandbyPromise;
   hbMarks: AnchorBook;
   statusAnchors: AnchorBook;
@@ -143,6 +146,11 @@ export interface Scenario {
   rates: [number, number, number];
   delays: number[];
   writeEveryMs: number;
+  /**
+   * Each member's own P (primary, redundant), 1000 ms each when not given: members that disagree
+   * are a pair whose health-check timeout changed, rolled out one member at a time.
+   */
+  promiseMs?: [number, number];
   /** when a person writes a data-loss promotion request for the episode then current, ms */
   override?: number;
   /**
@@ -202,13 +210,15 @@ function run(sc: Scenario): Outcome {
 
   const member = (name: Name, rate: number): MemberState => {
     const clock = { rate, offset: name === 'primary' ? 0 : 12_345 };
+    const policy = { ...POLICY, peerPromiseMs: sc.promiseMs?.[name === 'primary' ? 0 : 1] ?? 1000 };
     return {
       name,
       clock,
       role: 'standby',
       epoch: 1,
       rights: undefined,
-      promise: standbyStarted(local(clock, 0), POLICY),
+      policy,
+      promise: standbyStarted(local(clock, 0), policy),
       hbMarks: new AnchorBook(256),
       statusAnchors: new AnchorBook(256),
       nextHbAt: 0,
@@ -254,7 +264,7 @@ function run(sc: Scenario): Outcome {
 
   const holds = (x: MemberState): 'peer' | 'alone' | undefined => {
     if (x.role !== 'active' || !x.rights) return undefined;
-    const r = rightAt(x.rights, local(x.clock, t), POLICY);
+    const r = rightAt(x.rights, local(x.clock, t), x.policy);
     return r === 'peer' || r === 'alone' ? r : undefined;
   };
   const acknowledge = (x: MemberState, seq: number, by: 'peer' | 'alone') => {
@@ -285,7 +295,7 @@ function run(sc: Scenario): Outcome {
         x.epoch = msg.epoch;
         x.lastHbAt = now;
         x.lastHbSeq = msg.lastSeq;
-        x.promise = promised(x.promise, now, POLICY);
+        x.promise = promised(x.promise, now, promiseLengthMs(x.policy.peerPromiseMs, msg.p));
         send(x.name, from, { kind: 'ack', mark: msg.mark, epoch: x.epoch, seq: x.applied });
         return;
       case 'ack': {
@@ -293,7 +303,7 @@ function run(sc: Scenario): Outcome {
         if (msg.epoch > x.epoch) return stepDown(x, msg.epoch);
         if (msg.epoch !== x.epoch) return;
         const anchorAt = x.hbMarks.sentAt(msg.mark);
-        if (anchorAt !== undefined) x.rights = peerAcked(x.rights, anchorAt, POLICY);
+        if (anchorAt !== undefined) x.rights = peerAcked(x.rights, anchorAt, x.policy);
         x.ackedSeq = Math.max(x.ackedSeq, msg.seq);
         const by = holds(x);
         if (by) {
@@ -317,7 +327,7 @@ function run(sc: Scenario): Outcome {
         }
         if (msg.kind === 'end' && ended === undefined) return;
         const active = x.role === 'active' && x.rights !== undefined;
-        const right = active ? rightAt(x.rights!, now, POLICY) : 'standby';
+        const right = active ? rightAt(x.rights!, now, x.policy) : 'standby';
         send(x.name, 'operator', {
           kind: 'answer',
           id: msg.id,
@@ -396,6 +406,7 @@ function run(sc: Scenario): Outcome {
         mark: x.hbMarks.issue(now),
         epoch: x.epoch,
         lastSeq: x.applied,
+        p: x.policy.peerPromiseMs,
       });
     }
     if (t % sc.writeEveryMs === 0) {
@@ -757,6 +768,7 @@ const arb: fc.Arbitrary<Scenario> = fc.record({
   ),
   delays: fc.array(fc.integer({ min: 0, max: 600 }), { minLength: 1, maxLength: 8 }),
   writeEveryMs: fc.constantFrom(10, 20, 50),
+  promiseMs: fc.constantFrom<[number, number]>([1000, 1000], [500, 500], [1000, 500], [500, 1000]),
 });
 
 describe('serving model: the active is lost at every moment of a resync', () => {

@@ -19,20 +19,27 @@ describe('promotion after the active is gone', () => {
     fx.cleanup();
   });
 
-  async function standbyOfAClosedActive(): Promise<RunningServer> {
+  /** `promiseMs`: each member's own P (active, standby). */
+  async function standbyOfAClosedActive(
+    promiseMs: [number, number] = [PROMISE_MS, PROMISE_MS],
+  ): Promise<RunningServer> {
     const [pa, pb] = [await freePort(), await freePort()];
-    const cfg = (member: string, port: number, peer: number) =>
+    const cfg = (member: string, port: number, peer: number, peerPromiseMs: number) =>
       testConfig(fx, {
         member,
         adminPort: port,
         peerUrl: `http://127.0.0.1:${peer}`,
-        peerPromiseMs: PROMISE_MS,
+        peerPromiseMs,
+        heartbeatMs: 100,
       });
-    const a = await startServer(cfg('primary', pa, pb));
-    const b = await startServer(cfg('redundant', pb, pa));
+    const a = await startServer(cfg('primary', pa, pb, promiseMs[0]));
+    const b = await startServer(cfg('redundant', pb, pa, promiseMs[1]));
+    const startedAt = Date.now();
     closers.push(() => b.close());
     expect((await a.member.promote(1, false)).ok).toBe(true);
     await until('the standby in sync', () => b.member.status().replication.state === 'in-sync');
+    // past the promise a standby keeps from its start (its previous process may have made one)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 1200 - Date.now())));
     await a.close();
     return b;
   }
@@ -58,5 +65,22 @@ describe('promotion after the active is gone', () => {
     const r = await b.member.promote(2, true, { peerExited: true });
     expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2, waitedMs: 0 });
     expect(b.member.status().role).toBe('active');
+  });
+
+  it('members that agree on a short P wait that P out, not the 1000 ms of an active that does not say its own', async () => {
+    fx = makeFixture([feature('synth', 5)]);
+    const b = await standbyOfAClosedActive([500, 500]);
+    const r = await b.member.promote(2, true);
+    expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2 });
+    expect(r.ok && r.waitedMs).toBeLessThanOrEqual(500);
+    expect(r.ok && r.waitedMs).toBeGreaterThan(200); // the last promise went out a heartbeat before the close at most
+  });
+
+  it("an active that counts with a longer P than its standby's own: the standby promises (and waits) the longer", async () => {
+    fx = makeFixture([feature('synth', 5)]);
+    const b = await standbyOfAClosedActive([PROMISE_MS, 500]);
+    const r = await b.member.promote(2, true);
+    expect(r).toMatchObject({ ok: true, role: 'active', epoch: 2 });
+    expect(r.ok && r.waitedMs).toBeGreaterThan(PROMISE_MS / 2);
   });
 });

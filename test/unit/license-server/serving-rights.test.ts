@@ -13,10 +13,12 @@ import {
   mayAcknowledge,
   peerAcked,
   promised,
+  promiseLengthMs,
   promotionWaitMs,
   rightAt,
   rightUntil,
   standbyStarted,
+  UNANNOUNCED_PROMISE_MS,
   withoutPeerMs,
 } from '../../../src/license-server/serving-rights.ts';
 import type { ActiveRights, RightsPolicy } from '../../../src/license-server/serving-rights.ts';
@@ -216,10 +218,27 @@ describe('R1/R5: the standby keeps its promise before it becomes active', () => 
     let s = standbyStarted(0, P);
     expect(promotionWaitMs(s, 0, false)).toBe(1000);
     expect(promotionWaitMs(s, 1000, false)).toBe(0);
-    s = promised(s, 5000, P);
+    s = promised(s, 5000, 1000);
     expect(promotionWaitMs(s, 5400, false)).toBe(600);
     expect(promotionWaitMs(s, 5400, true)).toBe(0); // the peer confirmed it stepped down
-    expect(promised(s, 4000, P)).toBe(s); // an earlier send never shortens the promise
+    expect(promised(s, 4000, 1000)).toBe(s); // an earlier send never shortens the promise
+  });
+
+  it('promises the longer of its own P and the one its active counts with (unannounced: 1000 ms)', () => {
+    expect(promiseLengthMs(500, 500)).toBe(500);
+    expect(promiseLengthMs(500, 1000)).toBe(1000); // an active still on the longer P
+    expect(promiseLengthMs(1000, 500)).toBe(1000);
+    expect(promiseLengthMs(500, undefined)).toBe(UNANNOUNCED_PROMISE_MS); // an active that does not say
+    for (const garbage of [Number.NaN, -5, 0, Infinity]) expect(promiseLengthMs(500, garbage)).toBe(1000);
+    expect(promiseLengthMs(3000, undefined)).toBe(3000);
+  });
+
+  it('a standby with a short P that starts waits the unannounced promise out (its previous process may have made it)', () => {
+    const s = standbyStarted(0, { paired: true, peerPromiseMs: 500 });
+    expect(promotionWaitMs(s, 0, false)).toBe(1000);
+    // once it has heard its active's P, later promises are as long as that
+    const later = promised(s, 2000, promiseLengthMs(500, 500));
+    expect(promotionWaitMs(later, 2000, false)).toBe(500);
   });
 });
 
