@@ -47,6 +47,9 @@ export function checkSpecRules(spec: PairSpec): string[] {
   if (hc.timeoutSeconds > hc.periodSeconds) {
     errors.push('healthCheck.timeoutSeconds must not exceed healthCheck.periodSeconds');
   }
+  if (hc.timeoutMilliseconds !== undefined && hc.timeoutMilliseconds > hc.periodSeconds * 1000) {
+    errors.push('healthCheck.timeoutMilliseconds must not exceed healthCheck.periodSeconds');
+  }
   if (hc.type !== 'HTTP' && hc.path !== undefined) {
     errors.push('healthCheck.path is only allowed with healthCheck.type HTTP');
   }

@@ -247,6 +247,14 @@ export const HealthCheckSchema = z
       .default(2)
       .describe('Seconds between two health checks of a member.'),
     timeoutSeconds: z.int().min(1).max(3600).default(1).describe('Seconds after which a health check fails.'),
+    timeoutMilliseconds: z
+      .int()
+      .min(250)
+      .max(3_600_000)
+      .optional()
+      .describe(
+        'Milliseconds after which a health check fails, for a timeout under a second; replaces timeoutSeconds when set. Under 1000 ms it also shortens the standby’s promise to its active to the timeout (at least 400 ms), and with it how soon a hung or cut-off member is decided (docs/reliability.md).',
+      ),
     failureThreshold: z
       .int()
       .min(1)
@@ -267,6 +275,10 @@ export const HealthCheckSchema = z
         message: 'healthCheck.timeoutSeconds must not exceed healthCheck.periodSeconds',
       },
       {
+        rule: '!has(self.timeoutMilliseconds) || !has(self.periodSeconds) || self.timeoutMilliseconds <= self.periodSeconds * 1000',
+        message: 'healthCheck.timeoutMilliseconds must not exceed healthCheck.periodSeconds',
+      },
+      {
         rule: "self.type == 'HTTP' || !has(self.path)",
         message: 'healthCheck.path is only allowed with healthCheck.type HTTP',
       },
@@ -278,6 +290,14 @@ export const HealthCheckSchema = z
   });
 
 export const DEFAULT_HEALTH_PATH = '/healthz';
+
+/** The health check's timeout in ms: timeoutMilliseconds when set, else timeoutSeconds. */
+export function healthCheckTimeoutMs(hc: {
+  timeoutSeconds: number;
+  timeoutMilliseconds?: number | undefined;
+}): number {
+  return hc.timeoutMilliseconds ?? hc.timeoutSeconds * 1000;
+}
 
 // ---------------------------------------------------------------------------------------------
 // spec.failover, spec.service

@@ -4,7 +4,7 @@
 import type { Member } from '../api/pair.ts';
 import { notPromotable } from './observation.ts';
 import type { LicenceSecretCheck, MemberObservation, Policy } from './observation.ts';
-import { PEER_SILENT_SECONDS } from './detection.ts';
+import { DEFAULT_PROMISE_MS, peerSilentMs } from './detection.ts';
 import { licenceCause, podCause } from './diagnosis.ts';
 import type { CauseReason } from './diagnosis.ts';
 import type { ServingAlone } from './serving.ts';
@@ -63,24 +63,27 @@ export interface MemberAssessment {
 /**
  * The standby's view of the live member, as evidence that a failed health check is not a blip of
  * the operator's own path to it: the standby followed the active recently (within
- * PEER_RECENT_SECONDS) but has heard nothing over replication — heartbeats come every 250 ms — for
- * PEER_SILENT_SECONDS, in a report read no earlier than the check that failed was sent.
+ * PEER_RECENT_SECONDS) but has heard nothing over replication — four heartbeats per promise — for
+ * the promise P (`promiseMs`, detection.ts), in a report read no earlier than the check that
+ * failed was sent.
  */
-export { PEER_SILENT_SECONDS };
 export const PEER_RECENT_SECONDS = 60;
 
-export function standbyLostLive(live: MemberObservation, standby: MemberObservation | undefined): boolean {
+export function standbyLostLive(
+  live: MemberObservation,
+  standby: MemberObservation | undefined,
+  promiseMs = DEFAULT_PROMISE_MS,
+): boolean {
+  const silentSeconds = peerSilentMs(promiseMs) / 1000;
   const report = standby?.server;
   const failedAt = live.probe.firstFailureAt;
   if (live.probe.consecutiveFailures < 1 || failedAt === undefined || !report) return false;
   if (report.role !== 'standby' || report.at === undefined || report.peerLastSeenSeconds === undefined)
     return false;
   // A report older than the failed check says nothing about it (a check fails at most its timeout
-  // after it was sent; PEER_SILENT_SECONDS of silence before that would already be the fault).
-  if (report.at < failedAt - PEER_SILENT_SECONDS * 1000) return false;
-  return (
-    report.peerLastSeenSeconds >= PEER_SILENT_SECONDS && report.peerLastSeenSeconds <= PEER_RECENT_SECONDS
-  );
+  // after it was sent; that much silence before that would already be the fault).
+  if (report.at < failedAt - silentSeconds * 1000) return false;
+  return report.peerLastSeenSeconds >= silentSeconds && report.peerLastSeenSeconds <= PEER_RECENT_SECONDS;
 }
 
 export function assess(
@@ -156,7 +159,7 @@ export function assess(
   }
   // Two observers agree: the operator's check failed and the standby lost the replication stream.
   // Waiting for failureThreshold checks would only add periods to the outage.
-  if (isLive && p.protocol === 'reference' && standbyLostLive(m, peer)) {
+  if (isLive && p.protocol === 'reference' && standbyLostLive(m, peer, p.promiseMs)) {
     return fail(
       'PeerLost',
       `a health check failed and the standby has not heard from it for ${peer!.server!.peerLastSeenSeconds!.toFixed(1)} s`,

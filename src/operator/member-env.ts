@@ -1,7 +1,8 @@
 import type { V1EnvVar } from '@kubernetes/client-node';
-import { otherMember, type LicenseServerPair, type Member } from '../api/pair.ts';
+import { healthCheckTimeoutMs, otherMember, type LicenseServerPair, type Member } from '../api/pair.ts';
 import { ADMIN_TOKEN_KEY } from './admin-token-secret.ts';
 import { childNames } from './child-names.ts';
+import { DEFAULT_PROMISE_MS, heartbeatMsFor, peerPromiseMsFor } from './detection.ts';
 import { MOUNT_ADMIN, MOUNT_LICENSE, MOUNT_TLS, STATE_DIR } from './member-volumes.ts';
 import { servesTls } from './serves-tls.ts';
 
@@ -43,6 +44,21 @@ function contractEnv(pair: LicenseServerPair, member: Member): V1EnvVar[] {
           { name: 'LS_TLS_CA_FILE', value: `${MOUNT_TLS}/ca.crt` },
         ]
       : []),
+    ...promiseEnv(pair),
+  ];
+}
+
+/**
+ * A sub-second health-check timeout gives the members a shorter promise and heartbeat
+ * (detection.ts). Set only then: a pair on the defaults keeps the pod spec it always had (no
+ * rollout of every pair when the operator is upgraded).
+ */
+function promiseEnv(pair: LicenseServerPair): V1EnvVar[] {
+  const promiseMs = peerPromiseMsFor(healthCheckTimeoutMs(pair.spec.healthCheck));
+  if (promiseMs >= DEFAULT_PROMISE_MS) return [];
+  return [
+    { name: 'LS_PEER_PROMISE_MS', value: String(promiseMs) },
+    { name: 'LS_HEARTBEAT_MS', value: String(heartbeatMsFor(promiseMs)) },
   ];
 }
 

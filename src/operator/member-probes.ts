@@ -1,5 +1,5 @@
 import type { V1Probe } from '@kubernetes/client-node';
-import type { LicenseServerPair } from '../api/pair.ts';
+import { healthCheckTimeoutMs, type LicenseServerPair } from '../api/pair.ts';
 import { portScheme } from './serves-tls.ts';
 
 function healthProbe(pair: LicenseServerPair): V1Probe {
@@ -18,7 +18,8 @@ export function readinessProbe(pair: LicenseServerPair): V1Probe {
   return {
     ...action,
     periodSeconds: hc.periodSeconds,
-    timeoutSeconds: hc.timeoutSeconds,
+    // the kubelet counts whole seconds: a sub-second timeout is its shortest, one
+    timeoutSeconds: Math.ceil(healthCheckTimeoutMs(hc) / 1000),
     failureThreshold: hc.failureThreshold,
     successThreshold: 1,
   };
@@ -31,7 +32,7 @@ export function livenessProbe(pair: LicenseServerPair): V1Probe {
     ...healthProbe(pair),
     initialDelaySeconds: 10,
     periodSeconds: Math.max(10, hc.periodSeconds),
-    timeoutSeconds: Math.max(hc.timeoutSeconds, 5),
+    timeoutSeconds: Math.max(Math.ceil(healthCheckTimeoutMs(hc) / 1000), 5),
     failureThreshold: 6,
     successThreshold: 1,
   };

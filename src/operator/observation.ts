@@ -1,8 +1,9 @@
 // What the failover decision observes of a pair, and the pure reducers that keep it (the prober
 // keeps probe histories and server reports per member). No Kubernetes types: the adapters from
 // pods and nodes are in observe-kube.ts.
-import { otherMember } from '../api/pair.ts';
+import { healthCheckTimeoutMs, otherMember } from '../api/pair.ts';
 import type { Member, PairSpec } from '../api/pair.ts';
+import { peerPromiseMsFor } from './detection.ts';
 import type { ServingAlone, ServingReport } from './serving.ts';
 
 export type LiveMember = Member | '';
@@ -175,6 +176,8 @@ export interface Policy {
   licence?: LicenceSource;
   /** healthCheck.periodSeconds: how long a new pair gives its preferred member (default 2). */
   periodSeconds?: number;
+  /** the standby's promise P the pair's members are given (detection.ts: peerPromiseMsFor; default 1000) */
+  promiseMs?: number;
 }
 
 /** The member `status.servingAlone` marks as not promotable, if any. */
@@ -194,6 +197,7 @@ export function policyFromSpec(spec: PairSpec): Policy {
     successThreshold: spec.healthCheck.successThreshold,
     protocol: spec.server.protocol,
     periodSeconds: spec.healthCheck.periodSeconds,
+    promiseMs: peerPromiseMsFor(healthCheckTimeoutMs(spec.healthCheck)),
     licence: {
       secretName: spec.server.license.secretName,
       fileKey: spec.server.license.fileKey,

@@ -1,7 +1,7 @@
 // What the prober checks for one pair, from its spec and pods: one target per member pod that has
 // an address. Pure: the TLS options and the token come in as arguments.
 import type * as k8s from '@kubernetes/client-node';
-import { MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
+import { healthCheckTimeoutMs, MEMBERS, type LicenseServerPair, type Member } from '../api/pair.ts';
 import { podServesTls, portScheme } from './serves-tls.ts';
 import type { MemberCallTls } from './member-wire.ts';
 import type { ProbeTarget } from './probe-check.ts';
@@ -39,7 +39,7 @@ export function probeTargets(
       port,
       path,
       periodMs: hc.periodSeconds * 1000,
-      timeoutMs: hc.timeoutSeconds * 1000,
+      timeoutMs: healthCheckTimeoutMs(hc),
       failureThreshold: hc.failureThreshold,
       successThreshold: hc.successThreshold,
       ...(httpsCheck(m) ? { httpsCheck: true, ...(tls ? { tls } : {}) } : {}),

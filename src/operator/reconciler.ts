@@ -4,6 +4,7 @@ import {
   ANNOTATION_PROMOTE_ACCEPTING_DATA_LOSS,
   ANNOTATION_SWITCHOVER_REQUEST,
   GROUP,
+  healthCheckTimeoutMs,
   MEMBERS,
   PLURAL,
   VERSION,
@@ -176,7 +177,10 @@ export class Reconciler {
       obs.dataLossRequest = dataLossRequest;
     const secret = await this.secretChecks.check(key, pair, pods, now);
     if (secret.check) obs.licenceSecret = secret.check;
-    const grantMs = soloGrantMs(pair.spec.healthCheck.timeoutSeconds, this.d.leaderHandoverMs ?? 0);
+    const grantMs = soloGrantMs(
+      healthCheckTimeoutMs(pair.spec.healthCheck) / 1000,
+      this.d.leaderHandoverMs ?? 0,
+    );
     // A pair already serving alone when this process first saw it may hold a predecessor's grant.
     if (!this.inheritedAlone.has(key)) this.inheritedAlone.set(key, status.servingAlone !== undefined);
     obs.grantsBindUntil = this.d.prober.grantsBindUntil(key, grantMs, this.inheritedAlone.get(key)!);

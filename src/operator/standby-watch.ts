@@ -2,7 +2,13 @@
 // dead live member is checked as soon as its standby stops hearing it rather than at its next
 // period.
 import { otherMember, type Member } from '../api/pair.ts';
-import { confirmTimeoutMs, EARLY_SILENT_MS, nextSilenceAsk, SILENCE_WAIT_MS } from './detection.ts';
+import {
+  confirmTimeoutMs,
+  earlySilentMs,
+  nextSilenceAsk,
+  peerPromiseMsFor,
+  SILENCE_WAIT_MS,
+} from './detection.ts';
 import { readStatusOnPeerSilence } from './member-client.ts';
 import type { ServerReport } from './observation.ts';
 import {
@@ -52,16 +58,19 @@ export function watchStandbys(ctx: WatchContext, now: number): void {
     // confirming check would read the new active in the moment its standby catches up.
     // Asked again for the decision's silence after the early one: it no longer hears it.
     const r = e.state.server;
-    const midway = (e.silenceAsk ?? EARLY_SILENT_MS) > EARLY_SILENT_MS;
-    if (r?.role !== 'standby' || (!midway && !followsItsActive(r))) continue;
+    const early = earlySilentMs(peerPromiseMsFor(t.timeoutMs));
+    const midway = (e.silenceAsk ?? early) > early;
+    if (r?.role !== 'standby' || (!midway && !followsItsActive(r, early))) continue;
     if (ctx.entry(t.pairKey, otherMember(t.member))?.state.server?.role !== 'active') continue;
     e.watching = true;
-    void watch(ctx, e, now, e.silenceAsk ?? EARLY_SILENT_MS).finally(() => (e.watching = false));
+    void watch(ctx, e, now, e.silenceAsk ?? early).finally(() => (e.watching = false));
   }
 }
 
 async function watch(ctx: WatchContext, e: WatchedEntry, sentAt: number, silentMs: number): Promise<void> {
   const t = e.target;
+  // both members of a pair share the health check, so the standby's target gives the pair's P
+  const promiseMs = peerPromiseMsFor(t.timeoutMs);
   const status = await readStatusOnPeerSilence(
     t.statusUrl!,
     authOf(t),
@@ -72,7 +81,7 @@ async function watch(ctx: WatchContext, e: WatchedEntry, sentAt: number, silentM
   if (ctx.entry(t.pairKey, t.member) !== e || !ctx.running()) return;
   const now = ctx.now();
   const silent = status?.role === 'standby' && (status.peerLastSeenSeconds ?? -1) * 1000 >= silentMs;
-  const next = silent ? nextSilenceAsk(silentMs) : EARLY_SILENT_MS;
+  const next = silent ? nextSilenceAsk(silentMs, promiseMs) : earlySilentMs(promiseMs);
   if (next !== undefined) e.silenceAsk = next;
   else delete e.silenceAsk;
   // Asked again at once only to hear the decision's silence; otherwise a period later: the
@@ -92,7 +101,7 @@ async function watch(ctx: WatchContext, e: WatchedEntry, sentAt: number, silentM
     return;
   }
   const live = otherMember(t.member);
-  if (silentMs === EARLY_SILENT_MS) ctx.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
+  if (silentMs === earlySilentMs(promiseMs)) ctx.confirm(t.pairKey, live, confirmTimeoutMs(t.timeoutMs));
   // The decision reads the new report with the live member's failed check (assess.ts: PeerLost);
   // without one there is nothing to decide (the standby may be the one cut off).
   else if ((ctx.entry(t.pairKey, live)?.state.history.consecutiveFailures ?? 0) > 0)
@@ -100,6 +109,6 @@ async function watch(ctx: WatchContext, e: WatchedEntry, sentAt: number, silentM
 }
 
 /** In sync and hearing the active, in its last report (detection.ts). */
-function followsItsActive(r: ServerReport): boolean {
-  return r.replication === 'in-sync' && (r.peerLastSeenSeconds ?? Infinity) * 1000 < EARLY_SILENT_MS;
+function followsItsActive(r: ServerReport, earlyMs: number): boolean {
+  return r.replication === 'in-sync' && (r.peerLastSeenSeconds ?? Infinity) * 1000 < earlyMs;
 }

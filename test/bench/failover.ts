@@ -46,7 +46,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
 import { bindsUntil, rightUntil } from '../../src/license-server/serving-rights.ts';
-import { confirmTimeoutMs, hungDetectionBoundMs, silentFaultBoundMs } from '../../src/operator/detection.ts';
+import {
+  confirmTimeoutMs,
+  earlySilentMs,
+  hungDetectionBoundMs,
+  peerPromiseMsFor,
+  peerSilentMs,
+  silentFaultBoundMs,
+} from '../../src/operator/detection.ts';
+import { healthCheckTimeoutMs } from '../../src/api/pair.ts';
 import { soloGrantMs } from '../../src/operator/serving.ts';
 import { body as sampleBody } from '../../samples/make-sample-license.ts';
 import { applySamplePair, patchPairSpec, preferMember } from '../chart/live-pair.ts';
@@ -78,11 +86,12 @@ const INTERVAL_MS = arg('interval-ms', 50);
 const SKIP_SINGLE = args.includes('--skip-single');
 /**
  * `--policy`: the pair's health check. `default` is the CRD's (every 2 s, timeout 1 s, 3 failures);
- * `aggressive` checks every second and fails over on the first failed check.
+ * `aggressive` checks every second with a 500 ms timeout (and so a 500 ms promise, detection.ts)
+ * and fails over on the first failed check.
  */
 const POLICIES = {
   default: { periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 3 },
-  aggressive: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 },
+  aggressive: { periodSeconds: 1, timeoutSeconds: 1, timeoutMilliseconds: 500, failureThreshold: 1 },
 } as const;
 const POLICY_NAME = (() => {
   const i = args.indexOf('--policy');
@@ -92,6 +101,8 @@ const POLICY_NAME = (() => {
   return name;
 })();
 const POLICY = POLICIES[POLICY_NAME];
+const POLICY_TIMEOUT_MS = healthCheckTimeoutMs(POLICY);
+const POLICY_TIMING = { periodSeconds: POLICY.periodSeconds, timeoutMs: POLICY_TIMEOUT_MS };
 /**
  * The operator holds a status read on each standby (STANDBY_SILENCE_WATCH, on by default);
  * `--no-standby-reads` turns it off (detection by the checks' period alone).
@@ -672,7 +683,7 @@ async function main(): Promise<void> {
 
     say(
       `pair ${pairNs}/${PAIR} (the sample pair, its licence signed for it; failback Manual; health check ` +
-        `${POLICY_NAME}: every ${POLICY.periodSeconds} s, timeout ${POLICY.timeoutSeconds} s, ` +
+        `${POLICY_NAME}: every ${POLICY.periodSeconds} s, timeout ${POLICY_TIMEOUT_MS} ms, ` +
         `${POLICY.failureThreshold} failure(s); standby reads ${STANDBY_READS ? 'on' : 'off'})`,
     );
     kc(['create', 'namespace', pairNs]);
@@ -748,14 +759,14 @@ async function main(): Promise<void> {
   }
 
   process.stdout.write(
-    `\nfailover on a real node (${ROUNDS} rounds per fault; health check ${POLICY_NAME}: every ${POLICY.periodSeconds} s, timeout ${POLICY.timeoutSeconds} s, ${POLICY.failureThreshold} failure(s); standby reads ${STANDBY_READS ? 'on' : 'off'}; load: a new connection per request to the ClusterIP every ${INTERVAL_MS} ms, 1 s timeout)\n`,
+    `\nfailover on a real node (${ROUNDS} rounds per fault; health check ${POLICY_NAME}: every ${POLICY.periodSeconds} s, timeout ${POLICY_TIMEOUT_MS} ms, ${POLICY.failureThreshold} failure(s); standby reads ${STANDBY_READS ? 'on' : 'off'}; load: a new connection per request to the ClusterIP every ${INTERVAL_MS} ms, 1 s timeout)\n`,
   );
   process.stdout.write(
     'fault             pair: switch p50  p99    max    | detection p50  bound  | outage p50  p99    max    || single: outage p50  p99    max    || ratio p50  p99\n',
   );
   // The detection bound the policy implies for this fault (silentFaultBoundMs), or "report".
   const bound = (fault: Fault) =>
-    reportedByPlatform(fault) ? 'report' : f2(silentFaultBoundMs(POLICY, STANDBY_READS) / 1000);
+    reportedByPlatform(fault) ? 'report' : f2(silentFaultBoundMs(POLICY_TIMING, STANDBY_READS) / 1000);
   for (const fault of FAULTS) {
     const p = results.pair[fault] ?? [];
     const s = results.single[fault] ?? [];
@@ -781,19 +792,19 @@ async function main(): Promise<void> {
   }
   // The bounds the serving rules imply with the defaults (docs/reliability.md): what the
   // partition row waits for before the standby may serve.
-  const promise = 1000;
-  const grant = soloGrantMs(1);
+  const promise = peerPromiseMsFor(POLICY_TIMEOUT_MS);
+  const grant = soloGrantMs(POLICY_TIMEOUT_MS / 1000);
   process.stdout.write(
     `serving rules     an isolated active stops granting ${f2(rightUntil(0, promise) / 1000)} s after its standby's last ack; ` +
       `a promotion waits at most ${f2(promise / 1000)} s after it; solo grants last ${f2(grant / 1000)} s; ` +
       `a resynced standby is promotable ${f2(bindsUntil(0, grant) / 1000)} s after the last grant\n`,
   );
-  const timeoutMs = POLICY.timeoutSeconds * 1000;
+  const timeoutMs = POLICY_TIMEOUT_MS;
   process.stdout.write(
-    `detection         a silent fault (hung, partitioned, node lost) is decided within ${f2(silentFaultBoundMs(POLICY, STANDBY_READS) / 1000)} s with this policy ` +
+    `detection         a silent fault (hung, partitioned, node lost) is decided within ${f2(silentFaultBoundMs(POLICY_TIMING, STANDBY_READS) / 1000)} s with this policy ` +
       (STANDBY_READS
-        ? `(the standby's 0.5 s of silence, a confirming check of ${f2(confirmTimeoutMs(timeoutMs) / 1000)} s, at least 1 s of silence for the decision: ${f2(hungDetectionBoundMs(timeoutMs) / 1000)} s whatever the period)`
-        : `(the next check, one period away, times out; the standby's 1 s of silence; with the standby reads (the default): ${f2(silentFaultBoundMs(POLICY, true) / 1000)} s)`) +
+        ? `(the standby's ${f2(earlySilentMs(promise) / 1000)} s of silence, a confirming check of ${f2(confirmTimeoutMs(timeoutMs) / 1000)} s, at least ${f2(peerSilentMs(promise) / 1000)} s of silence for the decision: ${f2(hungDetectionBoundMs(timeoutMs) / 1000)} s whatever the period)`
+        : `(the next check, one period away, times out; the standby's ${f2(peerSilentMs(promise) / 1000)} s of silence; with the standby reads (the default): ${f2(silentFaultBoundMs(POLICY_TIMING, true) / 1000)} s)`) +
       `; a reported fault (pod deleted, container killed) on the platform's report; the move adds the fence, the promotion, the Service and kube-proxy\n`,
   );
   process.stdout.write(

@@ -207,6 +207,7 @@ describe('kubectl explain is useful', () => {
       (n['x-kubernetes-validations'] as { rule: string; message: string }[]).map((r) => r.rule);
     expect(rules(spec.properties!['healthCheck']!)).toEqual([
       '!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds',
+      '!has(self.timeoutMilliseconds) || !has(self.periodSeconds) || self.timeoutMilliseconds <= self.periodSeconds * 1000',
       "self.type == 'HTTP' || !has(self.path)",
       "!has(self.port) || (type(self.port) == string ? self.port in ['licences', 'admin', 'metrics'] : (self.port >= 1 && self.port <= 65535))",
     ]);

@@ -102,6 +102,15 @@ describe('checkSpecRules (the CEL rules, in TypeScript)', () => {
       'healthCheck.timeoutSeconds must not exceed healthCheck.periodSeconds',
     ]);
   });
+  it('rejects a millisecond timeout above the period, accepts one under it', () => {
+    const over = parseSpec({ ...minimal, healthCheck: { periodSeconds: 1, timeoutMilliseconds: 1500 } });
+    expect(checkSpecRules(over)).toEqual([
+      'healthCheck.timeoutMilliseconds must not exceed healthCheck.periodSeconds',
+    ]);
+    const under = parseSpec({ ...minimal, healthCheck: { periodSeconds: 1, timeoutMilliseconds: 500 } });
+    expect(checkSpecRules(under)).toEqual([]);
+    expect(() => parseSpec({ ...minimal, healthCheck: { timeoutMilliseconds: 100 } })).toThrow();
+  });
   it('rejects a path on a TCP check', () => {
     const s = parseSpec({ ...minimal, healthCheck: { type: 'TCP', path: '/x' } });
     expect(checkSpecRules(s)).toEqual(['healthCheck.path is only allowed with healthCheck.type HTTP']);

@@ -169,6 +169,7 @@ describe('policyFromSpec', () => {
       failbackStableSeconds: 30,
       minSecondsBetweenFailovers: 10,
       preferredMember: 'primary',
+      promiseMs: 1000,
       failureThreshold: 3,
       successThreshold: 2,
       protocol: 'reference',

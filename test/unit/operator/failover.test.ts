@@ -245,6 +245,23 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'a pair on a 500 ms promise (timeoutMilliseconds 500): half a second of silence confirms one failed check',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 0.55, at: T0 } }),
+    ),
+    policy: { promiseMs: 500, failureThreshold: 1 },
+    expect: { action: 'failover', reason: 'PeerLost', live: 'redundant', promote: 'redundant' },
+  },
+  {
+    name: 'a pair on the default 1 s promise: half a second of silence is no confirmation, wait for the threshold',
+    obs: steady(
+      member('active', probeFailed(1, T0 - 0.2 * S)),
+      member('standby', { server: { peerLastSeenSeconds: 0.55, at: T0 } }),
+    ),
+    expect: { action: 'none', live: 'primary' },
+  },
+  {
     name: 'one failed check, the standby still hears the active: wait for the threshold',
     obs: steady(
       member('active', probeFailed(1, T0 - 0.2 * S)),

@@ -48,6 +48,24 @@ describe('member pods', () => {
     expect(memberAdminUrl(p, 'redundant')).toBe('https://eda-redundant.lic.svc:7071');
   });
 
+  it('a sub-second health-check timeout: a promise and heartbeat to match, the kubelet probe at its 1 s floor; none otherwise', () => {
+    const fast = pair({
+      server: { license: { secretName: 'eda-license' } },
+      healthCheck: { periodSeconds: 1, timeoutMilliseconds: 500, failureThreshold: 1 },
+    });
+    const fp = desiredPod(fast, 'primary');
+    expect(env(fp)).toMatchObject({ LS_PEER_PROMISE_MS: '500', LS_HEARTBEAT_MS: '125' });
+    expect(fp.spec!.containers[0]!.readinessProbe!.timeoutSeconds).toBe(1);
+    // a second or more: the members' defaults, and the pod spec of a pair that never set it
+    for (const healthCheck of [{ timeoutSeconds: 1 }, { timeoutMilliseconds: 1500, periodSeconds: 2 }]) {
+      const e = env(
+        desiredPod(pair({ server: { license: { secretName: 'eda-license' } }, healthCheck }), 'primary'),
+      );
+      expect(e['LS_PEER_PROMISE_MS']).toBeUndefined();
+      expect(e['LS_HEARTBEAT_MS']).toBeUndefined();
+    }
+  });
+
   it('with spec.tls.mode Disabled: plaintext URLs, no certificate files, HTTP probes', () => {
     const q = pair({ server: { license: { secretName: 'eda-license' } }, tls: { mode: 'Disabled' } });
     const qp = desiredPod(q, 'primary');
