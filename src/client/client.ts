@@ -58,6 +58,14 @@ export type LicenseClientOptions = {
   requestTimeoutMs?: number;
   /** how long one checkout/renew/release keeps retrying before it throws LicenseUnavailableError (default 10 000 ms) */
   retryBudgetMs?: number;
+  /**
+   * Hedged attempts (off by default): an attempt not answered after this many ms is joined by
+   * another on a new connection, and again every interval, up to `hedgeMaxInFlight` (default 4)
+   * at once; the first answer wins. Through the pair's Service this rides over a hung member in
+   * about the time the Service takes to move, instead of `requestTimeoutMs`.
+   */
+  hedgeAfterMs?: number;
+  hedgeMaxInFlight?: number;
   /** first wait between attempts (default 100 ms), doubling up to backoffMaxMs (default 500 ms), jittered */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -98,6 +106,15 @@ export class LicenseClient {
     this.route = new Route(Array.isArray(opts.addresses) ? opts.addresses : [opts.addresses]);
     if ((opts.cert === undefined) !== (opts.key === undefined))
       throw new TypeError('a client certificate needs both cert and key');
+    if (opts.hedgeAfterMs !== undefined && !(opts.hedgeAfterMs > 0))
+      throw new TypeError(`hedgeAfterMs must be a positive number of ms, not ${opts.hedgeAfterMs}`);
+    if (
+      opts.hedgeMaxInFlight !== undefined &&
+      !(Number.isInteger(opts.hedgeMaxInFlight) && opts.hedgeMaxInFlight >= 1)
+    )
+      throw new TypeError(
+        `hedgeMaxInFlight must be a whole number of at least 1, not ${opts.hedgeMaxInFlight}`,
+      );
     this.transport = new Transport({
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
@@ -109,6 +126,9 @@ export class LicenseClient {
       attemptTimeoutMs: opts.requestTimeoutMs ?? RETRY_DEFAULTS.attemptTimeoutMs,
       backoffBaseMs: opts.backoffBaseMs ?? RETRY_DEFAULTS.backoffBaseMs,
       backoffMaxMs: opts.backoffMaxMs ?? RETRY_DEFAULTS.backoffMaxMs,
+      ...(opts.hedgeAfterMs !== undefined
+        ? { hedge: { hedgeAfterMs: opts.hedgeAfterMs, maxInFlight: opts.hedgeMaxInFlight ?? 4 } }
+        : {}),
     };
     this.o = {
       clientId: opts.clientId,

@@ -16,6 +16,7 @@ import {
   NO_SEAT_CODES,
   NoSeatError,
 } from './errors.ts';
+import { hedgedAttempt, type HedgeOptions } from './hedge.ts';
 import type { TlsCertificateError } from './tls-errors.ts';
 
 export type LeaseCall =
@@ -34,6 +35,8 @@ export type RetryOptions = {
   /** first backoff; doubles per wait up to backoffMaxMs, each wait drawn from [b/2, b] */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** hedged attempts (hedge.ts): off when absent */
+  hedge?: HedgeOptions | undefined;
 };
 
 export const RETRY_DEFAULTS: RetryOptions = {
@@ -204,7 +207,9 @@ export type Clock = { now(): number; sleep(ms: number): Promise<void> };
 
 export type RetryEvent =
   | { type: 'retry'; call: string; address: string; error: string; attempt: number; delayMs: number }
-  | { type: 'redirect'; from: string; to: string };
+  | { type: 'redirect'; from: string; to: string }
+  /** an attempt not answered yet was joined by another on a new connection (hedge.ts) */
+  | { type: 'hedge'; call: string; address: string; attempt: number; inFlight: number };
 
 export type RunHooks = {
   onEvent?: (e: RetryEvent) => void;
@@ -246,7 +251,20 @@ export async function runCall(
     const address = route.target;
     const timeoutMs = Math.max(1, Math.floor(Math.min(opts.attemptTimeoutMs, deadline - clock.now())));
     attempts += 1;
-    const outcome = await attempt(address, timeoutMs);
+    const hedge = opts.hedge;
+    const outcome = hedge
+      ? await hedgedAttempt(
+          (ms) => attempt(address, ms),
+          timeoutMs,
+          hedge,
+          clock,
+          (n) => {
+            // the hedge must not ride the connection the unanswered attempt is stuck on
+            hooks.onRetryable?.(address);
+            hooks.onEvent?.({ type: 'hedge', call: name, address, attempt: attempts, inFlight: n + 1 });
+          },
+        )
+      : await attempt(address, timeoutMs);
     const v = classify(call, outcome, landed);
     if (v.kind === 'done') return v.body;
     if (v.kind === 'final') throw v.error;

@@ -37,7 +37,7 @@
 //
 // Run: npm run bench -- failover [--rounds 5] [--interval-ms 50] [--skip-single]
 //        [--faults pod-deleted,…,node-lost,node-partitioned] [--policy default|aggressive]
-//        [--no-standby-reads]
+//        [--no-standby-reads] [--hedge-ms 300 (0: the application's client does not hedge)]
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -108,6 +108,8 @@ const POLICY_TIMING = { periodSeconds: POLICY.periodSeconds, timeoutMs: POLICY_T
  * `--no-standby-reads` turns it off (detection by the checks' period alone).
  */
 const STANDBY_READS = !args.includes('--no-standby-reads');
+/** The application's client hedges its attempts after this long (src/client/hedge.ts); 0: not at all. */
+const HEDGE_MS = arg('hedge-ms', 300);
 const REQUEST_TIMEOUT_MS = 1000;
 const ROUND_TIMEOUT_MS = 240_000;
 /** `--faults a,b`: only these (e.g. --faults pod-partitioned); the node faults only when named. */
@@ -380,6 +382,7 @@ async function startAppPod(ns: string, url: string, caConfigMap?: string): Promi
     url,
     feature: 'sim',
     ...(caConfigMap ? { caConfigMap } : {}),
+    ...(HEDGE_MS > 0 ? { hedgeAfterMs: HEDGE_MS } : {}),
     ...(NODES > 1 ? { nodeSelector: { 'kubernetes.io/hostname': 'lpo-node-1' } } : {}),
   });
   kc(['apply', '-f', '-'], JSON.stringify(pod));
@@ -808,7 +811,7 @@ async function main(): Promise<void> {
       `; a reported fault (pod deleted, container killed) on the platform's report; the move adds the fence, the promotion, the Service and kube-proxy\n`,
   );
   process.stdout.write(
-    '\nthe application in a pod (LicenseClient by cluster DNS, keep-alive, retries), per round: its longest call, its longest stall\n' +
+    `\nthe application in a pod (LicenseClient by cluster DNS, keep-alive, retries, ${HEDGE_MS > 0 ? `hedged after ${HEDGE_MS} ms` : 'not hedged'}), per round: its longest call, its longest stall\n` +
       '(the churner without a successful call: failed calls retried or given up), the errors it had to handle; ratio on the stall\n' +
       'fault             pair: wait max  stall p50  p99    max    errors bound  || single: wait max  stall p50  p99    max    errors || ratio p50  p99\n',
   );

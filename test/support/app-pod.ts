@@ -17,6 +17,8 @@ export interface AppPodOptions {
   caConfigMap?: string;
   feature: string;
   nodeSelector?: Record<string, string>;
+  /** the client's hedgeAfterMs (src/client/hedge.ts); unhedged without it */
+  hedgeAfterMs?: number;
 }
 
 export function appPod(o: AppPodOptions): k8s.V1Pod {
@@ -39,6 +41,9 @@ export function appPod(o: AppPodOptions): k8s.V1Pod {
             ...(o.caConfigMap ? [{ name: 'CA_FILE', value: '/etc/pair-ca/ca.crt' }] : []),
             { name: 'FEATURE', value: o.feature },
             { name: 'HOLDERS', value: '2' },
+            ...(o.hedgeAfterMs !== undefined
+              ? [{ name: 'HEDGE_AFTER_MS', value: String(o.hedgeAfterMs) }]
+              : []),
           ],
           ports: [{ name: 'report', containerPort: 8080 }],
           readinessProbe: { httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 1 },

@@ -171,3 +171,76 @@ describe('LicenseClient connections', () => {
     expect(c.leases()).toEqual([]);
   });
 });
+
+describe('hedged attempts over real sockets', () => {
+  // A member that hangs with the connections it has (every request on them is read and never
+  // answered) while new connections reach one that answers: what a Service does once it moved.
+  async function hangsOnOldConnections() {
+    const sockets = new Map<Socket, number>();
+    let hangFrom = Infinity;
+    const seenOn: number[] = [];
+    const server = http.createServer((req, res) => {
+      const socket = sockets.get(req.socket) ?? -1;
+      req.resume();
+      req.on('end', () => {
+        seenOn.push(socket);
+        if (socket <= hangFrom && seenOn.length > 1) return; // hung: never answered
+        const out = JSON.stringify(leaseBody(`L${seenOn.length}`));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      });
+    });
+    server.on('connection', (socket) => sockets.set(socket, sockets.size + 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      seenOn,
+      hangNow: () => (hangFrom = sockets.size),
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  for (const hedge of [true, false])
+    it(
+      hedge
+        ? 'a call stuck on a hung connection is answered on a new one after the hedge interval'
+        : 'without hedging the same call waits out its attempt timeout first',
+      async () => {
+        const s = await hangsOnOldConnections();
+        const events: ClientEvent[] = [];
+        const client = new LicenseClient({
+          addresses: s.url,
+          clientId: 'c',
+          user: 'u',
+          host: 'h',
+          autoRenew: false,
+          requestTimeoutMs: 2000,
+          ...(hedge ? { hedgeAfterMs: 200 } : {}),
+          onEvent: (e) => events.push(e),
+        });
+        try {
+          await client.checkout('synth'); // on connection 1, kept alive
+          s.hangNow();
+          const t0 = performance.now();
+          const lease = await client.checkout('other');
+          const took = performance.now() - t0;
+          expect(lease.id).toMatch(/^L\d+$/);
+          if (hedge) {
+            expect(took).toBeLessThan(1500); // the hedge at 200 ms, not the 2 s timeout
+            expect(s.seenOn.slice(0, 3)).toEqual([1, 1, 2]);
+            expect(events.filter((e) => e.type === 'hedge')).toHaveLength(1);
+          } else {
+            expect(took).toBeGreaterThanOrEqual(1900);
+            expect(events.some((e) => e.type === 'hedge')).toBe(false);
+          }
+        } finally {
+          client.close();
+          await s.close();
+        }
+      },
+    );
+});
