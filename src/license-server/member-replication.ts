@@ -114,6 +114,9 @@ export class MemberReplication {
   startFollower(): void {
     const { config, guard, ledger, log } = this.opts;
     if (!config.peerUrl || this.closed) return;
+    // Until this active says its P, promise the unannounced one: what an active heard before
+    // (another process, another role) says nothing of this one.
+    this.activePromiseMs = undefined;
     this.follower = new Follower(
       {
         position: () => ({ seq: ledger.seq, epoch: ledger.epoch }),
