@@ -252,6 +252,7 @@ export async function runCall(
     const timeoutMs = Math.max(1, Math.floor(Math.min(opts.attemptTimeoutMs, deadline - clock.now())));
     attempts += 1;
     const hedge = opts.hedge;
+    let hedged = false;
     const outcome = hedge
       ? await hedgedAttempt(
           (ms) => attempt(address, ms),
@@ -259,12 +260,16 @@ export async function runCall(
           hedge,
           clock,
           (n) => {
+            hedged = true;
             // the hedge must not ride the connection the unanswered attempt is stuck on
             hooks.onRetryable?.(address);
             hooks.onEvent?.({ type: 'hedge', call: name, address, attempt: attempts, inFlight: n + 1 });
           },
         )
       : await attempt(address, timeoutMs);
+    // An attempt still unanswered beside the one that answered may have been carried out: a
+    // release that finds no lease then has succeeded, as after any attempt that may have landed.
+    if (hedged) landed = true;
     const v = classify(call, outcome, landed);
     if (v.kind === 'done') return v.body;
     if (v.kind === 'final') throw v.error;

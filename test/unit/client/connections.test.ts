@@ -244,3 +244,46 @@ describe('hedged attempts over real sockets', () => {
       },
     );
 });
+
+describe('a hedged release', () => {
+  it('whose stuck attempt released the lease: the hedge finds none, and the release has succeeded', async () => {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        if (req.url === '/v1/checkout') {
+          const out = JSON.stringify(leaseBody('L1'));
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(out),
+          });
+          return res.end(out);
+        }
+        // the first release is carried out and its answer never comes; the hedge finds no lease
+        if (requests === 2) return;
+        const out = JSON.stringify({ code: 'LEASE_NOT_FOUND', message: 'no lease L1' });
+        res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new LicenseClient({
+      addresses: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      clientId: 'c',
+      user: 'u',
+      host: 'h',
+      autoRenew: false,
+      hedgeAfterMs: 200,
+    });
+    try {
+      const lease = await client.checkout('synth');
+      await expect(client.release(lease.id)).resolves.toBeUndefined();
+      expect(requests).toBe(3);
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
