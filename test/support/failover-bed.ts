@@ -124,6 +124,13 @@ export interface FailoverBedOptions {
   chartSets?: string[];
   /** A merge patch applied to the pair's spec after the sample is applied (failback is Manual). */
   pairSpec?: Record<string, unknown>;
+  /**
+   * With a pairSpec that changes the member pods: a pod that is on it. The bed waits for both pods
+   * to be, and none leaving, before it starts (a rollout can pass for settled between its steps).
+   */
+  podOnPatchedSpec?: (pod: k8s.V1Pod) => boolean;
+  /** The application's client hedges its attempts after this many ms (src/client/hedge.ts). */
+  appHedgeAfterMs?: number;
   /** Where the application pod runs (a node no fault hits, on the multi-node bed). */
   appNodeSelector?: Record<string, string>;
   /**
@@ -214,10 +221,13 @@ export class FailoverBed {
     ]);
     applySamplePair(this.ns, PAIR);
     patchPairSpec(this.ns, PAIR, { failover: { failback: 'Manual' }, ...this.o.pairSpec });
-    await this.settled().catch((err: unknown) => {
-      this.dumpForDiagnosis();
-      throw err;
-    });
+    await this.settled()
+      .then(() => this.rolledOut())
+      .then(() => this.settled())
+      .catch((err: unknown) => {
+        this.dumpForDiagnosis();
+        throw err;
+      });
     // TLS is on by default: the clients verify the pair's CA; the sampler reads the members' status
     // with the operator's identity.
     this.tls = await operatorTls(this.core, this.o.operatorNs, this.ns, PAIR);
@@ -252,6 +262,22 @@ export class FailoverBed {
     );
   }
 
+  /** Both member pods on the patched spec (podOnPatchedSpec), none leaving. */
+  private async rolledOut(): Promise<void> {
+    const onSpec = this.o.podOnPatchedSpec;
+    if (!onSpec) return;
+    await eventually(
+      'both member pods on the patched spec',
+      async () => {
+        const pods = (
+          await this.core.listNamespacedPod({ namespace: this.ns, labelSelector: `lpo.dev/pair=${PAIR}` })
+        ).items;
+        return pods.length === 2 && pods.every((p) => !p.metadata?.deletionTimestamp && onSpec(p));
+      },
+      240_000,
+    );
+  }
+
   /** The application pod: 2 holders of `sim` and a churner, through the Service by cluster DNS. */
   private startApp(): void {
     const pod = appPod({
@@ -261,6 +287,7 @@ export class FailoverBed {
       caConfigMap: `${PAIR}-ca`,
       feature: APP_FEATURE,
       ...(this.o.appNodeSelector ? { nodeSelector: this.o.appNodeSelector } : {}),
+      ...(this.o.appHedgeAfterMs !== undefined ? { hedgeAfterMs: this.o.appHedgeAfterMs } : {}),
     });
     kc(['apply', '-f', '-'], JSON.stringify(pod));
   }
