@@ -304,7 +304,14 @@ export async function runCall(
     const room = deadline - now - MIN_ATTEMPT_MS;
     if (room < 0 || lastChance)
       throw new LicenseUnavailableError(name, cause, attempts, now - start, opts.budgetMs);
-    let delayMs = quick ? 0 : Math.max(1, backoffMs(waits, opts, random));
+    // A connection refused never reached a server (nothing listens: a container restarting, a
+    // Service not yet moved): trying again costs no server anything, so it does not back off past
+    // the first wait, and the call goes through within a wait of the moment something listens.
+    const neverSent = outcome.kind === 'failure' && !outcome.sent;
+    const backoff = neverSent
+      ? { ...opts, backoffMaxMs: Math.min(opts.backoffMaxMs, opts.backoffBaseMs) }
+      : opts;
+    let delayMs = quick ? 0 : Math.max(1, backoffMs(waits, backoff, random));
     if (delayMs >= room) {
       // the wait is cut so that one last attempt fits in the budget
       delayMs = room;

@@ -271,9 +271,17 @@ describe('runCall', () => {
       options: { ...opts, budgetMs: 1000 },
       random: () => 1,
     });
-    // attempts of 1 ms, waits of 100, 200, 400, then the wait is cut to leave MIN_ATTEMPT_MS
-    expect(s.clock.slept).toEqual([100, 200, 400, 1000 - 704 - MIN_ATTEMPT_MS]);
+    // attempts of 1 ms, refused: waits of 100 ms (a refusal does not back off further), the
+    // last one cut to leave MIN_ATTEMPT_MS
+    expect(s.clock.slept).toEqual([...Array<number>(8).fill(100), 1000 - 9 - 800 - MIN_ATTEMPT_MS]); // 9 attempts of 1 ms
     expect(s.attempts.at(-1)?.timeoutMs).toBe(MIN_ATTEMPT_MS);
+
+    // a server that answered (or may have) is backed off from exponentially
+    const u = await run(checkout, [{ outcome: answer(503, 'NOT_READY', 'starting') }], {
+      options: { ...opts, budgetMs: 1000 },
+      random: () => 1,
+    });
+    expect(u.clock.slept).toEqual([100, 200, 400, 1000 - 704 - MIN_ATTEMPT_MS]);
   });
 
   it('an attempt cut short by the budget does not hide the cause the attempts before it got', async () => {
