@@ -38,10 +38,11 @@
 // Run: npm run bench -- failover [--rounds 5] [--interval-ms 50] [--skip-single]
 //        [--faults pod-deleted,…,node-lost,node-partitioned] [--policy default|aggressive]
 //        [--no-standby-reads] [--hedge-ms 300 (0: the application's client does not hedge)]
+//        [--operator-log FILE]
 import * as k8s from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signLicence } from '../../src/license-server/licence-file.ts';
@@ -110,6 +111,11 @@ const POLICY_TIMING = { periodSeconds: POLICY.periodSeconds, timeoutMs: POLICY_T
 const STANDBY_READS = !args.includes('--no-standby-reads');
 /** The application's client hedges its attempts after this long (src/client/hedge.ts); 0: not at all. */
 const HEDGE_MS = arg('hedge-ms', 300);
+/** `--operator-log FILE`: the operators' logs are written there before the cleanup. */
+const OPERATOR_LOG = (() => {
+  const i = args.indexOf('--operator-log');
+  return i >= 0 ? args[i + 1] : undefined;
+})();
 const REQUEST_TIMEOUT_MS = 1000;
 const ROUND_TIMEOUT_MS = 240_000;
 /** `--faults a,b`: only these (e.g. --faults pod-partitioned); the node faults only when named. */
@@ -749,6 +755,25 @@ async function main(): Promise<void> {
   } finally {
     await promoter?.stop();
     for (const l of loads) await l.stop();
+    if (OPERATOR_LOG) {
+      // every operator pod's log (the leader's has the decisions), for a round that needs explaining
+      const out = kubectl(
+        [
+          'logs',
+          '-n',
+          operatorNs,
+          '-l',
+          'app.kubernetes.io/name=license-pair-operator',
+          '--tail=-1',
+          '--prefix',
+        ],
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      writeFileSync(OPERATOR_LOG, out.stdout);
+      say(`the operators' logs: ${OPERATOR_LOG}`);
+    }
     say('cleaning up: namespaces and the helm release');
     kubectl(
       ['delete', 'namespace', pairNs, singleNs, '--ignore-not-found', '--wait=true', '--timeout=120s'],
