@@ -144,22 +144,12 @@ export class KubeWriter {
     );
   }
 
-  async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
-    try {
-      return await this.core.readNamespacedSecret({ namespace, name });
-    } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
-      throw err;
-    }
+  readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+    return absentAsUndefined(this.core.readNamespacedSecret({ namespace, name }));
   }
 
-  async readConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
-    try {
-      return await this.core.readNamespacedConfigMap({ namespace, name });
-    } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
-      throw err;
-    }
+  readConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
+    return absentAsUndefined(this.core.readNamespacedConfigMap({ namespace, name }));
   }
 
   /** Replaces a Secret at the resourceVersion it carries: false when it changed since (409). */
@@ -198,4 +188,14 @@ function isImmutableFieldError(err: unknown): boolean {
   if (e.code !== 422) return false;
   const text = `${typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? '')} ${e.message ?? ''}`;
   return /may not change once set|field is immutable/.test(text);
+}
+
+/** A read by name: undefined when the object does not exist (404), any other error thrown. */
+async function absentAsUndefined<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { LicenseServerPair, PairStatus } from '../api/pair.ts';
 import { ADMIN_TOKEN_KEY, desiredAdminTokenSecret } from './admin-token-secret.ts';
 import { childNames } from './child-names.ts';
+import { refusedRecheck } from './refused-recheck.ts';
 
 /** Re-read after this long, so a rotation is picked up. */
 const TOKEN_TTL_MS = 5 * 60_000;
@@ -73,9 +74,8 @@ export class AdminTokens {
   recheckIfRefused(key: string, refused: boolean): number | undefined {
     const cached = this.tokens.get(key);
     if (!cached || !refused) return undefined;
-    const wait = cached.readAt + TOKEN_RECHECK_MS - this.now();
-    if (wait > 0) return wait;
-    this.tokens.delete(key);
-    return TOKEN_RECHECK_MS;
+    const r = refusedRecheck(cached.readAt, TOKEN_RECHECK_MS, this.now());
+    if (r.forget) this.tokens.delete(key);
+    return r.afterMs;
   }
 }

@@ -29,6 +29,7 @@ import {
   unionBundle,
   type UserCaSet,
 } from './provided-trust.ts';
+import { refusedRecheck } from '../refused-recheck.ts';
 
 /** Good Secrets are read again at most this often (and when the pair's spec changes). */
 export const PROVIDED_RECHECK_MS = 30_000;
@@ -94,10 +95,9 @@ export class ProvidedCertificates {
   recheckIfRefused(key: string, refused: boolean): number | undefined {
     const k = this.known.get(key);
     if (!k || !refused) return undefined;
-    const wait = k.checkedAt + CERTIFICATE_RETRY_MS - this.now();
-    if (wait > 0) return wait;
-    this.known.delete(key);
-    return CERTIFICATE_RETRY_MS;
+    const r = refusedRecheck(k.checkedAt, CERTIFICATE_RETRY_MS, this.now());
+    if (r.forget) this.known.delete(key);
+    return r.afterMs;
   }
 
   /** The user's CAs (PEM) the operator verifies the pair's members with; undefined before a first read. */
