@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preferMember } from '../chart/live-pair.ts';
 import { containerHostPid, killContainer } from '../cluster/node.ts';
-import { FailoverBed, kc, PAIR, sleep } from '../support/failover-bed.ts';
+import { FailoverBed, hangProcess, kc, PAIR, sleep } from '../support/failover-bed.ts';
 import { requestOnNewConnection } from '../support/http.ts';
 import { eventually } from '../support/kube.ts';
 import { memberServerName } from '../support/pair-tls.ts';
@@ -40,17 +40,7 @@ describe('failover under load on a real node', () => {
   });
 
   it('the live process hangs (stops answering but stays up)', async () => {
-    await bed.failoverScenario('live process hung', async (_live, pod) => {
-      const pid = containerHostPid(pod.containerId!);
-      process.kill(pid, 'SIGSTOP');
-      return () => {
-        try {
-          process.kill(pid, 'SIGCONT');
-        } catch {
-          // Gone already (the kubelet's liveness probe restarted it).
-        }
-      };
-    });
+    await bed.failoverScenario('live process hung', async (_live, pod) => hangProcess(pod));
   });
 
   it('the live pod is cut off from its peer and the operator, clients on its side still reaching it', async () => {

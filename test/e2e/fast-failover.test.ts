@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { containerHostPid, killContainer } from '../cluster/node.ts';
-import { FailoverBed } from '../support/failover-bed.ts';
+import { killContainer } from '../cluster/node.ts';
+import { FailoverBed, hangProcess } from '../support/failover-bed.ts';
 
 // The sub-second policy on the real node: a 500 ms health-check timeout gives the members a
 // 500 ms promise and a 125 ms heartbeat (docs/reliability.md, "Detection"), and the application
@@ -28,17 +28,7 @@ afterAll(() => bed.stop());
 
 describe('failover with a 500 ms timeout and promise on a real node', () => {
   it('the live process hangs', async () => {
-    await bed.failoverScenario('fast: live process hung', async (_live, pod) => {
-      const pid = containerHostPid(pod.containerId!);
-      process.kill(pid, 'SIGSTOP');
-      return () => {
-        try {
-          process.kill(pid, 'SIGCONT');
-        } catch {
-          // Gone already (the kubelet's liveness probe restarted it).
-        }
-      };
-    });
+    await bed.failoverScenario('fast: live process hung', async (_live, pod) => hangProcess(pod));
   });
 
   it('the live container is killed', async () => {

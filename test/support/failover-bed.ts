@@ -43,6 +43,22 @@ const GROUP = { group: 'lpo.dev', version: 'v1alpha1', plural: 'licenseserverpai
 const MIN_SECONDS_BETWEEN_FAILOVERS = 10;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A fault of failoverScenario: the pod's process stops (SIGSTOP on its host pid) and stays up;
+ * the undo resumes it, unless it is gone already (the kubelet's liveness probe restarted it).
+ */
+export function hangProcess(pod: PodInfo): () => void {
+  const pid = containerHostPid(pod.containerId!);
+  process.kill(pid, 'SIGSTOP');
+  return () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // Gone already.
+    }
+  };
+}
 export const kc = (args: string[], input?: string) =>
   must(tool('kubectl'), ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input });
 

@@ -273,11 +273,24 @@ function fakeIo(secrets: Record<string, Record<string, string>>) {
   };
 }
 
+/** The installation CA as ProvidedCertificates reads it. */
+const installation = () =>
+  ({
+    current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
+  }) as unknown as InstallationCa;
+
+/** A ProvidedCertificates over `io` on the clock `now`. */
+const providedCertificates = (io: ReturnType<typeof fakeIo>['io'], now: () => number) =>
+  new ProvidedCertificates(installation(), io, { clusterDomain: 'cluster.local', now });
+
+/** Both members' Secrets with valid certificates of the user's CA. */
+const validSecrets = async () =>
+  fakeIo({
+    'eda-primary-cert': secretOf(await certManagerCert()),
+    'eda-redundant-cert': secretOf(await certManagerCert({ member: 'redundant' })),
+  });
+
 describe('ProvidedCertificates', () => {
-  const installation = () =>
-    ({
-      current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
-    }) as unknown as InstallationCa;
   /** Both members' Secrets holding these certificates, read by a ProvidedCertificates at `now()`. */
   const withSecrets = (
     p: Awaited<ReturnType<typeof certManagerCert>>,
@@ -285,7 +298,7 @@ describe('ProvidedCertificates', () => {
     now: () => number,
   ) => {
     const fx = fakeIo({ 'eda-primary-cert': secretOf(p), 'eda-redundant-cert': secretOf(r) });
-    const certs = new ProvidedCertificates(installation(), fx.io, { clusterDomain: 'cluster.local', now });
+    const certs = providedCertificates(fx.io, now);
     return { fx, certs, pair: providedPair() };
   };
 
@@ -404,10 +417,6 @@ describe('trustedUserCas: a user CA the Secrets no longer hold stays trusted for
 });
 
 describe('ProvidedCertificates: the issuer rotates its CA', () => {
-  const installation = () =>
-    ({
-      current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
-    }) as unknown as InstallationCa;
   const configMaps = (applied: k8s.KubernetesObject[]) => {
     const last = (name: string) =>
       (applied.findLast((o) => o.metadata?.name === name) as k8s.V1ConfigMap | undefined)?.data?.['ca.crt'];
@@ -417,15 +426,9 @@ describe('ProvidedCertificates: the issuer rotates its CA', () => {
 
   it('both ConfigMaps and the operator keep the old CA for the overlap, then drop it; a restarted operator keeps it too', async () => {
     let now = at(1).getTime();
-    const fx = fakeIo({
-      'eda-primary-cert': secretOf(await certManagerCert()),
-      'eda-redundant-cert': secretOf(await certManagerCert({ member: 'redundant' })),
-    });
+    const fx = await validSecrets();
     const pair = providedPair();
-    const certs = new ProvidedCertificates(installation(), fx.io, {
-      clusterDomain: 'cluster.local',
-      now: () => now,
-    });
+    const certs = providedCertificates(fx.io, () => now);
     expect((await certs.ensure(pair)).ok).toBe(true);
     expect(names(configMaps(fx.applied).clients)).toEqual(['CN=user CA']);
 
@@ -444,10 +447,7 @@ describe('ProvidedCertificates: the issuer rotates its CA', () => {
     const overlapEnds = now + PROVIDED_CA_OVERLAP_MS;
 
     // an operator started during the overlap reads what was trusted from the clients' ConfigMap
-    const restarted = new ProvidedCertificates(installation(), fx.io, {
-      clusterDomain: 'cluster.local',
-      now: () => now + 30 * 60_000,
-    });
+    const restarted = providedCertificates(fx.io, () => now + 30 * 60_000);
     expect((await restarted.ensure(pair)).ok).toBe(true);
     expect(names(restarted.trustedCa('lic/eda')!)).toEqual(['CN=other CA', 'CN=user CA']);
 
@@ -469,18 +469,9 @@ describe('ProvidedCertificates: the issuer rotates its CA', () => {
 describe('ProvidedCertificates.recheckIfRefused', () => {
   it('a member refused on its certificate has the Secrets read again within CERTIFICATE_RETRY_MS, not 30 s', async () => {
     let now = at(1).getTime();
-    const fx = fakeIo({
-      'eda-primary-cert': secretOf(await certManagerCert()),
-      'eda-redundant-cert': secretOf(await certManagerCert({ member: 'redundant' })),
-    });
+    const fx = await validSecrets();
     const pair = providedPair();
-    const certs = new ProvidedCertificates(
-      {
-        current: async () => ({ authority: installationCa.authority, bundle: installationCa.certPem }),
-      } as unknown as InstallationCa,
-      fx.io,
-      { clusterDomain: 'cluster.local', now: () => now },
-    );
+    const certs = providedCertificates(fx.io, () => now);
     await certs.ensure(pair);
     expect(certs.recheckIfRefused('lic/eda', false)).toBeUndefined();
     expect(certs.recheckIfRefused('lic/other', true)).toBeUndefined();
