@@ -66,11 +66,16 @@ function certManagerCertificate(
 }
 
 /** Writes the Secret as cert-manager does (type kubernetes.io/tls; ca.crt from a CA Issuer). */
-async function writeTlsSecret(pairNs: string, name: string, c: IssuedCertificate): Promise<void> {
+async function writeTlsSecret(
+  pairNs: string,
+  name: string,
+  c: IssuedCertificate,
+  caCrt = userCa.certPem,
+): Promise<void> {
   const body = {
     metadata: { name, annotations: { 'cert-manager.io/certificate-name': name } },
     type: 'kubernetes.io/tls',
-    stringData: { 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': userCa.certPem },
+    stringData: { 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': caCrt },
   };
   await k.core
     .replaceNamespacedSecret({ namespace: pairNs, name, body })
@@ -268,18 +273,8 @@ describe('certificates the user provides (spec.tls.mode Provided)', () => {
       kubectl(['annotate', 'lsp', PAIR, '-n', ns, `test.lpo.dev/nudge=${++nudges}`, '--overwrite']);
     const writeSecrets = async (ca: Ca, caCrt: string) => {
       userCa = ca;
-      for (const m of MEMBERS) {
-        const c = await certManagerCertificate(ns, PAIR, m);
-        await k.core.replaceNamespacedSecret({
-          namespace: ns,
-          name: secretNames(PAIR)[m],
-          body: {
-            metadata: { name: secretNames(PAIR)[m] },
-            type: 'kubernetes.io/tls',
-            stringData: { 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': caCrt },
-          },
-        });
-      }
+      for (const m of MEMBERS)
+        await writeTlsSecret(ns, secretNames(PAIR)[m], await certManagerCertificate(ns, PAIR, m), caCrt);
     };
     try {
       // 1. The new CA is published first: each Secret's ca.crt holds both (certificates still old).
