@@ -1,5 +1,6 @@
 // Configuration from the environment (see docs/server-contract.md and docs/license-server.md).
 import os from 'node:os';
+import { DEFAULT_PEER_PROMISE_MS } from './serving-rights.ts';
 
 /** The member's certificate, key and CA bundle (a mounted kubernetes.io/tls Secret: tls.crt, tls.key, ca.crt). */
 export type TlsFiles = {
@@ -129,7 +130,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     replicationMode: oneOf(env, 'LS_REPLICATION_MODE', ['sync', 'async'] as const, 'sync'),
     syncTimeoutMs: int(env, 'LS_SYNC_TIMEOUT_MS', 500, 1),
     heartbeatMs: int(env, 'LS_HEARTBEAT_MS', 250, 10),
-    peerPromiseMs: int(env, 'LS_PEER_PROMISE_MS', 1000, 100),
+    peerPromiseMs: int(env, 'LS_PEER_PROMISE_MS', DEFAULT_PEER_PROMISE_MS, 100),
     leaseTtlMs: int(env, 'LS_LEASE_TTL_SECONDS', 120, 1) * 1000,
     sweepIntervalMs: int(env, 'LS_SWEEP_INTERVAL_MS', 1000, 10),
     fsync: oneOf(env, 'LS_FSYNC', ['batch', 'always'] as const, 'batch'),

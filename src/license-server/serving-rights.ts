@@ -177,11 +177,14 @@ export interface StandbyPromise {
   bindsUntil: number;
 }
 
+/** P when LS_PEER_PROMISE_MS is not set (and what the operator gives a pair with a timeout of 1 s or more). */
+export const DEFAULT_PEER_PROMISE_MS = 1000;
+
 /**
  * The promise an active that does not announce its own length counts on: every member before the
- * announcement (`p` in heartbeats and answers) used 1000 ms, and so does the default.
+ * announcement (`p` in heartbeats and answers) used the default.
  */
-export const UNANNOUNCED_PROMISE_MS = 1000;
+export const UNANNOUNCED_PROMISE_MS = DEFAULT_PEER_PROMISE_MS;
 
 /**
  * How long an acknowledgement promises: this member's own P, and never less than the P the active

@@ -7,8 +7,10 @@
 // decision needs (P, so that the standby's promise to its active has expired by the decision).
 // P follows the health check's timeout (peerPromiseMsFor). Pure.
 
-/** The standby's promise (P) with a health-check timeout of a second or more, the members' default. */
-export const DEFAULT_PROMISE_MS = 1000;
+import { DEFAULT_PEER_PROMISE_MS } from '../license-server/serving-rights.ts';
+
+/** The standby's promise (P) with a health-check timeout of a second or more: the members' default. */
+export const DEFAULT_PROMISE_MS = DEFAULT_PEER_PROMISE_MS;
 /** The shortest P the operator gives a pair: four heartbeats of 100 ms. */
 export const MIN_PROMISE_MS = 400;
 /** The shortest confirming check: a loaded member still answers a status read well within it. */
